@@ -1,0 +1,119 @@
+//! PSA connectors for jitgate: everything that knows ConnectWise PSA, Autotask, HaloPSA and
+//! Standard Webhooks, and nothing else (no database, no Microsoft Graph).
+//!
+//! A connector does four things:
+//! 1. [`Connector::receive`]: verify a delivery on its raw body bytes, then parse it into the
+//!    normalized [`Event`] (nothing in the body is trusted before verification; the one exception is
+//!    ConnectWise's `key_url`, fetched only from the connector's own site host);
+//! 2. apply the connector's trigger rule, which is part of the returned [`Event::trigger`];
+//! 3. talk back to the PSA: post an internal note, look up ticket → company and actor → email,
+//!    reset the trigger field once a request is consumed;
+//! 4. describe its settings and secrets so the admin API can validate them.
+//!
+//! Adding a PSA means adding one module and one arm in [`build`].
+
+pub mod event;
+pub mod psa_http;
+pub mod settings;
+
+pub use event::{Actor, CompanyRef, DeliveryKey, Event, TicketRef, Trigger};
+pub use settings::{ConnectorKind, Secret, SecretSpec, SecretValues, SettingsError};
+
+use std::time::Duration;
+
+/// What arrived at `POST /webhooks/{connector_id}`: the raw bytes and headers, untouched.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a [u8],
+    /// Wall-clock time of receipt, for timestamp tolerance checks (Standard Webhooks ±5 min).
+    pub received_at: time::OffsetDateTime,
+}
+
+/// Why a delivery was refused. Every variant maps to a 4xx; none of them is the server's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// Missing or wrong signature/credentials: 401. The message names what was wrong, never a
+    /// secret or the expected value.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Signature valid but the payload is not what the vendor documents: 400.
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+}
+
+/// A note for the originating ticket. Plain text; each connector renders it for its PSA
+/// (HaloPSA gets escaped HTML). It never carries a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub title: String,
+    pub body: String,
+}
+
+/// Errors from calling a PSA's API.
+#[derive(Debug, thiserror::Error)]
+pub enum PsaError {
+    /// 429 (or Autotask's thread-limit error): try again after this long. Callers in jobs
+    /// reschedule rather than sleep.
+    #[error("rate limited by the PSA; retry after {0:?}")]
+    RateLimited(Duration),
+    /// The PSA rejected the call; the message is the vendor's error made readable.
+    #[error("{status} from PSA: {message}")]
+    Rejected { status: u16, message: String },
+    /// The referenced ticket/member/resource does not exist (or is not visible to the API user).
+    #[error("not found in the PSA: {0}")]
+    NotFound(String),
+    /// Network failure, timeout or a 5xx: worth retrying with backoff.
+    #[error("PSA unavailable: {0}")]
+    Unavailable(String),
+    /// The connector lacks a setting or secret this call needs.
+    #[error("connector is not configured for this: {0}")]
+    NotConfigured(String),
+}
+
+impl PsaError {
+    /// Whether retrying the same call later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PsaError::RateLimited(_) | PsaError::Unavailable(_))
+    }
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// One configured PSA connector. Instances are built from stored settings and secrets by
+/// [`build`] and are cheap to share (`Arc`); they may keep small caches (ConnectWise signing keys,
+/// HaloPSA and Autotask tokens/zones).
+pub trait Connector: Send + Sync {
+    fn kind(&self) -> ConnectorKind;
+
+    /// Verify the delivery on its raw bytes, then parse it and apply the trigger rule.
+    fn receive<'a>(&'a self, delivery: Delivery<'a>) -> BoxFuture<'a, Result<Event, ReceiveError>>;
+
+    /// Post an internal (never customer-visible) note to the ticket.
+    fn post_note<'a>(&'a self, ticket: &'a TicketRef, note: &'a Note) -> BoxFuture<'a, Result<(), PsaError>>;
+
+    /// The PSA company a ticket belongs to (used when the event lacks it).
+    fn ticket_company<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<CompanyRef, PsaError>>;
+
+    /// The email address of a PSA member/resource/agent.
+    fn actor_email<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, Result<String, PsaError>>;
+
+    /// Set the trigger field back to false once a request was consumed, so later ticket updates
+    /// do not request again. A no-op for triggers that are events by nature (actions, outcomes).
+    fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>>;
+}
+
+/// Build a connector of `kind` from its stored settings (JSON) and secrets.
+///
+/// `http` is the process's one outbound client (it follows no redirects; see the app's
+/// `http_client` module). Settings are validated here, so the admin API can call this to check
+/// a connector before saving it.
+pub fn build(
+    kind: ConnectorKind,
+    settings: &serde_json::Value,
+    secrets: SecretValues,
+    http: reqwest::Client,
+) -> Result<std::sync::Arc<dyn Connector>, SettingsError> {
+    let _ = (settings, secrets, http);
+    Err(SettingsError::unsupported(kind))
+}

@@ -1,0 +1,130 @@
+//! Connector kinds, their secret names and settings validation errors.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Connectwise,
+    Autotask,
+    Halopsa,
+    StandardWebhooks,
+}
+
+impl ConnectorKind {
+    pub const ALL: [ConnectorKind; 4] = [
+        ConnectorKind::Connectwise,
+        ConnectorKind::Autotask,
+        ConnectorKind::Halopsa,
+        ConnectorKind::StandardWebhooks,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Connectwise => "connectwise",
+            ConnectorKind::Autotask => "autotask",
+            ConnectorKind::Halopsa => "halopsa",
+            ConnectorKind::StandardWebhooks => "standard_webhooks",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The secrets this kind accepts (write-only through the admin API, sealed at rest).
+    pub fn secrets(self) -> &'static [SecretSpec] {
+        match self {
+            ConnectorKind::Connectwise => &[
+                SecretSpec { name: "private_key", required: true, list: false },
+            ],
+            ConnectorKind::Autotask => &[
+                SecretSpec { name: "webhook_secret", required: true, list: true },
+                SecretSpec { name: "api_secret", required: true, list: false },
+            ],
+            ConnectorKind::Halopsa => &[
+                SecretSpec { name: "webhook_password", required: false, list: true },
+                SecretSpec { name: "webhook_hmac_secret", required: false, list: true },
+                SecretSpec { name: "client_secret", required: true, list: false },
+            ],
+            ConnectorKind::StandardWebhooks => &[
+                SecretSpec { name: "webhook_secret", required: true, list: true },
+            ],
+        }
+    }
+}
+
+impl fmt::Display for ConnectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One named secret of a connector kind. `list` secrets hold several active values at once so
+/// they can be rotated without dropping deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretSpec {
+    pub name: &'static str,
+    pub required: bool,
+    pub list: bool,
+}
+
+/// A secret string that never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Decrypted secrets handed to [`crate::build`]: name → active values (one for plain secrets,
+/// one or more for list secrets, newest first).
+#[derive(Debug, Clone, Default)]
+pub struct SecretValues(pub BTreeMap<String, Vec<Secret>>);
+
+impl SecretValues {
+    pub fn one(&self, name: &str) -> Option<&Secret> {
+        self.0.get(name).and_then(|v| v.first())
+    }
+    pub fn all(&self, name: &str) -> &[Secret] {
+        self.0.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Settings that do not validate: per-field messages for a 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid connector settings")]
+pub struct SettingsError {
+    /// field path (`settings.site`, `secrets.private_key`) → message.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl SettingsError {
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut fields = BTreeMap::new();
+        fields.insert(path.into(), message.into());
+        SettingsError { fields }
+    }
+    pub fn unsupported(kind: ConnectorKind) -> Self {
+        Self::field("kind", format!("connector kind {kind} is not supported yet"))
+    }
+}

@@ -1,0 +1,1 @@
+//! Everything jitgate knows about Microsoft Graph and the Entra login endpoint. TODO

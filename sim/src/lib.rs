@@ -1,0 +1,12 @@
+//! Contract-faithful simulators of Microsoft Graph (with the Entra login endpoint) and of the
+//! PSA APIs jitgate talks to. Used by the integration tests, the benchmarks and the demo.
+//!
+//! They are strict on purpose: they demand the right auth headers and required fields, answer
+//! with the vendors' documented error shapes, throttle with 429 + `Retry-After` when told to, and
+//! simulate Entra's replication lag. A fake that accepts anything proves nothing.
+
+pub mod tls;
+pub mod graph;
+pub mod connectwise;
+pub mod autotask;
+pub mod halopsa;
