@@ -1,1 +1,13 @@
+//! jitgate: just-in-time Microsoft Entra ID admin accounts for MSP technicians, requested from
+//! the PSA ticket they are working.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod http_client;
+pub mod metrics;
+pub mod store;
+pub mod telemetry;

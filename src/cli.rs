@@ -1,0 +1,127 @@
+//! The `jitgate` command line.
+
+use crate::app::{self, Application};
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::store;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "jitgate", version, about = "Just-in-time Entra ID admin accounts, requested from PSA tickets")]
+pub struct Cli {
+    /// Settings file (default: config/jitgate.toml if present). JITGATE_* variables override it.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP server and the background workers.
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Admin API tokens.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// The master key that seals stored secrets.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Print the OpenAPI document of the admin API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Admin API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once. With --customer, a delegated token limited to those customers.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "customer")]
+        customers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Add a new master key, re-seal every stored secret under it, then retire the old keys.
+    /// A running server keeps reading throughout (it reloads the key file on an unknown key).
+    Rotate,
+}
+
+pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    if let Command::Openapi = cli.command {
+        print!("{}", crate::http::api::openapi_json());
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    crate::telemetry::init(&config);
+    match cli.command {
+        Command::Serve => {
+            let application = Application::build(config).await?;
+            app::cancel_on_signal(application.shutdown_token());
+            application.run().await?;
+        }
+        Command::Migrate => {
+            app::open(&config).await?;
+            println!("database is up to date");
+        }
+        Command::Admin { command: AdminCommand::Token { command: TokenCommand::Create { name, customers } } } => {
+            let (db, _) = app::open(&config).await?;
+            for c in &customers {
+                store::customers::get(&db, &store::customers::Visibility::All, c)
+                    .await
+                    .map_err(|_| format!("no customer with id {c}"))?;
+            }
+            let (row, token) = store::tokens::create(&db, &name, &customers).await?;
+            let audit = store::audit::AuditEntry::new("cli", "token.create", "ok").detail(format!("token {} ({})", row.id, row.name));
+            store::audit::record(&db, &audit).await?;
+            eprintln!(
+                "created {} token {} ({}); it is shown once:",
+                if row.is_admin { "admin" } else { "delegated" },
+                row.id,
+                row.name
+            );
+            println!("{token}");
+        }
+        Command::Key { command: KeyCommand::Rotate } => {
+            let (db, keyring) = app::open(&config).await?;
+            let key = MasterKey::generate();
+            let new_id = key.id().to_string();
+            if let crate::crypto::KeySource::Environment = keyring.source() {
+                return Err(format!(
+                    "the master key comes from JITGATE_MASTER_KEY. Put the new key first in it and run `jitgate key rotate` \
+                     again once the old one is retired; new key (shown once): {}",
+                    key.to_base64()
+                )
+                .into());
+            }
+            keyring.add_active_key(key)?;
+            let resealed = store::secrets::reseal_all(&db, &keyring).await?;
+            let in_use = store::secrets::key_ids_in_use(&db).await?;
+            if in_use.iter().all(|k| *k == new_id) {
+                let retired = keyring.retire_old_keys()?;
+                println!("re-sealed {resealed} secrets under key {new_id}; retired keys {retired:?}");
+            } else {
+                println!("re-sealed {resealed} secrets under key {new_id}; old keys kept, still in use: {in_use:?}");
+            }
+        }
+        Command::Openapi => unreachable!("handled above"),
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Domain types that parse rather than validate: once built, they are known good.
+
+pub mod duration;
+pub mod names;
+pub mod roles;

@@ -1,0 +1,394 @@
+//! `/api/v1/connectors`: PSA connectors (admin tokens only) and PSA company → customer mappings.
+
+use crate::http::error::{ApiResult, AppError, ErrorBody};
+use crate::http::extract::{ApiJson, Caller};
+use crate::http::state::AppState;
+use crate::store::{self, audit::AuditEntry, connectors::ConnectorRow};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use jitgate_connectors::{ConnectorKind, Secret, SecretValues};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_connector, list_connectors))
+        .routes(routes!(get_connector, update_connector, delete_connector))
+        .routes(routes!(list_companies))
+        .routes(routes!(map_company, unmap_company))
+}
+
+/// A secret's new value(s): one string, several (rotation: all are accepted), or `null` to
+/// remove it.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SecretInput {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorInput {
+    /// `connectwise`, `autotask`, `halopsa` or `standard_webhooks`.
+    pub kind: String,
+    pub name: String,
+    /// Kind-specific settings; see `config/examples/<kind>.jsonc`.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    /// Write-only secrets by name (see the kind's example).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretInput>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorPatch {
+    pub name: Option<String>,
+    /// Replaces all settings when given.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<serde_json::Value>,
+    /// Only the named secrets change; `null` removes one.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub secrets: BTreeMap<String, Option<SecretInput>>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretStatus {
+    pub set: bool,
+    /// How many values are active (several during a rotation).
+    pub count: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectorView {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    pub enabled: bool,
+    pub secrets: BTreeMap<String, SecretStatus>,
+    /// Where the PSA must send its webhooks.
+    pub webhook_url: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingInput {
+    pub customer_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MappingView {
+    pub connector_id: String,
+    pub psa_company_id: String,
+    pub customer_id: String,
+}
+
+pub fn webhook_url(state: &AppState, connector_id: &str) -> String {
+    let base = state.config.public_url.as_str().trim_end_matches('/');
+    format!("{base}/webhooks/{connector_id}")
+}
+
+async fn view(state: &AppState, row: ConnectorRow) -> ApiResult<ConnectorView> {
+    let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| AppError::internal(format!("stored kind {}", row.kind)))?;
+    let stored = store::secrets::names(&state.db, &store::connectors::secret_scope(&row.id)).await?;
+    let secrets = kind
+        .secrets()
+        .iter()
+        .map(|spec| {
+            let count = stored.iter().filter(|n| secret_base(n) == spec.name).count();
+            (spec.name.to_string(), SecretStatus { set: count > 0, count })
+        })
+        .collect();
+    Ok(ConnectorView {
+        webhook_url: webhook_url(state, &row.id),
+        settings: serde_json::from_str(&row.settings).unwrap_or(serde_json::Value::Null),
+        id: row.id,
+        kind: row.kind,
+        name: row.name,
+        enabled: row.enabled,
+        secrets,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// Stored secret names are `name.0`, `name.1`, …
+fn secret_base(stored: &str) -> &str {
+    stored.rsplit_once('.').map(|(b, _)| b).unwrap_or(stored)
+}
+
+fn values_of(input: &SecretInput) -> Vec<String> {
+    match input {
+        SecretInput::One(v) => vec![v.trim().to_string()],
+        SecretInput::Many(vs) => vs.iter().map(|v| v.trim().to_string()).collect(),
+    }
+}
+
+/// Check secret names and values against the kind; the result is name → values to store.
+fn validate_secrets(
+    kind: ConnectorKind,
+    secrets: &BTreeMap<String, Option<SecretInput>>,
+) -> Result<BTreeMap<String, Vec<String>>, BTreeMap<String, String>> {
+    let mut errors = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (name, input) in secrets {
+        let Some(spec) = kind.secrets().iter().find(|s| s.name == name) else {
+            let known: Vec<&str> = kind.secrets().iter().map(|s| s.name).collect();
+            errors.insert(format!("secrets.{name}"), format!("unknown secret for {kind}; expected one of {known:?}"));
+            continue;
+        };
+        let values = input.as_ref().map(values_of).unwrap_or_default();
+        if values.iter().any(String::is_empty) {
+            errors.insert(format!("secrets.{name}"), "must not be empty".into());
+        } else if values.len() > 1 && !spec.list {
+            errors.insert(format!("secrets.{name}"), "takes one value".into());
+        } else if values.len() > 10 {
+            errors.insert(format!("secrets.{name}"), "at most 10 active values".into());
+        }
+        out.insert(name.clone(), values);
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Build the connector with its would-be settings and secrets: the kind validates itself.
+fn validate_connector(
+    state: &AppState,
+    kind: ConnectorKind,
+    settings: &serde_json::Value,
+    secrets: &BTreeMap<String, Vec<String>>,
+) -> ApiResult<()> {
+    let mut errors = BTreeMap::new();
+    for spec in kind.secrets().iter().filter(|s| s.required) {
+        if secrets.get(spec.name).is_none_or(Vec::is_empty) {
+            errors.insert(format!("secrets.{}", spec.name), "is required".into());
+        }
+    }
+    let values = SecretValues(
+        secrets.iter().map(|(k, vs)| (k.clone(), vs.iter().map(|v| Secret::new(v.clone())).collect())).collect(),
+    );
+    if let Err(e) = jitgate_connectors::build(kind, settings, values, state.http.clone()) {
+        errors.extend(e.fields);
+    }
+    if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
+}
+
+fn parse_kind(kind: &str) -> ApiResult<ConnectorKind> {
+    ConnectorKind::parse(kind).ok_or_else(|| {
+        let kinds: Vec<&str> = ConnectorKind::ALL.iter().map(|k| k.as_str()).collect();
+        AppError::field("kind", format!("must be one of {kinds:?}"))
+    })
+}
+
+fn connector_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(AppError::field("name", "must be 1 to 200 characters"));
+    }
+    Ok(name.to_string())
+}
+
+/// Load every stored secret value of a connector, grouped by name.
+async fn stored_secrets(state: &AppState, connector_id: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
+    let scope = store::connectors::secret_scope(connector_id);
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for stored in store::secrets::names(&state.db, &scope).await? {
+        if let Some(v) = store::secrets::get_string(&state.db, &state.keyring, &scope, &stored).await? {
+            out.entry(secret_base(&stored).to_string()).or_default().push(v);
+        }
+    }
+    Ok(out)
+}
+
+async fn save_secrets(state: &AppState, connector_id: &str, secrets: &BTreeMap<String, Vec<String>>) -> ApiResult<()> {
+    let scope = store::connectors::secret_scope(connector_id);
+    for (name, values) in secrets {
+        store::secrets::replace_list(&state.db, &state.keyring, &scope, name, values).await?;
+    }
+    Ok(())
+}
+
+/// Register a connector. The answer carries the webhook URL to configure in the PSA.
+#[utoipa::path(post, path = "/connectors", tag = "connectors", request_body = ConnectorInput,
+    responses((status = 201, body = ConnectorView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<ConnectorInput>,
+) -> ApiResult<(StatusCode, Json<ConnectorView>)> {
+    caller.require_admin()?;
+    let kind = parse_kind(&input.kind)?;
+    let name = connector_name(&input.name)?;
+    let secrets_in = input.secrets.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let secrets = validate_secrets(kind, &secrets_in).map_err(AppError::Validation)?;
+    validate_connector(&state, kind, &input.settings, &secrets)?;
+    let row = store::connectors::create(&state.db, kind.as_str(), &name, &input.settings, input.enabled).await?;
+    save_secrets(&state, &row.id, &secrets).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "connector.create", "ok").connector(&row.id)).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, row).await?)))
+}
+
+#[utoipa::path(get, path = "/connectors", tag = "connectors",
+    responses((status = 200, body = Vec<ConnectorView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_connectors(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ConnectorView>>> {
+    caller.require_admin()?;
+    let mut out = Vec::new();
+    for row in store::connectors::list(&state.db).await? {
+        out.push(view(&state, row).await?);
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/connectors/{id}", tag = "connectors",
+    responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_connector(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ConnectorView>> {
+    caller.require_admin()?;
+    let row = connector(&state, &id).await?;
+    Ok(Json(view(&state, row).await?))
+}
+
+/// Change a connector's name, settings, secrets or enabled flag.
+#[utoipa::path(patch, path = "/connectors/{id}", tag = "connectors", request_body = ConnectorPatch,
+    responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<ConnectorPatch>,
+) -> ApiResult<Json<ConnectorView>> {
+    caller.require_admin()?;
+    let mut row = connector(&state, &id).await?;
+    let kind = parse_kind(&row.kind)?;
+    if let Some(name) = &patch.name {
+        row.name = connector_name(name)?;
+    }
+    if let Some(enabled) = patch.enabled {
+        row.enabled = enabled;
+    }
+    let settings = patch.settings.clone().unwrap_or_else(|| serde_json::from_str(&row.settings).unwrap_or_default());
+    let changed = validate_secrets(kind, &patch.secrets).map_err(AppError::Validation)?;
+    let mut merged = stored_secrets(&state, &id).await?;
+    for (name, values) in &changed {
+        merged.insert(name.clone(), values.clone());
+    }
+    validate_connector(&state, kind, &settings, &merged)?;
+    row.settings = settings.to_string();
+    save_secrets(&state, &id, &changed).await?;
+    store::connectors::update(&state.db, &row).await?;
+    let detail = if changed.is_empty() {
+        "settings".to_string()
+    } else {
+        format!("secrets changed: {}", changed.keys().cloned().collect::<Vec<_>>().join(", "))
+    };
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "connector.update", "ok").connector(&id).detail(detail),
+    )
+    .await?;
+    Ok(Json(view(&state, connector(&state, &id).await?).await?))
+}
+
+#[utoipa::path(delete, path = "/connectors/{id}", tag = "connectors",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_connector(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    connector(&state, &id).await?;
+    store::connectors::delete(&state.db, &id).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "connector.delete", "ok").connector(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// PSA companies mapped to customers the caller may see.
+#[utoipa::path(get, path = "/connectors/{id}/companies", tag = "connectors",
+    responses((status = 200, body = Vec<MappingView>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_companies(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Vec<MappingView>>> {
+    connector(&state, &id).await?;
+    let out = store::connectors::mappings(&state.db, &id)
+        .await?
+        .into_iter()
+        .filter(|m| caller.may_see(&m.customer_id))
+        .map(|m| MappingView { connector_id: m.connector_id, psa_company_id: m.psa_company_id, customer_id: m.customer_id })
+        .collect();
+    Ok(Json(out))
+}
+
+/// Map a PSA company (as the PSA identifies it) to a customer.
+#[utoipa::path(put, path = "/connectors/{id}/companies/{psa_company_id}", tag = "connectors", request_body = MappingInput,
+    responses((status = 200, body = MappingView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn map_company(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, psa_company_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<MappingInput>,
+) -> ApiResult<Json<MappingView>> {
+    connector(&state, &id).await?;
+    let company = psa_company_id.trim();
+    if company.is_empty() || company.len() > 200 {
+        return Err(AppError::field("psa_company_id", "must be 1 to 200 characters"));
+    }
+    if store::customers::get(&state.db, &caller.visibility(), &input.customer_id).await.is_err() {
+        return Err(AppError::field("customer_id", "no such customer"));
+    }
+    // A delegated token may not take over a company mapped to someone else's customer.
+    if let Some(existing) = store::connectors::mapping(&state.db, &id, company).await? {
+        caller.require_customer(&existing.customer_id).map_err(|_| AppError::Forbidden("this company is mapped to another customer"))?;
+    }
+    let m = store::connectors::map_company(&state.db, &id, company, &input.customer_id).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "company.map", "ok")
+            .connector(&id)
+            .customer(&m.customer_id)
+            .detail(format!("psa company {company}")),
+    )
+    .await?;
+    Ok(Json(MappingView { connector_id: m.connector_id, psa_company_id: m.psa_company_id, customer_id: m.customer_id }))
+}
+
+#[utoipa::path(delete, path = "/connectors/{id}/companies/{psa_company_id}", tag = "connectors",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn unmap_company(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, psa_company_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let existing = store::connectors::mapping(&state.db, &id, &psa_company_id)
+        .await?
+        .ok_or(AppError::NotFound("no such mapping"))?;
+    caller.require_customer(&existing.customer_id).map_err(|_| AppError::NotFound("no such mapping"))?;
+    store::connectors::unmap_company(&state.db, &id, &psa_company_id).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "company.unmap", "ok")
+            .connector(&id)
+            .customer(&existing.customer_id)
+            .detail(format!("psa company {psa_company_id}")),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn connector(state: &AppState, id: &str) -> ApiResult<ConnectorRow> {
+    store::connectors::get(&state.db, id).await.map_err(|e| match e {
+        store::StoreError::NotFound => AppError::NotFound("no such connector"),
+        other => other.into(),
+    })
+}

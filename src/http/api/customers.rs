@@ -1,0 +1,302 @@
+//! `/api/v1/customers`: customers and their Entra connection.
+
+use crate::domain::duration::DurationSetting;
+use crate::domain::names::{DEFAULT_UPN_TEMPLATE, Domain, Guid, UpnTemplate, parse_tenant};
+use crate::domain::roles::parse_role;
+use crate::http::error::{ApiResult, AppError, ErrorBody};
+use crate::http::extract::{ApiJson, Caller};
+use crate::http::state::AppState;
+use crate::store::{self, audit::AuditEntry, customers::EntraConnection};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_customer, list_customers))
+        .routes(routes!(get_customer, update_customer, delete_customer))
+        .routes(routes!(put_entra, delete_entra))
+}
+
+pub const ENTRA_SECRET: &str = "entra_client_secret";
+
+pub fn secret_scope(customer_id: &str) -> String {
+    format!("customer:{customer_id}")
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerView {
+    pub id: String,
+    pub name: String,
+    /// The customer's Entra connection, if set.
+    pub entra: Option<EntraView>,
+    pub created_at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EntraView {
+    pub tenant_id: String,
+    pub client_id: String,
+    /// Whether a client secret is stored (it is never returned).
+    pub client_secret_set: bool,
+    pub jit_domain: String,
+    pub upn_template: String,
+    /// Role template ids assigned to JIT accounts.
+    pub roles: Vec<String>,
+    /// Grant length for this customer, e.g. `4h`; absent = the configured default.
+    pub duration: Option<String>,
+    /// `disable` (default) or `delete`.
+    pub expiry_action: String,
+}
+
+/// Body of `PUT /customers/{id}/entra`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntraInput {
+    /// Tenant GUID or one of its domains.
+    pub tenant_id: String,
+    /// Application (client) id of the app registration consented in the tenant.
+    pub client_id: String,
+    /// Required the first time; omit to keep the stored one.
+    pub client_secret: Option<String>,
+    /// A verified domain of the tenant, used for JIT account UPNs.
+    pub jit_domain: String,
+    /// Role template ids or well-known names (e.g. "Global Administrator").
+    pub roles: Vec<String>,
+    /// e.g. `2h`; capped by `jit_max_duration`.
+    pub duration: Option<String>,
+    /// `disable` (default) or `delete`.
+    pub expiry_action: Option<String>,
+    /// Default `{local}-jit@{domain}`.
+    pub upn_template: Option<String>,
+}
+
+async fn view(state: &AppState, c: store::customers::Customer) -> ApiResult<CustomerView> {
+    let entra = match store::customers::entra(&state.db, &c.id).await? {
+        None => None,
+        Some(e) => {
+            let secret_set = store::secrets::names(&state.db, &secret_scope(&c.id)).await?.iter().any(|n| n == ENTRA_SECRET);
+            Some(entra_view(e, secret_set))
+        }
+    };
+    Ok(CustomerView { id: c.id, name: c.name, entra, created_at: c.created_at })
+}
+
+fn entra_view(e: EntraConnection, client_secret_set: bool) -> EntraView {
+    EntraView {
+        roles: e.role_ids(),
+        tenant_id: e.tenant_id,
+        client_id: e.client_id,
+        client_secret_set,
+        jit_domain: e.jit_domain,
+        upn_template: e.upn_template,
+        duration: e.duration_secs.map(|s| DurationSetting::from_secs(s as u64).to_string()),
+        expiry_action: e.expiry_action,
+    }
+}
+
+fn customer_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(AppError::field("name", "must be 1 to 200 characters"));
+    }
+    Ok(name.to_string())
+}
+
+/// Create a customer (admin tokens only).
+#[utoipa::path(post, path = "/customers", tag = "customers", request_body = CustomerInput,
+    responses((status = 201, body = CustomerView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<CustomerInput>,
+) -> ApiResult<(StatusCode, Json<CustomerView>)> {
+    caller.require_admin()?;
+    let name = customer_name(&input.name)?;
+    let c = store::customers::create(&state.db, &name).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.create", "ok").customer(&c.id)).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, c).await?)))
+}
+
+/// List the customers the token may see.
+#[utoipa::path(get, path = "/customers", tag = "customers",
+    responses((status = 200, body = Vec<CustomerView>)), security(("bearer" = [])))]
+async fn list_customers(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<CustomerView>>> {
+    let mut out = Vec::new();
+    for c in store::customers::list(&state.db, &caller.visibility()).await? {
+        out.push(view(&state, c).await?);
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/customers/{id}", tag = "customers",
+    responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_customer(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<CustomerView>> {
+    let c = store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+    Ok(Json(view(&state, c).await?))
+}
+
+/// Rename a customer.
+#[utoipa::path(patch, path = "/customers/{id}", tag = "customers", request_body = CustomerInput,
+    responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<CustomerInput>,
+) -> ApiResult<Json<CustomerView>> {
+    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+    let name = customer_name(&input.name)?;
+    store::customers::rename(&state.db, &id, &name).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.update", "ok").customer(&id)).await?;
+    let c = store::customers::get(&state.db, &caller.visibility(), &id).await?;
+    Ok(Json(view(&state, c).await?))
+}
+
+/// Delete a customer with its connection, mappings and delegations (admin tokens only).
+#[utoipa::path(delete, path = "/customers/{id}", tag = "customers",
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_customer(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+    store::secrets::delete_scope(&state.db, &secret_scope(&id)).await?;
+    store::customers::delete(&state.db, &id).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.delete", "ok").customer(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Set the customer's Entra connection. The client secret is write-only.
+#[utoipa::path(put, path = "/customers/{id}/entra", tag = "customers", request_body = EntraInput,
+    responses((status = 200, body = EntraView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn put_entra(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<EntraInput>,
+) -> ApiResult<Json<EntraView>> {
+    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+    let had_secret = store::secrets::names(&state.db, &secret_scope(&id)).await?.iter().any(|n| n == ENTRA_SECRET);
+    let connection = validate_entra(&state, &id, &input, had_secret)?;
+    if let Some(secret) = input.client_secret.as_deref() {
+        store::secrets::put(&state.db, &state.keyring, &secret_scope(&id), ENTRA_SECRET, secret.trim().as_bytes()).await?;
+    }
+    store::customers::put_entra(&state.db, &connection).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "customer.entra.set", "ok")
+            .customer(&id)
+            .tenant(&connection.tenant_id)
+            .detail(if input.client_secret.is_some() { "client secret replaced" } else { "client secret kept" }),
+    )
+    .await?;
+    Ok(Json(entra_view(connection, true)))
+}
+
+fn validate_entra(state: &AppState, customer_id: &str, input: &EntraInput, had_secret: bool) -> ApiResult<EntraConnection> {
+    let mut errors = BTreeMap::new();
+    let mut check = |field: &str, r: Result<String, String>| match r {
+        Ok(v) => v,
+        Err(m) => {
+            errors.insert(field.to_string(), m);
+            String::new()
+        }
+    };
+    let tenant_id = check("tenant_id", parse_tenant(&input.tenant_id));
+    let client_id = check("client_id", Guid::parse(&input.client_id).map(|g| g.as_str().to_string()));
+    let jit_domain = check("jit_domain", Domain::parse(&input.jit_domain).map(|d| d.as_str().to_string()));
+    let upn_template = check(
+        "upn_template",
+        UpnTemplate::parse(input.upn_template.as_deref().unwrap_or(DEFAULT_UPN_TEMPLATE)).map(|t| t.as_str().to_string()),
+    );
+    match input.client_secret.as_deref().map(str::trim) {
+        Some("") => {
+            errors.insert("client_secret".into(), "must not be empty".into());
+        }
+        None if !had_secret => {
+            errors.insert("client_secret".into(), "is required when the connection is first set".into());
+        }
+        _ => {}
+    }
+    let mut roles = Vec::new();
+    if input.roles.is_empty() {
+        errors.insert("roles".into(), "must name at least one role".into());
+    }
+    for (i, role) in input.roles.iter().enumerate() {
+        match parse_role(role) {
+            Ok(id) if !roles.contains(&id) => roles.push(id),
+            Ok(_) => {}
+            Err(m) => {
+                errors.insert(format!("roles[{i}]"), m);
+            }
+        }
+    }
+    let max = state.config.jit_max_duration;
+    let duration_secs = match input.duration.as_deref().map(DurationSetting::parse) {
+        None => None,
+        Some(Ok(d)) if d > max => {
+            errors.insert("duration".into(), format!("must not exceed jit_max_duration ({max})"));
+            None
+        }
+        Some(Ok(d)) if d.get().as_secs() < 60 => {
+            errors.insert("duration".into(), "must be at least 1m".into());
+            None
+        }
+        Some(Ok(d)) => Some(d.get().as_secs() as i64),
+        Some(Err(m)) => {
+            errors.insert("duration".into(), m);
+            None
+        }
+    };
+    let expiry_action = match input.expiry_action.as_deref().unwrap_or("disable") {
+        a @ ("disable" | "delete") => a.to_string(),
+        _ => {
+            errors.insert("expiry_action".into(), "must be disable or delete".into());
+            String::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    Ok(EntraConnection {
+        customer_id: customer_id.to_string(),
+        tenant_id,
+        client_id,
+        jit_domain,
+        upn_template,
+        roles: serde_json::to_string(&roles).expect("strings serialize"),
+        duration_secs,
+        expiry_action,
+        updated_at: store::now_ms(),
+    })
+}
+
+/// Remove the customer's Entra connection and its stored client secret.
+#[utoipa::path(delete, path = "/customers/{id}/entra", tag = "customers",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_entra(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+    store::customers::delete_entra(&state.db, &id).await?;
+    store::secrets::delete(&state.db, &secret_scope(&id), ENTRA_SECRET).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.entra.delete", "ok").customer(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn not_found(e: store::StoreError) -> AppError {
+    match e {
+        store::StoreError::NotFound => AppError::NotFound("no such customer"),
+        other => other.into(),
+    }
+}

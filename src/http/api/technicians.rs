@@ -1,0 +1,176 @@
+//! `/api/v1/technicians`: technicians, the MSP-admin flag and delegations.
+
+use crate::domain::names::Email;
+use crate::http::error::{ApiResult, AppError, ErrorBody};
+use crate::http::extract::{ApiJson, Caller};
+use crate::http::state::AppState;
+use crate::store::{self, audit::AuditEntry, technicians::Technician};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_technician, list_technicians))
+        .routes(routes!(get_technician, delete_technician))
+        .routes(routes!(make_admin, revoke_admin))
+        .routes(routes!(delegate, undelegate))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TechnicianInput {
+    /// The technician's work email; PSA users are matched to technicians by it.
+    pub email: String,
+    pub display_name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TechnicianView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    /// MSP admins may get JIT accounts in every customer tenant.
+    pub is_admin: bool,
+    /// Customers delegated to the technician (those the caller may see).
+    pub customers: Vec<String>,
+    pub created_at: i64,
+}
+
+async fn view(state: &AppState, caller: &Caller, t: Technician) -> ApiResult<TechnicianView> {
+    let customers = store::technicians::delegated_customers(&state.db, &t.id)
+        .await?
+        .into_iter()
+        .filter(|c| caller.may_see(c))
+        .collect();
+    Ok(TechnicianView {
+        id: t.id,
+        email: t.email,
+        display_name: t.display_name,
+        is_admin: t.is_admin,
+        customers,
+        created_at: t.created_at,
+    })
+}
+
+/// Add a technician (admin tokens only).
+#[utoipa::path(post, path = "/technicians", tag = "technicians", request_body = TechnicianInput,
+    responses((status = 201, body = TechnicianView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_technician(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<TechnicianInput>,
+) -> ApiResult<(StatusCode, Json<TechnicianView>)> {
+    caller.require_admin()?;
+    let email = Email::parse(&input.email).map_err(|m| AppError::field("email", m))?;
+    let name = input.display_name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(AppError::field("display_name", "must be 1 to 200 characters"));
+    }
+    let t = store::technicians::create(&state.db, email.as_str(), name).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id)).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &caller, t).await?)))
+}
+
+#[utoipa::path(get, path = "/technicians", tag = "technicians",
+    responses((status = 200, body = Vec<TechnicianView>)), security(("bearer" = [])))]
+async fn list_technicians(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<TechnicianView>>> {
+    let mut out = Vec::new();
+    for t in store::technicians::list(&state.db).await? {
+        out.push(view(&state, &caller, t).await?);
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/technicians/{id}", tag = "technicians",
+    responses((status = 200, body = TechnicianView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_technician(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TechnicianView>> {
+    let t = technician(&state, &id).await?;
+    Ok(Json(view(&state, &caller, t).await?))
+}
+
+/// Remove a technician (admin tokens only).
+#[utoipa::path(delete, path = "/technicians/{id}", tag = "technicians",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_technician(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    technician(&state, &id).await?;
+    store::technicians::delete(&state.db, &id).await?;
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "technician.delete", "ok").technician(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Make the technician an MSP admin: JIT accounts in every customer tenant (admin tokens only).
+#[utoipa::path(put, path = "/technicians/{id}/admin", tag = "technicians",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn make_admin(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    set_admin(state, caller, id, true).await
+}
+
+/// Revoke the technician's MSP-admin flag (admin tokens only).
+#[utoipa::path(delete, path = "/technicians/{id}/admin", tag = "technicians",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn revoke_admin(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    set_admin(state, caller, id, false).await
+}
+
+async fn set_admin(state: AppState, caller: Caller, id: String, is_admin: bool) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    technician(&state, &id).await?;
+    store::technicians::set_admin(&state.db, &id, is_admin).await?;
+    let action = if is_admin { "technician.admin.grant" } else { "technician.admin.revoke" };
+    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), action, "ok").technician(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delegate a customer to the technician: they may get JIT accounts in its tenant.
+#[utoipa::path(put, path = "/technicians/{id}/customers/{customer_id}", tag = "technicians",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn delegate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, customer_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    set_delegation(state, caller, id, customer_id, true).await
+}
+
+/// Remove a delegation.
+#[utoipa::path(delete, path = "/technicians/{id}/customers/{customer_id}", tag = "technicians",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn undelegate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, customer_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    set_delegation(state, caller, id, customer_id, false).await
+}
+
+async fn set_delegation(state: AppState, caller: Caller, id: String, customer_id: String, on: bool) -> ApiResult<StatusCode> {
+    technician(&state, &id).await?;
+    store::customers::get(&state.db, &caller.visibility(), &customer_id)
+        .await
+        .map_err(|_| AppError::NotFound("no such customer"))?;
+    if on {
+        store::technicians::delegate(&state.db, &id, &customer_id).await?;
+    } else {
+        store::technicians::undelegate(&state.db, &id, &customer_id).await?;
+    }
+    let action = if on { "delegation.add" } else { "delegation.remove" };
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), action, "ok").technician(&id).customer(&customer_id),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn technician(state: &AppState, id: &str) -> ApiResult<Technician> {
+    store::technicians::get(&state.db, id).await.map_err(|e| match e {
+        store::StoreError::NotFound => AppError::NotFound("no such technician"),
+        other => other.into(),
+    })
+}

@@ -1,0 +1,33 @@
+//! HTTP: the admin API, webhooks, the credential page, health and metrics.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod state;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use state::AppState;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api::router();
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .with_state(state)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path only: query strings can carry tokens.
+                    tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+}

@@ -1,0 +1,16 @@
+//! What every handler can reach.
+
+use crate::config::Config;
+use crate::crypto::Keyring;
+use crate::metrics::Metrics;
+use crate::store::Db;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub metrics: Arc<Metrics>,
+    pub http: reqwest::Client,
+}

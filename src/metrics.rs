@@ -1,0 +1,79 @@
+//! Prometheus metrics, served as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub connector: String,
+    /// accepted | ignored | duplicate | unauthorized | invalid
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub queue: &'static str,
+    /// ok | rescheduled | failed
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    pub jobs: Family<JobLabels, Counter>,
+    pub grants_started: Counter,
+    pub grants_ended: Family<ReasonLabels, Counter>,
+    pub grant_end_failures: Counter,
+    /// Grants past their expiry and not yet verified ended, as of the last sweep.
+    pub overdue_grants: Gauge,
+    pub reveals: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("jitgate");
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register("webhook_deliveries", "Webhook deliveries by connector and outcome", deliveries.clone());
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register("jobs", "Jobs run by queue and outcome", jobs.clone());
+        let grants_started = Counter::default();
+        registry.register("grants_started", "JIT grants started or extended", grants_started.clone());
+        let grants_ended = Family::<ReasonLabels, Counter>::default();
+        registry.register("grants_ended", "JIT grants ended and verified, by reason", grants_ended.clone());
+        let grant_end_failures = Counter::default();
+        registry.register("grant_end_failures", "Failed attempts to end a grant", grant_end_failures.clone());
+        let overdue_grants = Gauge::default();
+        registry.register("overdue_grants", "Grants past expiry not yet verified ended", overdue_grants.clone());
+        let reveals = Counter::default();
+        registry.register("credential_reveals", "Credential page reveals", reveals.clone());
+        Metrics { registry, deliveries, jobs, grants_started, grants_ended, grant_end_failures, overdue_grants, reveals }
+    }
+
+    pub fn delivery(&self, connector: &str, outcome: &'static str) {
+        self.deliveries.get_or_create(&DeliveryLabels { connector: connector.to_string(), outcome }).inc();
+    }
+
+    pub fn job(&self, queue: &'static str, outcome: &'static str) {
+        self.jobs.get_or_create(&JobLabels { queue, outcome }).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

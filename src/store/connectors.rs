@@ -1,0 +1,113 @@
+//! PSA connectors (settings as JSON; secrets in `secrets`) and PSA company → customer mappings.
+
+use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectorRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub settings: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CompanyMapping {
+    pub connector_id: String,
+    pub psa_company_id: String,
+    pub customer_id: String,
+    pub created_at: i64,
+}
+
+pub fn secret_scope(connector_id: &str) -> String {
+    format!("connector:{connector_id}")
+}
+
+pub async fn create(db: &Db, kind: &str, name: &str, settings: &serde_json::Value, enabled: bool) -> Result<ConnectorRow> {
+    let now = now_ms();
+    let row = ConnectorRow {
+        id: new_id("con"),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        settings: settings.to_string(),
+        enabled,
+        created_at: now,
+        updated_at: now,
+    };
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO connectors (id, kind, name, settings, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&row.id).bind(&row.kind).bind(&row.name).bind(&row.settings).bind(row.enabled).bind(now).bind(now)
+        .execute(pool).await?.rows_affected());
+    Ok(row)
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<ConnectorRow> {
+    let row: Option<ConnectorRow> = on_db!(db, pool => sqlx::query_as("SELECT * FROM connectors WHERE id = $1")
+        .bind(id).fetch_optional(pool).await?);
+    row.ok_or(StoreError::NotFound)
+}
+
+pub async fn list(db: &Db) -> Result<Vec<ConnectorRow>> {
+    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM connectors ORDER BY name, id").fetch_all(pool).await?))
+}
+
+pub async fn update(db: &Db, row: &ConnectorRow) -> Result<()> {
+    let n = on_db!(db, pool => sqlx::query(
+        "UPDATE connectors SET name = $1, settings = $2, enabled = $3, updated_at = $4 WHERE id = $5")
+        .bind(&row.name).bind(&row.settings).bind(row.enabled).bind(now_ms()).bind(&row.id)
+        .execute(pool).await?.rows_affected());
+    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+/// Mark a connector changed (e.g. a secret was set) so cached instances are rebuilt.
+pub async fn touch(db: &Db, id: &str) -> Result<()> {
+    on_db!(db, pool => sqlx::query("UPDATE connectors SET updated_at = $1 WHERE id = $2")
+        .bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    let n = on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM secrets WHERE scope = $1").bind(secret_scope(id)).execute(&mut *tx).await?;
+        let n = sqlx::query("DELETE FROM connectors WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        n
+    });
+    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub async fn map_company(db: &Db, connector_id: &str, psa_company_id: &str, customer_id: &str) -> Result<CompanyMapping> {
+    let m = CompanyMapping {
+        connector_id: connector_id.into(),
+        psa_company_id: psa_company_id.into(),
+        customer_id: customer_id.into(),
+        created_at: now_ms(),
+    };
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO company_mappings (connector_id, psa_company_id, customer_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (connector_id, psa_company_id) DO UPDATE SET customer_id = excluded.customer_id")
+        .bind(&m.connector_id).bind(&m.psa_company_id).bind(&m.customer_id).bind(m.created_at)
+        .execute(pool).await?.rows_affected());
+    Ok(m)
+}
+
+pub async fn mapping(db: &Db, connector_id: &str, psa_company_id: &str) -> Result<Option<CompanyMapping>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT * FROM company_mappings WHERE connector_id = $1 AND psa_company_id = $2")
+        .bind(connector_id).bind(psa_company_id).fetch_optional(pool).await?))
+}
+
+pub async fn unmap_company(db: &Db, connector_id: &str, psa_company_id: &str) -> Result<()> {
+    let n = on_db!(db, pool => sqlx::query("DELETE FROM company_mappings WHERE connector_id = $1 AND psa_company_id = $2")
+        .bind(connector_id).bind(psa_company_id).execute(pool).await?.rows_affected());
+    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub async fn mappings(db: &Db, connector_id: &str) -> Result<Vec<CompanyMapping>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT * FROM company_mappings WHERE connector_id = $1 ORDER BY psa_company_id")
+        .bind(connector_id).fetch_all(pool).await?))
+}

@@ -1,0 +1,106 @@
+//! Customers and their Entra connection.
+
+use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EntraConnection {
+    pub customer_id: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub jit_domain: String,
+    pub upn_template: String,
+    /// JSON array of role template ids.
+    pub roles: String,
+    pub duration_secs: Option<i64>,
+    pub expiry_action: String,
+    pub updated_at: i64,
+}
+
+impl EntraConnection {
+    pub fn role_ids(&self) -> Vec<String> {
+        serde_json::from_str(&self.roles).unwrap_or_default()
+    }
+}
+
+/// Which customers a caller may see: all, or those of a delegated admin token.
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    All,
+    Token(String),
+}
+
+const VISIBLE: &str = "($1 = '' OR id IN (SELECT customer_id FROM admin_token_customers WHERE token_id = $1))";
+
+fn token_param(v: &Visibility) -> &str {
+    match v {
+        Visibility::All => "",
+        Visibility::Token(id) => id,
+    }
+}
+
+pub async fn create(db: &Db, name: &str) -> Result<Customer> {
+    let now = now_ms();
+    let c = Customer { id: new_id("cus"), name: name.to_string(), created_at: now, updated_at: now };
+    on_db!(db, pool => sqlx::query("INSERT INTO customers (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+        .bind(&c.id).bind(&c.name).bind(now).bind(now).execute(pool).await?.rows_affected());
+    Ok(c)
+}
+
+pub async fn list(db: &Db, visibility: &Visibility) -> Result<Vec<Customer>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT * FROM customers WHERE {VISIBLE} ORDER BY name, id"));
+    Ok(on_db!(db, pool => sqlx::query_as(sql).bind(token_param(visibility)).fetch_all(pool).await?))
+}
+
+/// The customer if it exists and is visible; `NotFound` otherwise (a delegated token cannot
+/// tell another customer's id from a wrong one).
+pub async fn get(db: &Db, visibility: &Visibility, id: &str) -> Result<Customer> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT * FROM customers WHERE {VISIBLE} AND id = $2"));
+    let row: Option<Customer> =
+        on_db!(db, pool => sqlx::query_as(sql).bind(token_param(visibility)).bind(id).fetch_optional(pool).await?);
+    row.ok_or(StoreError::NotFound)
+}
+
+pub async fn rename(db: &Db, id: &str, name: &str) -> Result<()> {
+    let n = on_db!(db, pool => sqlx::query("UPDATE customers SET name = $1, updated_at = $2 WHERE id = $3")
+        .bind(name).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
+    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    let n = on_db!(db, pool => sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(pool).await?.rows_affected());
+    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub async fn entra(db: &Db, customer_id: &str) -> Result<Option<EntraConnection>> {
+    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM entra_connections WHERE customer_id = $1")
+        .bind(customer_id).fetch_optional(pool).await?))
+}
+
+pub async fn put_entra(db: &Db, c: &EntraConnection) -> Result<()> {
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO entra_connections (customer_id, tenant_id, client_id, jit_domain, upn_template, roles,
+             duration_secs, expiry_action, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (customer_id) DO UPDATE SET tenant_id = excluded.tenant_id, client_id = excluded.client_id,
+             jit_domain = excluded.jit_domain, upn_template = excluded.upn_template, roles = excluded.roles,
+             duration_secs = excluded.duration_secs, expiry_action = excluded.expiry_action,
+             updated_at = excluded.updated_at")
+        .bind(&c.customer_id).bind(&c.tenant_id).bind(&c.client_id).bind(&c.jit_domain).bind(&c.upn_template)
+        .bind(&c.roles).bind(c.duration_secs).bind(&c.expiry_action).bind(c.updated_at)
+        .execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+pub async fn delete_entra(db: &Db, customer_id: &str) -> Result<()> {
+    on_db!(db, pool => sqlx::query("DELETE FROM entra_connections WHERE customer_id = $1")
+        .bind(customer_id).execute(pool).await?.rows_affected());
+    Ok(())
+}

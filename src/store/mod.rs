@@ -1,0 +1,154 @@
+//! The one store layer for SQLite (embedded default) and PostgreSQL.
+//!
+//! Queries are written once in the portable subset both databases speak (`$n` placeholders,
+//! `ON CONFLICT`, `RETURNING`, BIGINT millisecond timestamps) and run on whichever pool is
+//! configured through [`on_db!`], which expands the same code for each concrete driver. Only
+//! the DDL exists twice (`migrations/sqlite`, `migrations/postgres`).
+
+pub mod audit;
+pub mod connectors;
+pub mod customers;
+pub mod secrets;
+pub mod technicians;
+pub mod tokens;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The app's migrations live in their own table so apalis's SQLite migrations (which use
+/// `_sqlx_migrations`) do not collide with ours (reference/stack.md §2.9).
+const MIGRATIONS_TABLE: &str = "_jitgate_migrations";
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$pool` bound to the concrete pool. The body is compiled once per driver.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub use on_db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique or foreign-key constraint refused the write; carries the constraint's text.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("job queue: {0}")]
+    Queue(String),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(d) if d.is_unique_violation() || d.is_foreign_key_violation() => {
+                StoreError::Conflict(d.message().to_string())
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Db {
+    /// Connect to `url`, creating the SQLite file (and its folder) if needed.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL with WAL survives a process crash; only an OS crash can lose the last
+                // commits, never corrupt the file.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+            }
+            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    /// Apply the app's migrations and the job queue's.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(pool) => {
+                let mut m = sqlx::migrate!("./migrations/sqlite");
+                m.dangerous_set_table_name(MIGRATIONS_TABLE);
+                m.run(pool).await?;
+                apalis_sqlite::SqliteStorage::setup(pool).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+            }
+            Db::Postgres(pool) => {
+                let mut m = sqlx::migrate!("./migrations/postgres");
+                m.dangerous_set_table_name(MIGRATIONS_TABLE);
+                m.run(pool).await?;
+                apalis_postgres::PostgresStorage::setup(pool).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers and every app migration is applied (for `/readyz`).
+    pub async fn ready(&self) -> Result<bool> {
+        let expected = match self {
+            Db::Sqlite(_) => sqlx::migrate!("./migrations/sqlite").iter().count(),
+            Db::Postgres(_) => sqlx::migrate!("./migrations/postgres").iter().count(),
+        } as i64;
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {MIGRATIONS_TABLE} WHERE success"));
+        let applied: i64 = on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
+        Ok(applied >= expected)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the one time format in the database.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+/// A new opaque id: a prefix naming the kind of thing, then a lower-case ULID.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::generate().to_string().to_ascii_lowercase())
+}
