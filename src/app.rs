@@ -49,11 +49,17 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
-        let (db, keyring) = open(&config).await?;
-        let http = crate::http_client::build(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Build on a listener bound by the caller (tests bind port 0 first so `public_url` can
+    /// name the real port).
+    pub async fn build_with_listener(config: Config, listener: tokio::net::TcpListener) -> Result<Application, StartError> {
+        let (db, keyring) = open(&config).await?;
+        let http = crate::http_client::build(&config)?;
         let state = AppState { config: Arc::new(config), db, keyring, metrics: Arc::new(Metrics::new()), http };
         Ok(Application { listener, state, shutdown: CancellationToken::new() })
     }

@@ -101,25 +101,18 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Key { command: KeyCommand::Rotate } => {
             let (db, keyring) = app::open(&config).await?;
-            let key = MasterKey::generate();
-            let new_id = key.id().to_string();
             if let crate::crypto::KeySource::Environment = keyring.source() {
+                let key = MasterKey::generate();
                 return Err(format!(
-                    "the master key comes from JITGATE_MASTER_KEY. Put the new key first in it and run `jitgate key rotate` \
-                     again once the old one is retired; new key (shown once): {}",
+                    "the master key comes from JITGATE_MASTER_KEY, which jitgate cannot rewrite. Use master_key_file, \
+                     or put this new key first in JITGATE_MASTER_KEY (comma-separated, old keys after it), restart, and \
+                     run `jitgate key rotate` with a key file later. New key (shown once): {}",
                     key.to_base64()
                 )
                 .into());
             }
-            keyring.add_active_key(key)?;
-            let resealed = store::secrets::reseal_all(&db, &keyring).await?;
-            let in_use = store::secrets::key_ids_in_use(&db).await?;
-            if in_use.iter().all(|k| *k == new_id) {
-                let retired = keyring.retire_old_keys()?;
-                println!("re-sealed {resealed} secrets under key {new_id}; retired keys {retired:?}");
-            } else {
-                println!("re-sealed {resealed} secrets under key {new_id}; old keys kept, still in use: {in_use:?}");
-            }
+            let r = store::secrets::rotate(&db, &keyring).await?;
+            println!("re-sealed {} secrets under key {}; retired keys {:?}", r.resealed, r.new_key_id, r.retired);
         }
         Command::Openapi => unreachable!("handled above"),
     }

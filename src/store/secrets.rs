@@ -111,3 +111,24 @@ pub async fn reseal_all(db: &Db, keyring: &Keyring) -> Result<u64> {
 pub async fn key_ids_in_use(db: &Db) -> Result<Vec<String>> {
     Ok(on_db!(db, pool => sqlx::query_scalar("SELECT DISTINCT key_id FROM secrets").fetch_all(pool).await?))
 }
+
+/// What `jitgate key rotate` did.
+#[derive(Debug)]
+pub struct Rotation {
+    pub new_key_id: String,
+    pub resealed: u64,
+    /// Keys dropped from the keyring because nothing uses them any more.
+    pub retired: Vec<String>,
+}
+
+/// Add a fresh master key, re-seal every secret under it, and retire the old keys once no value
+/// uses them. Readers keep working throughout: old keys stay in the keyring until the end.
+pub async fn rotate(db: &Db, keyring: &Keyring) -> Result<Rotation> {
+    let key = crate::crypto::MasterKey::generate();
+    let new_key_id = key.id().to_string();
+    keyring.add_active_key(key)?;
+    let resealed = reseal_all(db, keyring).await?;
+    let in_use = key_ids_in_use(db).await?;
+    let retired = if in_use.iter().all(|k| *k == new_key_id) { keyring.retire_old_keys()? } else { Vec::new() };
+    Ok(Rotation { new_key_id, resealed, retired })
+}

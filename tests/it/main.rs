@@ -1,0 +1,9 @@
+//! jitgate's integration tests: one binary, the real app on port 0 with its own database
+//! (a temporary SQLite file, or a uniquely named PostgreSQL database when
+//! `JITGATE_TEST_POSTGRES` is set), driven over real HTTP.
+
+mod helpers;
+
+mod admin_api;
+mod ops;
+mod secrets;
