@@ -35,6 +35,8 @@ pub enum Command {
     },
     /// Print the OpenAPI document of the admin API.
     Openapi,
+    /// Exit 0 if the local server answers /healthz (for container health checks).
+    Healthcheck,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +72,9 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
+    if let Command::Healthcheck = cli.command {
+        return healthcheck(&config).await;
+    }
     crate::telemetry::init(&config);
     match cli.command {
         Command::Serve => {
@@ -114,7 +119,18 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let r = store::secrets::rotate(&db, &keyring).await?;
             println!("re-sealed {} secrets under key {}; retired keys {:?}", r.resealed, r.new_key_id, r.retired);
         }
-        Command::Openapi => unreachable!("handled above"),
+        Command::Openapi | Command::Healthcheck => unreachable!("handled above"),
     }
     Ok(())
+}
+
+async fn healthcheck(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    crate::http_client::install_crypto_provider();
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    let status = client.get(format!("http://{addr}/healthz")).send().await?.status();
+    if status.is_success() { Ok(()) } else { Err(format!("/healthz answered {status}").into()) }
 }
