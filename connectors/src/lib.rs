@@ -12,7 +12,11 @@
 //!
 //! Adding a PSA means adding one module and one arm in [`build`].
 
+pub mod autotask;
+pub mod connectwise;
 pub mod event;
+mod field_errors;
+mod flag_value;
 pub mod psa_http;
 pub mod settings;
 
@@ -114,6 +118,9 @@ pub fn build(
     secrets: SecretValues,
     http: reqwest::Client,
 ) -> Result<std::sync::Arc<dyn Connector>, SettingsError> {
-    let _ = (settings, secrets, http);
-    Err(SettingsError::unsupported(kind))
+    match kind {
+        ConnectorKind::Connectwise => connectwise::build(settings, secrets, http),
+        ConnectorKind::Autotask => autotask::build(settings, secrets, http),
+        _ => Err(SettingsError::unsupported(kind)),
+    }
 }

@@ -16,6 +16,31 @@ pub async fn send(
     request: reqwest::RequestBuilder,
     readable: fn(&str) -> Option<String>,
 ) -> Result<reqwest::Response, PsaError> {
+    send_throttle_aware(request, readable, NO_THROTTLE_MARKER).await
+}
+
+/// How a vendor says "slow down" other than with a 429: Autotask's thread-limit error
+/// (`Itgenatr005`) may arrive with a 4xx/5xx status and only a code in the body.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleMarker {
+    /// Whether an error body (already truncated) is the vendor's throttling error.
+    pub matches: fn(&str) -> bool,
+    /// Retry delay when such an answer carries no `Retry-After`.
+    pub retry_after: Duration,
+}
+
+const NO_THROTTLE_MARKER: ThrottleMarker = ThrottleMarker {
+    matches: |_| false,
+    retry_after: DEFAULT_RETRY_AFTER,
+};
+
+/// [`send`], but an error body that `throttle.matches` becomes [`PsaError::RateLimited`] whatever
+/// its status.
+pub async fn send_throttle_aware(
+    request: reqwest::RequestBuilder,
+    readable: fn(&str) -> Option<String>,
+    throttle: ThrottleMarker,
+) -> Result<reqwest::Response, PsaError> {
     let response = request.send().await.map_err(transport_error)?;
     let status = response.status();
     if status.is_success() {
@@ -31,6 +56,9 @@ pub async fn send(
             body.to_string()
         }
     });
+    if status.as_u16() != 429 && (throttle.matches)(body) {
+        return Err(PsaError::RateLimited(retry_after.unwrap_or(throttle.retry_after)));
+    }
     Err(match status.as_u16() {
         429 => PsaError::RateLimited(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)),
         404 => PsaError::NotFound(message),

@@ -1,0 +1,150 @@
+//! ConnectWise PSA (Manage): ticket callbacks signed with a key fetched from the delivery's own
+//! `Metadata.key_url`, and the REST API for notes, lookups and the trigger reset.
+//!
+//! Flow of [`Connector::receive`]: read `x-content-signature` → read only `Metadata.key_url` from
+//! the unverified body → refuse it unless it is on the configured site (no fetch) → take the
+//! signing key from the per-URL cache or fetch it (3 s, no redirects) → verify the raw bytes in
+//! constant time → parse (`Entity` a second time) and apply the trigger rule.
+
+pub mod api;
+pub mod key_url;
+pub mod payload;
+pub mod settings;
+pub mod signature;
+
+use crate::{
+    BoxFuture, CompanyRef, Connector, ConnectorKind, Delivery, Event, Note, PsaError, ReceiveError,
+    SecretValues, SettingsError, TicketRef,
+};
+use api::{Api, RecordId};
+use key_url::KeyCache;
+use settings::Settings;
+use signature::ContentSignature;
+use std::sync::Arc;
+
+pub struct ConnectWise {
+    settings: Settings,
+    http: reqwest::Client,
+    api: Api,
+    keys: KeyCache,
+}
+
+pub fn build(
+    settings: &serde_json::Value,
+    secrets: SecretValues,
+    http: reqwest::Client,
+) -> Result<Arc<dyn Connector>, SettingsError> {
+    Ok(Arc::new(ConnectWise::new(settings, &secrets, http)?))
+}
+
+impl ConnectWise {
+    pub fn new(
+        settings: &serde_json::Value,
+        secrets: &SecretValues,
+        http: reqwest::Client,
+    ) -> Result<Self, SettingsError> {
+        let settings = Settings::parse(settings, secrets)?;
+        let api = Api::new(&settings, http.clone());
+        Ok(ConnectWise {
+            settings,
+            http,
+            api,
+            keys: KeyCache::default(),
+        })
+    }
+
+    async fn verify_and_parse(&self, delivery: Delivery<'_>) -> Result<Event, ReceiveError> {
+        let signature =
+            ContentSignature::from_headers(delivery.headers).map_err(ReceiveError::Unauthorized)?;
+        let raw_url = key_url::key_url_of(delivery.body).map_err(ReceiveError::Unauthorized)?;
+        let url = key_url::allow(&raw_url, &self.settings.site, &self.settings.company_id)
+            .map_err(|why| {
+                tracing::warn!(reason = %why, "refused a ConnectWise delivery's key_url");
+                ReceiveError::Unauthorized(why)
+            })?;
+
+        let verified = match self.keys.get(&url) {
+            Some(key) if signature.verifies(key.expose(), delivery.body) => true,
+            cached => {
+                // No cached key, or the cached one no longer verifies (the key may have rotated
+                // behind the same URL): fetch once.
+                if cached.is_some() {
+                    self.keys.forget(&url);
+                }
+                let key = key_url::fetch(&self.http, &url, &self.settings.client_id)
+                    .await
+                    .map_err(|why| {
+                        ReceiveError::Unauthorized(format!("cannot verify the signature: {why}"))
+                    })?;
+                let ok = signature.verifies(key.expose(), delivery.body);
+                if ok {
+                    self.keys.put(&url, key);
+                }
+                ok
+            }
+        };
+        if !verified {
+            return Err(ReceiveError::Unauthorized(
+                "x-content-signature does not match the body".into(),
+            ));
+        }
+        payload::parse(delivery.body, &self.settings.trigger).map_err(ReceiveError::Malformed)
+    }
+}
+
+/// Note text: ConnectWise notes are plain text with no title of their own.
+fn note_text(note: &Note) -> String {
+    if note.title.trim().is_empty() {
+        note.body.clone()
+    } else {
+        format!("{}\n\n{}", note.title.trim(), note.body)
+    }
+}
+
+impl Connector for ConnectWise {
+    fn kind(&self) -> ConnectorKind {
+        ConnectorKind::Connectwise
+    }
+
+    fn receive<'a>(&'a self, delivery: Delivery<'a>) -> BoxFuture<'a, Result<Event, ReceiveError>> {
+        Box::pin(self.verify_and_parse(delivery))
+    }
+
+    fn post_note<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+        note: &'a Note,
+    ) -> BoxFuture<'a, Result<(), PsaError>> {
+        Box::pin(async move {
+            self.api
+                .post_note(RecordId::parse(&ticket.0)?, &note_text(note))
+                .await
+        })
+    }
+
+    fn ticket_company<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+    ) -> BoxFuture<'a, Result<CompanyRef, PsaError>> {
+        Box::pin(async move { self.api.ticket_company(RecordId::parse(&ticket.0)?).await })
+    }
+
+    fn actor_email<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(self.api.member_email(actor_id))
+    }
+
+    /// Resets the custom field. A status trigger is left alone: jitgate cannot know which
+    /// status the ticket should go back to, and the app dedupes a ticket that stays in it.
+    fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {
+        Box::pin(async move {
+            match &self.settings.trigger.custom_field {
+                Some(selector) => {
+                    self.api
+                        .reset_custom_field(RecordId::parse(&ticket.0)?, selector)
+                        .await
+                }
+                None => Ok(()),
+            }
+        })
+    }
+}
