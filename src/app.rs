@@ -60,7 +60,8 @@ impl Application {
     pub async fn build_with_listener(config: Config, listener: tokio::net::TcpListener) -> Result<Application, StartError> {
         let (db, keyring) = open(&config).await?;
         let http = crate::http_client::build(&config)?;
-        let state = AppState { config: Arc::new(config), db, keyring, metrics: Arc::new(Metrics::new()), http };
+        let connectors = Arc::new(crate::psa::ConnectorRegistry::new(db.clone(), keyring.clone(), http.clone()));
+        let state = AppState { config: Arc::new(config), db, keyring, metrics: Arc::new(Metrics::new()), http, connectors };
         Ok(Application { listener, state, shutdown: CancellationToken::new() })
     }
 

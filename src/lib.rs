@@ -8,6 +8,8 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod http_client;
+pub mod jobs;
 pub mod metrics;
+pub mod psa;
 pub mod store;
 pub mod telemetry;

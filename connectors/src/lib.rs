@@ -17,8 +17,12 @@ pub mod connectwise;
 pub mod event;
 mod field_errors;
 mod flag_value;
+pub mod halopsa;
+mod json_fields;
+mod outbound_url;
 pub mod psa_http;
 pub mod settings;
+pub mod standard_webhooks;
 
 pub use event::{Actor, CompanyRef, DeliveryKey, Event, TicketRef, Trigger};
 pub use settings::{ConnectorKind, Secret, SecretSpec, SecretValues, SettingsError};
@@ -94,10 +98,17 @@ pub trait Connector: Send + Sync {
     fn receive<'a>(&'a self, delivery: Delivery<'a>) -> BoxFuture<'a, Result<Event, ReceiveError>>;
 
     /// Post an internal (never customer-visible) note to the ticket.
-    fn post_note<'a>(&'a self, ticket: &'a TicketRef, note: &'a Note) -> BoxFuture<'a, Result<(), PsaError>>;
+    fn post_note<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+        note: &'a Note,
+    ) -> BoxFuture<'a, Result<(), PsaError>>;
 
     /// The PSA company a ticket belongs to (used when the event lacks it).
-    fn ticket_company<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<CompanyRef, PsaError>>;
+    fn ticket_company<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+    ) -> BoxFuture<'a, Result<CompanyRef, PsaError>>;
 
     /// The email address of a PSA member/resource/agent.
     fn actor_email<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, Result<String, PsaError>>;
@@ -118,9 +129,13 @@ pub fn build(
     secrets: SecretValues,
     http: reqwest::Client,
 ) -> Result<std::sync::Arc<dyn Connector>, SettingsError> {
+    use std::sync::Arc;
     match kind {
+        ConnectorKind::Halopsa => Ok(Arc::new(halopsa::HaloPsa::build(settings, &secrets, http)?)),
+        ConnectorKind::StandardWebhooks => Ok(Arc::new(
+            standard_webhooks::StandardWebhooks::build(settings, &secrets, http)?,
+        )),
         ConnectorKind::Connectwise => connectwise::build(settings, secrets, http),
         ConnectorKind::Autotask => autotask::build(settings, secrets, http),
-        _ => Err(SettingsError::unsupported(kind)),
     }
 }

@@ -37,21 +37,45 @@ impl ConnectorKind {
     /// The secrets this kind accepts (write-only through the admin API, sealed at rest).
     pub fn secrets(self) -> &'static [SecretSpec] {
         match self {
-            ConnectorKind::Connectwise => &[
-                SecretSpec { name: "private_key", required: true, list: false },
-            ],
+            ConnectorKind::Connectwise => &[SecretSpec {
+                name: "private_key",
+                required: true,
+                list: false,
+            }],
             ConnectorKind::Autotask => &[
-                SecretSpec { name: "webhook_secret", required: true, list: true },
-                SecretSpec { name: "api_secret", required: true, list: false },
+                SecretSpec {
+                    name: "webhook_secret",
+                    required: true,
+                    list: true,
+                },
+                SecretSpec {
+                    name: "api_secret",
+                    required: true,
+                    list: false,
+                },
             ],
             ConnectorKind::Halopsa => &[
-                SecretSpec { name: "webhook_password", required: false, list: true },
-                SecretSpec { name: "webhook_hmac_secret", required: false, list: true },
-                SecretSpec { name: "client_secret", required: true, list: false },
+                SecretSpec {
+                    name: "webhook_password",
+                    required: false,
+                    list: true,
+                },
+                SecretSpec {
+                    name: "webhook_hmac_secret",
+                    required: false,
+                    list: true,
+                },
+                SecretSpec {
+                    name: "client_secret",
+                    required: true,
+                    list: false,
+                },
             ],
-            ConnectorKind::StandardWebhooks => &[
-                SecretSpec { name: "webhook_secret", required: true, list: true },
-            ],
+            ConnectorKind::StandardWebhooks => &[SecretSpec {
+                name: "webhook_secret",
+                required: true,
+                list: true,
+            }],
         }
     }
 }
@@ -125,6 +149,57 @@ impl SettingsError {
         SettingsError { fields }
     }
     pub fn unsupported(kind: ConnectorKind) -> Self {
-        Self::field("kind", format!("connector kind {kind} is not supported yet"))
+        Self::field(
+            "kind",
+            format!("connector kind {kind} is not supported yet"),
+        )
+    }
+
+    /// No errors yet: gather several field messages, then [`SettingsError::into_result`], so an
+    /// admin sees every problem of a connector at once rather than one per attempt.
+    pub fn empty() -> Self {
+        SettingsError {
+            fields: BTreeMap::new(),
+        }
+    }
+
+    /// Record a message for `path` (the first message for a path wins).
+    pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.fields
+            .entry(path.into())
+            .or_insert_with(|| message.into());
+    }
+
+    /// `Ok(())` when nothing was recorded.
+    pub fn into_result(self) -> Result<(), SettingsError> {
+        if self.fields.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Settings JSON that does not even deserialize (wrong type, unknown or missing field).
+    /// serde's message names the field ("unknown field `tenent`, expected one of …"); an unknown
+    /// or missing field is reported under `settings.<field>`, anything else under `settings`.
+    pub fn from_json(error: &serde_json::Error) -> Self {
+        let message = error.to_string();
+        // serde_json appends " at line 1 column 42", meaningless for a JSON value.
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let field = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|marker| {
+                let start = message.find(marker)? + marker.len();
+                let len = message[start..].find('`')?;
+                Some(message[start..start + len].to_string())
+            });
+        match field {
+            Some(field) => Self::field(format!("settings.{field}"), message),
+            None => Self::field("settings", message),
+        }
     }
 }

@@ -103,7 +103,11 @@ CREATE TABLE jit_accounts (
     technician_id   TEXT NOT NULL REFERENCES technicians(id) ON DELETE CASCADE,
     upn             TEXT NOT NULL,
     entra_user_id   TEXT,
-    state           TEXT NOT NULL,          -- provisioning | active | ending | disabled | deleted
+    state           TEXT NOT NULL,          -- new | active | disabled | deleted
+    totp_set        BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Graph work on one account is serialized across jobs and processes by this lease.
+    lock_owner      TEXT,
+    lock_until      BIGINT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
     UNIQUE (customer_id, technician_id)

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod state;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(webhooks::router())
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()

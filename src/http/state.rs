@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::crypto::Keyring;
 use crate::metrics::Metrics;
+use crate::psa::ConnectorRegistry;
 use crate::store::Db;
 use std::sync::Arc;
 
@@ -13,4 +14,5 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
+    pub connectors: Arc<ConnectorRegistry>,
 }

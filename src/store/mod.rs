@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod connectors;
 pub mod customers;
+pub mod deliveries;
 pub mod secrets;
 pub mod technicians;
 pub mod tokens;

@@ -7,3 +7,4 @@ mod helpers;
 mod admin_api;
 mod ops;
 mod secrets;
+mod webhooks;

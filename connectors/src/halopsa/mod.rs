@@ -1,0 +1,207 @@
+//! HaloPSA: webhook deliveries (Basic credentials or an HMAC header), "Action Added" /
+//! ticket events with a trigger outcome or custom field, and the Halo API for notes and lookups.
+//! Vendor facts and their uncertainties: `reference/psa.md` §3.
+
+mod client;
+mod note_html;
+mod payload;
+pub mod settings;
+mod verify;
+
+pub use client::readable_error;
+pub use note_html::{escape as escape_html, render as render_note_html};
+pub use payload::is_true;
+pub use settings::{
+    AuthServer, CLIENT_SECRET, DEFAULT_HMAC_HEADER, DEFAULT_NOTE_OUTCOME_ID, HMAC_SECRET, IdOrName,
+    PASSWORD_SECRET, TriggerRule,
+};
+pub use verify::{DeliveryAuth, parse_digest};
+
+use crate::settings::{ConnectorKind, SecretValues, SettingsError};
+use crate::{
+    BoxFuture, CompanyRef, Connector, Delivery, Event, Note, PsaError, ReceiveError, TicketRef,
+};
+use client::HaloClient;
+use serde_json::Value;
+use std::sync::Mutex;
+
+pub struct HaloPsa {
+    delivery_auth: DeliveryAuth,
+    trigger: TriggerRule,
+    note_outcome_id: u64,
+    client: HaloClient,
+    /// The trigger custom field's id, when the rule names the field by name and a delivery or a
+    /// ticket lookup has shown which id that name has.
+    learned_field_id: Mutex<Option<u64>>,
+}
+
+impl HaloPsa {
+    pub fn build(
+        settings: &Value,
+        secrets: &SecretValues,
+        http: reqwest::Client,
+    ) -> Result<Self, SettingsError> {
+        let (s, client_secret) = settings::Settings::parse(settings, secrets)?;
+        Ok(HaloPsa {
+            client: HaloClient::new(
+                http,
+                s.base,
+                s.auth_server,
+                s.tenant,
+                s.client_id,
+                client_secret,
+            ),
+            delivery_auth: s.delivery_auth,
+            trigger: s.trigger,
+            note_outcome_id: s.note_outcome_id,
+            learned_field_id: Mutex::new(None),
+        })
+    }
+
+    fn receive_now(&self, delivery: Delivery<'_>) -> Result<Event, ReceiveError> {
+        self.delivery_auth
+            .verify(delivery.headers, delivery.body)
+            .map_err(ReceiveError::Unauthorized)?;
+        let parsed =
+            payload::parse(delivery.body, &self.trigger).map_err(ReceiveError::Malformed)?;
+        if let Some(id) = parsed.trigger_field_id {
+            *self
+                .learned_field_id
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(id);
+        }
+        Ok(parsed.event)
+    }
+
+    /// The trigger custom field's id: configured, learned from a delivery, or found by name on
+    /// the ticket itself. `None` when the rule has no custom field (outcome-only).
+    async fn trigger_field_id(&self, ticket_id: u64) -> Result<Option<u64>, PsaError> {
+        let name = match &self.trigger.custom_field {
+            None => return Ok(None),
+            Some(IdOrName::Id(id)) => return Ok(Some(*id)),
+            Some(IdOrName::Name(name)) => name,
+        };
+        if let Some(id) = *self
+            .learned_field_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            return Ok(Some(id));
+        }
+        let ticket = self.client.ticket(ticket_id).await?;
+        let found = ticket
+            .get("customfields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|f| {
+                f.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+            })
+            .and_then(|f| {
+                f.get("id")
+                    .and_then(|id| id.as_u64().or_else(|| id.as_str()?.parse().ok()))
+            });
+        match found {
+            Some(id) => {
+                *self
+                    .learned_field_id
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(id);
+                Ok(Some(id))
+            }
+            None => Err(PsaError::NotConfigured(format!(
+                "ticket {ticket_id} has no custom field named {name:?}; set trigger.custom_field_id"
+            ))),
+        }
+    }
+}
+
+/// Halo ticket and agent ids are positive integers; anything else cannot exist in Halo.
+fn numeric_id(what: &str, id: &str) -> Result<u64, PsaError> {
+    match id.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(PsaError::NotFound(format!(
+            "HaloPSA {what} ids are positive integers; got {:?}",
+            crate::json_fields::clip(id, 40)
+        ))),
+    }
+}
+
+/// A positive integer id written as a number or a digit string.
+fn id_field(value: &Value, key: &str) -> Option<u64> {
+    let v = value.get(key)?;
+    v.as_u64()
+        .or_else(|| v.as_str()?.trim().parse().ok())
+        .filter(|&n| n > 0)
+}
+
+impl Connector for HaloPsa {
+    fn kind(&self) -> ConnectorKind {
+        ConnectorKind::Halopsa
+    }
+
+    fn receive<'a>(&'a self, delivery: Delivery<'a>) -> BoxFuture<'a, Result<Event, ReceiveError>> {
+        Box::pin(async move { self.receive_now(delivery) })
+    }
+
+    fn post_note<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+        note: &'a Note,
+    ) -> BoxFuture<'a, Result<(), PsaError>> {
+        Box::pin(async move {
+            let ticket_id = numeric_id("ticket", &ticket.0)?;
+            self.client
+                .add_action(ticket_id, self.note_outcome_id, &note_html::render(note))
+                .await
+        })
+    }
+
+    fn ticket_company<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+    ) -> BoxFuture<'a, Result<CompanyRef, PsaError>> {
+        Box::pin(async move {
+            let ticket_id = numeric_id("ticket", &ticket.0)?;
+            let body = self.client.ticket(ticket_id).await?;
+            id_field(&body, "client_id")
+                .map(|id| CompanyRef(id.to_string()))
+                .ok_or_else(|| PsaError::NotFound(format!("ticket {ticket_id} has no client_id")))
+        })
+    }
+
+    fn actor_email<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(async move {
+            let agent_id = numeric_id("agent", actor_id)?;
+            let agent = self.client.agent(agent_id).await?;
+            // Uncertain vendor fact (`reference/psa.md` §3.6): list responses show `email`, agent
+            // creation uses `emailaddress`; whichever is a non-empty string is taken.
+            ["email", "emailaddress"]
+                .iter()
+                .find_map(|k| {
+                    agent
+                        .get(*k)
+                        .and_then(Value::as_str)
+                        .map(str::trim)
+                        .filter(|e| e.contains('@'))
+                })
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    PsaError::NotFound(format!("Halo agent {agent_id} has no email address"))
+                })
+        })
+    }
+
+    fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {
+        Box::pin(async move {
+            let ticket_id = numeric_id("ticket", &ticket.0)?;
+            match self.trigger_field_id(ticket_id).await? {
+                // Outcome-only rule: an action is an event by nature, nothing stays set.
+                None => Ok(()),
+                Some(field_id) => self.client.set_custom_field(ticket_id, field_id, "0").await,
+            }
+        })
+    }
+}

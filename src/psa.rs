@@ -1,0 +1,78 @@
+//! Live connector instances, built from stored settings and secrets and cached until the
+//! connector changes (its `updated_at` moves).
+
+use crate::crypto::Keyring;
+use crate::store::{self, Db, StoreError};
+use jitgate_connectors::{Connector, ConnectorKind, Secret, SecretValues};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct LiveConnector {
+    pub id: String,
+    pub kind: ConnectorKind,
+    pub enabled: bool,
+    pub instance: Arc<dyn Connector>,
+    updated_at: i64,
+}
+
+pub struct ConnectorRegistry {
+    db: Db,
+    keyring: Arc<Keyring>,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<String, LiveConnector>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no such connector")]
+    Unknown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored settings no longer build (e.g. written by a newer version): an operator problem.
+    #[error("connector {id} cannot be built from its stored settings: {detail}")]
+    Broken { id: String, detail: String },
+}
+
+impl ConnectorRegistry {
+    pub fn new(db: Db, keyring: Arc<Keyring>, http: reqwest::Client) -> Self {
+        ConnectorRegistry { db, keyring, http, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The connector as stored now; rebuilt only when it changed since it was cached.
+    pub async fn get(&self, id: &str) -> Result<LiveConnector, RegistryError> {
+        let row = match store::connectors::get(&self.db, id).await {
+            Ok(row) => row,
+            Err(StoreError::NotFound) => return Err(RegistryError::Unknown),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(live) = self.cache.lock().expect("registry lock").get(id) {
+            if live.updated_at == row.updated_at {
+                return Ok(LiveConnector { enabled: row.enabled, ..live.clone() });
+            }
+        }
+        let kind = ConnectorKind::parse(&row.kind)
+            .ok_or_else(|| RegistryError::Broken { id: id.into(), detail: format!("unknown kind {}", row.kind) })?;
+        let settings: serde_json::Value = serde_json::from_str(&row.settings)
+            .map_err(|e| RegistryError::Broken { id: id.into(), detail: e.to_string() })?;
+        let secrets = self.secrets(id).await?;
+        let instance = jitgate_connectors::build(kind, &settings, secrets, self.http.clone()).map_err(|e| {
+            RegistryError::Broken { id: id.into(), detail: format!("{:?}", e.fields.keys().collect::<Vec<_>>()) }
+        })?;
+        let live = LiveConnector { id: row.id.clone(), kind, enabled: row.enabled, instance, updated_at: row.updated_at };
+        self.cache.lock().expect("registry lock").insert(row.id, live.clone());
+        Ok(live)
+    }
+
+    async fn secrets(&self, id: &str) -> Result<SecretValues, StoreError> {
+        let scope = store::connectors::secret_scope(id);
+        let mut values = SecretValues::default();
+        for stored in store::secrets::names(&self.db, &scope).await? {
+            let base = stored.rsplit_once('.').map(|(b, _)| b).unwrap_or(&stored).to_string();
+            if let Some(v) = store::secrets::get_string(&self.db, &self.keyring, &scope, &stored).await? {
+                values.0.entry(base).or_default().push(Secret::new(v));
+            }
+        }
+        Ok(values)
+    }
+}

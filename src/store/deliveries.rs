@@ -1,0 +1,135 @@
+//! Accepting a webhook delivery: the delivery key, the request row and its provisioning job
+//! in one transaction, so a redelivery or a crash can neither lose nor double a request.
+
+use super::{Db, Result, new_id, now_ms, on_db};
+use crate::jobs::queue::{self, Job, PushJob};
+use serde::{Deserialize, Serialize};
+
+/// What a verified delivery asks for.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub connector_id: String,
+    pub delivery_key: String,
+    /// `request` or `cancel`.
+    pub kind: &'static str,
+    pub ticket_ref: Option<String>,
+    pub psa_company_id: Option<String>,
+    /// JSON of the normalized actor.
+    pub actor: Option<String>,
+    pub duration_secs: Option<i64>,
+    /// Level triggers (a field left set) latch the ticket until the trigger is reset or seen
+    /// cleared, so later updates of the same ticket do not request again.
+    pub latch_ticket: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    New { request_id: String },
+    /// The delivery key was seen before: a redelivery.
+    Duplicate,
+    /// The ticket's trigger is still latched from an earlier request.
+    StillTriggered,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProvisionJob {
+    pub request_id: String,
+    /// How many times this request was rescheduled (backoff).
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+pub async fn accept(db: &Db, incoming: &Incoming) -> Result<Accepted> {
+    let now = now_ms();
+    let request_id = new_id("req");
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO deliveries (connector_id, delivery_key, received_at, request_id) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (connector_id, delivery_key) DO NOTHING")
+            .bind(&incoming.connector_id).bind(&incoming.delivery_key).bind(now).bind(&request_id)
+            .execute(&mut *tx).await?.rows_affected();
+        if fresh == 0 {
+            return Ok(Accepted::Duplicate);
+        }
+        if let (true, Some(ticket)) = (incoming.latch_ticket, &incoming.ticket_ref) {
+            let latched = sqlx::query(
+                "INSERT INTO trigger_latches (connector_id, ticket_ref, latched_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (connector_id, ticket_ref) DO NOTHING")
+                .bind(&incoming.connector_id).bind(ticket).bind(now)
+                .execute(&mut *tx).await?.rows_affected();
+            if latched == 0 {
+                // Roll back: a still-set trigger stores nothing, not even its delivery key.
+                return Ok(Accepted::StillTriggered);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO jit_requests (id, connector_id, delivery_key, kind, ticket_ref, psa_company_id, actor,
+                 duration_secs, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)")
+            .bind(&request_id).bind(&incoming.connector_id).bind(&incoming.delivery_key).bind(incoming.kind)
+            .bind(&incoming.ticket_ref).bind(&incoming.psa_company_id).bind(&incoming.actor)
+            .bind(incoming.duration_secs).bind(now)
+            .execute(&mut *tx).await?;
+        let job = Job::new(queue::PROVISION, &ProvisionJob { request_id: request_id.clone(), attempt: 0 })
+            .key(format!("provision:{request_id}:0"));
+        (*tx).push_job(&job).await?;
+        tx.commit().await?;
+    });
+    Ok(Accepted::New { request_id })
+}
+
+/// The trigger was seen cleared, or reset by jitgate: the next set requests again.
+pub async fn release_latch(db: &Db, connector_id: &str, ticket_ref: &str) -> Result<()> {
+    on_db!(db, pool => sqlx::query("DELETE FROM trigger_latches WHERE connector_id = $1 AND ticket_ref = $2")
+        .bind(connector_id).bind(ticket_ref).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub connector_id: String,
+    pub delivery_key: String,
+    pub kind: String,
+    pub ticket_ref: Option<String>,
+    pub psa_company_id: Option<String>,
+    pub actor: Option<String>,
+    pub duration_secs: Option<i64>,
+    pub status: String,
+    pub status_detail: Option<String>,
+    pub customer_id: Option<String>,
+    pub technician_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn request(db: &Db, id: &str) -> Result<Option<RequestRow>> {
+    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM jit_requests WHERE id = $1").bind(id).fetch_optional(pool).await?))
+}
+
+pub async fn count_requests(db: &Db, connector_id: &str) -> Result<i64> {
+    Ok(on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM jit_requests WHERE connector_id = $1")
+        .bind(connector_id).fetch_one(pool).await?))
+}
+
+/// Close a request that will not be provisioned (refused, failed, or a cancel handled).
+pub async fn finish_request(db: &Db, id: &str, status: &str, detail: &str, customer: Option<&str>, technician: Option<&str>) -> Result<()> {
+    on_db!(db, pool => sqlx::query(
+        "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
+             technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
+        .bind(status).bind(detail).bind(customer).bind(technician).bind(now_ms()).bind(id)
+        .execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// Jobs waiting in a queue (for tests and the benchmark's checks).
+pub async fn queued_jobs(db: &Db, queue_name: &str) -> Result<i64> {
+    Ok(match db {
+        Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE job_type = $1")
+            .bind(queue_name).fetch_one(pool).await?,
+        Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1")
+            .bind(queue_name).fetch_one(pool).await?,
+    })
+}
