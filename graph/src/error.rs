@@ -1,0 +1,187 @@
+//! [`GraphError`]: everything a caller needs to decide what to do next, and nothing secret.
+//!
+//! Every message names where it came from (the operation, the tenant for configuration
+//! problems) and carries Graph's `request-id` when one exists, so an MSP admin can quote it to
+//! Microsoft support. Messages never contain client secrets, tokens or passwords: they are
+//! built from operation names, ids, Graph/Entra error codes and Microsoft's error text, none
+//! of which echo credentials.
+
+use std::time::Duration;
+
+/// A failed Microsoft Graph or Entra operation.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// 429 from Graph or Entra. Not retried inside: reschedule after `retry_after`.
+    #[error("Microsoft Graph throttled {operation} (HTTP 429); retry after {}s{}", .retry_after.as_secs(), request_suffix(.request_id))]
+    Throttled {
+        operation: &'static str,
+        retry_after: Duration,
+        request_id: Option<String>,
+    },
+
+    /// 5xx, timeouts or connection failures that persisted through the in-call retries.
+    #[error("Microsoft Graph did not complete {operation}: {detail}{}", request_suffix(.request_id))]
+    Transient {
+        operation: &'static str,
+        detail: String,
+        /// A server-requested wait (503 `Retry-After`) too long to honour in-call.
+        retry_after: Option<Duration>,
+        request_id: Option<String>,
+    },
+
+    /// Entra has not replicated a just-created account yet (404 `Request_ResourceNotFound` or
+    /// a 400 reference error) and the in-call retries ran out. Retry the whole operation in a
+    /// minute or two; pass `user_id` as the known id when there is one.
+    #[error("Entra ID has not finished replicating the account yet ({operation}); retry in a minute or two{}", request_suffix(.request_id))]
+    ReplicationLag {
+        operation: &'static str,
+        user_id: Option<String>,
+        request_id: Option<String>,
+    },
+
+    /// The UPN belongs to an account jitgate did not create; it is never taken over (I7).
+    #[error(
+        "the account {upn} already exists in the customer's Entra ID and was not created by \
+         jitgate; jitgate will not take it over. Rename or delete that account in the Entra \
+         admin center, or change the JIT account naming for this customer"
+    )]
+    ForeignAccount { upn: String, user_id: String },
+
+    /// Entra refused to issue a token (wrong tenant, client id or secret; no consent; …).
+    /// `message` says what to check and where.
+    #[error("{message}")]
+    TokenRefused {
+        tenant_id: String,
+        /// Entra's `error` (e.g. `invalid_client`).
+        error: String,
+        /// The AADSTS number from `error_codes` (e.g. 7000215).
+        aadsts: Option<u32>,
+        message: String,
+        /// Entra's `trace_id`, for Microsoft support.
+        trace_id: Option<String>,
+    },
+
+    /// 403 from Graph: the app lacks a permission or directory role. `message` says which.
+    #[error("{message}{}", request_suffix(.request_id))]
+    PermissionDenied {
+        operation: &'static str,
+        tenant_id: String,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+
+    /// Graph refused the request for another reason (`code` and `message` are Graph's).
+    #[error("Microsoft Graph rejected {operation}: HTTP {status} {code}: {message}{}", request_suffix(.request_id))]
+    Rejected {
+        operation: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+
+    /// The end-of-access steps ran but reading back the account showed they did not hold.
+    #[error("ending access for user {user_id} is not verified: {problem}")]
+    EndNotVerified { user_id: String, problem: String },
+
+    /// Graph answered something this crate cannot read.
+    #[error("unexpected answer from Microsoft Graph to {operation}: {detail}{}", request_suffix(.request_id))]
+    Protocol {
+        operation: &'static str,
+        detail: String,
+        request_id: Option<String>,
+    },
+}
+
+fn request_suffix(request_id: &Option<String>) -> String {
+    match request_id {
+        Some(id) => format!(" (request-id {id})"),
+        None => String::new(),
+    }
+}
+
+/// How long to wait before retrying after persistent replication lag.
+const REPLICATION_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+impl GraphError {
+    /// How long the caller should wait before trying again, when waiting can help.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            GraphError::Throttled { retry_after, .. } => Some(*retry_after),
+            GraphError::Transient { retry_after, .. } => retry_after.or(Some(Duration::ZERO)),
+            GraphError::ReplicationLag { .. } => Some(REPLICATION_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    /// Whether the same call may succeed later without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            GraphError::Throttled { .. }
+                | GraphError::Transient { .. }
+                | GraphError::ReplicationLag { .. }
+        )
+    }
+
+    /// Whether an MSP admin must change something (connection, consent, roles, naming).
+    pub fn needs_admin_action(&self) -> bool {
+        matches!(
+            self,
+            GraphError::TokenRefused { .. }
+                | GraphError::PermissionDenied { .. }
+                | GraphError::ForeignAccount { .. }
+        )
+    }
+
+    /// Graph's `request-id` of the failing call, when known.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            GraphError::Throttled { request_id, .. }
+            | GraphError::Transient { request_id, .. }
+            | GraphError::ReplicationLag { request_id, .. }
+            | GraphError::PermissionDenied { request_id, .. }
+            | GraphError::Rejected { request_id, .. }
+            | GraphError::Protocol { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// 404: the addressed object does not exist, or has not replicated yet.
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, GraphError::Rejected { status: 404, .. })
+    }
+
+    /// The answers Entra gives for an object that exists but has not replicated to the
+    /// replica serving this call (entra.md A3): 404 `Request_ResourceNotFound`, or 400
+    /// `Request_BadRequest` "… Not a valid reference update" / "… does not exist …" when
+    /// another object refers to it. `Request_BadRequest` alone is too broad, so the message
+    /// is consulted; this is the one place that reads Graph's message text.
+    pub(crate) fn is_replication_symptom(&self) -> bool {
+        match self {
+            GraphError::Rejected { status: 404, .. } => true,
+            GraphError::Rejected {
+                status: 400,
+                code,
+                message,
+                ..
+            } if code == "Request_BadRequest" => {
+                let message = message.to_ascii_lowercase();
+                message.contains("reference") || message.contains("does not exist")
+            }
+            _ => false,
+        }
+    }
+
+    /// 400 "A conflicting object with one or more of the specified property values is
+    /// present in the directory." — what a duplicate role assignment answers.
+    pub(crate) fn is_conflicting_object(&self) -> bool {
+        matches!(
+            self,
+            GraphError::Rejected { status: 400, message, .. }
+                if message.to_ascii_lowercase().contains("conflicting object")
+        )
+    }
+}

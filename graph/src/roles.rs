@@ -1,0 +1,118 @@
+//! Directory role assignments through `roleManagement/directory/roleAssignments`.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::advice::Needs;
+use crate::client::GraphClient;
+use crate::error::GraphError;
+use crate::tenant::Tenant;
+use crate::transport::Call;
+use crate::users::odata_string;
+
+/// Tenant-wide scope; jitgate never scopes JIT roles to administrative units.
+pub const TENANT_SCOPE: &str = "/";
+
+/// One assignment of a directory role to a principal.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    pub id: String,
+    pub principal_id: String,
+    /// The role's template id (or definition id; the same for built-in roles).
+    pub role_definition_id: String,
+    #[serde(default)]
+    pub directory_scope_id: String,
+}
+
+/// Result of [`GraphClient::assign_role`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignOutcome {
+    Assigned(RoleAssignment),
+    /// The principal already holds this role at this scope.
+    AlreadyAssigned,
+}
+
+#[derive(Deserialize)]
+struct Assignments {
+    value: Vec<RoleAssignment>,
+}
+
+impl GraphClient {
+    /// The role assignments held by `principal_id`.
+    pub async fn list_role_assignments(
+        &self,
+        tenant: &Tenant,
+        principal_id: &str,
+    ) -> Result<Vec<RoleAssignment>, GraphError> {
+        let filter = format!("principalId eq {}", odata_string(principal_id));
+        let call = Call {
+            operation: "list role assignments",
+            needs: Needs::RoleManagement,
+            method: Method::GET,
+            url: self.v1(&["roleManagement", "directory", "roleAssignments"]),
+            query: &[("$filter", &filter)],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?.success(tenant)?;
+        Ok(reply.json::<Assignments>()?.value)
+    }
+
+    /// Assigns the role `role_definition_id` (a template id) tenant-wide. A duplicate is
+    /// reported as [`AssignOutcome::AlreadyAssigned`], so retries are harmless.
+    pub async fn assign_role(
+        &self,
+        tenant: &Tenant,
+        principal_id: &str,
+        role_definition_id: &str,
+    ) -> Result<AssignOutcome, GraphError> {
+        let body = json!({
+            "@odata.type": "#microsoft.graph.unifiedRoleAssignment",
+            "roleDefinitionId": role_definition_id,
+            "principalId": principal_id,
+            "directoryScopeId": TENANT_SCOPE,
+        });
+        let call = Call {
+            operation: "assign directory role",
+            needs: Needs::RoleManagement,
+            method: Method::POST,
+            url: self.v1(&["roleManagement", "directory", "roleAssignments"]),
+            query: &[],
+            body: Some(&body),
+        };
+        let result = self.send(tenant, &call).await?.success(tenant);
+        match result {
+            Ok(reply) => Ok(AssignOutcome::Assigned(reply.json()?)),
+            Err(error) if error.is_conflicting_object() => Ok(AssignOutcome::AlreadyAssigned),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Removes one role assignment. `false` if it was already gone (404).
+    pub async fn remove_role_assignment(
+        &self,
+        tenant: &Tenant,
+        assignment_id: &str,
+    ) -> Result<bool, GraphError> {
+        let call = Call {
+            operation: "remove role assignment",
+            needs: Needs::RoleManagement,
+            method: Method::DELETE,
+            url: self.v1(&[
+                "roleManagement",
+                "directory",
+                "roleAssignments",
+                assignment_id,
+            ]),
+            query: &[],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?;
+        if reply.status == 404 {
+            return Ok(false);
+        }
+        reply.success(tenant)?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,294 @@
+//! Sending one Graph request: bearer token, a fresh `client-request-id`, logging of Graph's
+//! `request-id`, transient retries, and turning error answers into [`GraphError`]s.
+//!
+//! Bodies are never logged: some carry passwords.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use crate::advice::{Needs, permission_denied};
+use crate::client::GraphClient;
+use crate::error::GraphError;
+use crate::guid::new_guid;
+use crate::retry::{Step, retry_transient};
+use crate::secret::Secret;
+use crate::tenant::Tenant;
+
+/// What to send, and how to describe it in errors.
+pub(crate) struct Call<'a> {
+    /// Human name of the operation ("create user"), used in messages and logs.
+    pub operation: &'static str,
+    /// The permission family it needs, for 403 advice.
+    pub needs: Needs,
+    pub method: Method,
+    pub url: Url,
+    pub query: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a Value>,
+}
+
+/// A non-throttled, non-5xx answer.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub request_id: Option<String>,
+    pub body: Vec<u8>,
+    operation: &'static str,
+    needs: Needs,
+}
+
+/// Graph's error body `{"error":{"code","message","details":[{"code","target"}]}}`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct GraphErrorBody {
+    #[serde(default)]
+    pub error: GraphErrorDetail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct GraphErrorDetail {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub details: Vec<GraphErrorItem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct GraphErrorItem {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub target: String,
+}
+
+impl Reply {
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub(crate) fn error_body(&self) -> GraphErrorDetail {
+        serde_json::from_slice::<GraphErrorBody>(&self.body)
+            .map(|b| b.error)
+            .unwrap_or_default()
+    }
+
+    /// The body as `T`, or a [`GraphError::Protocol`].
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, GraphError> {
+        serde_json::from_slice(&self.body).map_err(|e| GraphError::Protocol {
+            operation: self.operation,
+            detail: format!("HTTP {} body does not parse: {e}", self.status),
+            request_id: self.request_id.clone(),
+        })
+    }
+
+    /// The reply if it is a 2xx, else the matching [`GraphError`].
+    pub(crate) fn success(self, tenant: &Tenant) -> Result<Reply, GraphError> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(self.into_error(tenant))
+        }
+    }
+
+    pub(crate) fn into_error(self, tenant: &Tenant) -> GraphError {
+        let detail = self.error_body();
+        match self.status {
+            403 => GraphError::PermissionDenied {
+                operation: self.operation,
+                tenant_id: tenant.tenant_id.clone(),
+                message: permission_denied(
+                    self.operation,
+                    self.needs,
+                    &tenant.tenant_id,
+                    &detail.code,
+                ),
+                code: detail.code,
+                request_id: self.request_id,
+            },
+            401 => GraphError::TokenRefused {
+                tenant_id: tenant.tenant_id.clone(),
+                error: detail.code.clone(),
+                aadsts: None,
+                message: format!(
+                    "Microsoft Graph rejected a freshly issued token for tenant '{}' during {} \
+                     ({}: {}). Check that jitgate's Graph URL and login URL belong to the same \
+                     Microsoft cloud{}.",
+                    tenant.tenant_id,
+                    self.operation,
+                    detail.code,
+                    detail.message,
+                    self.request_id
+                        .as_deref()
+                        .map(|id| format!(" (request-id {id})"))
+                        .unwrap_or_default()
+                ),
+                trace_id: None,
+            },
+            status => GraphError::Rejected {
+                operation: self.operation,
+                status,
+                code: if detail.code.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    detail.code
+                },
+                message: detail.message,
+                request_id: self.request_id,
+            },
+        }
+    }
+}
+
+impl GraphClient {
+    /// Sends `call` for `tenant`. Returns 2xx and 4xx answers (other than 429) as a
+    /// [`Reply`]; 429 as [`GraphError::Throttled`]; 5xx and network failures after the
+    /// policy's attempts as [`GraphError::Transient`]. A 401 drops the cached token and is
+    /// retried once with a new one.
+    pub(crate) async fn send(&self, tenant: &Tenant, call: &Call<'_>) -> Result<Reply, GraphError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token(tenant).await?;
+            let reply =
+                retry_transient(&self.inner.retry, || self.attempt(tenant, &token, call)).await?;
+            if reply.status == 401 && !refreshed {
+                tracing::debug!(
+                    operation = call.operation,
+                    "Graph answered 401; requesting a new token"
+                );
+                self.inner.tokens.invalidate(tenant, &token).await;
+                refreshed = true;
+                continue;
+            }
+            return Ok(reply);
+        }
+    }
+
+    async fn attempt(&self, tenant: &Tenant, token: &Secret, call: &Call<'_>) -> Step<Reply> {
+        let client_request_id = new_guid();
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .bearer_auth(token.expose())
+            .header("client-request-id", &client_request_id);
+        if !call.query.is_empty() {
+            request = request.query(call.query);
+        }
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return transport_failure(call.operation, &error),
+        };
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let retry_after = retry_after_header(response.headers());
+        let body = match response.bytes().await {
+            Ok(body) => body.to_vec(),
+            Err(error) => return transport_failure(call.operation, &error),
+        };
+        tracing::debug!(
+            operation = call.operation,
+            tenant_id = %tenant.tenant_id,
+            method = %call.method,
+            path = call.url.path(),
+            status,
+            request_id = request_id.as_deref().unwrap_or(""),
+            client_request_id = %client_request_id,
+            "Microsoft Graph answered"
+        );
+        let reply = Reply {
+            status,
+            request_id,
+            body,
+            operation: call.operation,
+            needs: call.needs,
+        };
+        if status == 429 {
+            return Step::Done(Err(GraphError::Throttled {
+                operation: call.operation,
+                retry_after: retry_after.unwrap_or(self.inner.retry.default_throttle_wait),
+                request_id: reply.request_id,
+            }));
+        }
+        if status >= 500 {
+            let detail = reply.error_body();
+            return Step::Retry {
+                error: GraphError::Transient {
+                    operation: call.operation,
+                    detail: format!("HTTP {status} {}", detail.code)
+                        .trim_end()
+                        .to_string(),
+                    retry_after,
+                    request_id: reply.request_id,
+                },
+                server_wait: retry_after,
+            };
+        }
+        Step::Done(Ok(reply))
+    }
+}
+
+fn transport_failure<T>(operation: &'static str, error: &reqwest::Error) -> Step<T> {
+    let failure = GraphError::Transient {
+        operation,
+        detail: describe_transport_error(error),
+        retry_after: None,
+        request_id: None,
+    };
+    if is_retryable_transport_error(error) {
+        Step::Retry {
+            error: failure,
+            server_wait: None,
+        }
+    } else {
+        Step::Done(Err(failure))
+    }
+}
+
+/// Timeouts, refused/reset connections and broken bodies are worth another attempt.
+pub(crate) fn is_retryable_transport_error(error: &reqwest::Error) -> bool {
+    error.is_timeout() || error.is_connect() || error.is_request() || error.is_body()
+}
+
+/// A reqwest error as text, without the URL (it may carry a UPN filter) but with causes.
+pub(crate) fn describe_transport_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "the request timed out".to_string();
+    }
+    let mut text = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if text.is_empty() {
+        "the request failed".to_string()
+    } else {
+        format!("the request failed: {text}")
+    }
+}
+
+/// `Retry-After` in seconds (Graph sends delta-seconds).
+pub(crate) fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}

@@ -1,0 +1,341 @@
+//! Low-level user calls: find, get, create, enable/disable, password, sessions, TAPs, delete.
+//!
+//! Each is one Graph request (plus transient retries). They report 404 as `None`/`false`
+//! where absence is a normal answer, and otherwise leave interpretation (gone vs. not yet
+//! replicated) to [`crate::access`].
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::access::AccountSpec;
+use crate::advice::Needs;
+use crate::client::GraphClient;
+use crate::error::GraphError;
+use crate::marker::{JITGATE_MARKER, is_marked};
+use crate::secret::Password;
+use crate::tenant::Tenant;
+use crate::transport::Call;
+
+/// Properties jitgate reads. `accountEnabled` and `employeeType` are not in Graph's default
+/// set, so every read names what it needs.
+const USER_SELECT: &str = "id,userPrincipalName,displayName,accountEnabled,employeeType";
+
+/// A user as jitgate reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub user_principal_name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub employee_type: Option<String>,
+}
+
+impl User {
+    /// Whether jitgate created this account (see [`crate::marker`]).
+    pub fn is_jitgate_account(&self) -> bool {
+        is_marked(self.employee_type.as_deref())
+    }
+}
+
+/// Result of [`GraphClient::create_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created(User),
+    /// Another object already has this UPN (400 `ObjectConflict`). It may be jitgate's own
+    /// account from an earlier attempt, or someone else's: look it up and check the marker.
+    UpnTaken,
+}
+
+/// A Temporary Access Pass method (the pass itself is only readable at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TapMethod {
+    pub id: String,
+}
+
+#[derive(Deserialize)]
+struct Collection<T> {
+    value: Vec<T>,
+}
+
+/// Quotes a value as an OData string literal (`'` doubles).
+pub(crate) fn odata_string(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+impl GraphClient {
+    /// Finds a user by UPN (case-insensitive in Entra). `None` if there is none.
+    pub async fn find_user_by_upn(
+        &self,
+        tenant: &Tenant,
+        upn: &str,
+    ) -> Result<Option<User>, GraphError> {
+        let filter = format!("userPrincipalName eq {}", odata_string(upn));
+        let call = Call {
+            operation: "look up user by UPN",
+            needs: Needs::ReadUsers,
+            method: Method::GET,
+            url: self.v1(&["users"]),
+            query: &[("$filter", &filter), ("$select", USER_SELECT)],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?.success(tenant)?;
+        let found: Collection<User> = reply.json()?;
+        Ok(found
+            .value
+            .into_iter()
+            .find(|u| u.user_principal_name.eq_ignore_ascii_case(upn)))
+    }
+
+    /// Reads a user by object id. `None` on 404 (deleted, or not replicated yet).
+    pub async fn get_user(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+    ) -> Result<Option<User>, GraphError> {
+        let call = Call {
+            operation: "read user",
+            needs: Needs::ReadUsers,
+            method: Method::GET,
+            url: self.v1(&["users", user_id]),
+            query: &[("$select", USER_SELECT)],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        Ok(Some(reply.success(tenant)?.json()?))
+    }
+
+    /// Creates an enabled, marked account with `password` (no forced change at next sign-in:
+    /// the technician receives exactly this password through the credential link, and
+    /// jitgate rotates it on every grant anyway).
+    pub async fn create_user(
+        &self,
+        tenant: &Tenant,
+        spec: &AccountSpec,
+        password: &Password,
+    ) -> Result<CreateOutcome, GraphError> {
+        let body = json!({
+            "accountEnabled": true,
+            "displayName": spec.display_name,
+            "mailNickname": spec.mail_nickname,
+            "userPrincipalName": spec.upn,
+            "employeeType": JITGATE_MARKER,
+            "passwordProfile": {
+                "password": password.expose(),
+                "forceChangePasswordNextSignIn": false,
+            },
+        });
+        let call = Call {
+            operation: "create user",
+            needs: Needs::WriteUsers,
+            method: Method::POST,
+            url: self.v1(&["users"]),
+            query: &[],
+            body: Some(&body),
+        };
+        let reply = self.send(tenant, &call).await?;
+        if reply.status == 400 {
+            let detail = reply.error_body();
+            let conflict = detail.details.iter().any(|d| {
+                d.code == "ObjectConflict"
+                    && (d.target.is_empty() || d.target.eq_ignore_ascii_case("userPrincipalName"))
+            });
+            if conflict {
+                return Ok(CreateOutcome::UpnTaken);
+            }
+        }
+        let user: User = reply.success(tenant)?.json()?;
+        Ok(CreateOutcome::Created(User {
+            employee_type: Some(JITGATE_MARKER.to_string()),
+            account_enabled: Some(true),
+            ..user
+        }))
+    }
+
+    /// Enables the account and sets `password` in one update.
+    pub async fn enable_with_password(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        password: &Password,
+    ) -> Result<(), GraphError> {
+        let body = json!({
+            "accountEnabled": true,
+            "passwordProfile": {
+                "password": password.expose(),
+                "forceChangePasswordNextSignIn": false,
+            },
+        });
+        self.patch_user(tenant, user_id, "enable user and set its password", &body)
+            .await
+    }
+
+    /// Disables the account.
+    pub async fn disable(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
+        let body = json!({ "accountEnabled": false });
+        self.patch_user(tenant, user_id, "disable user", &body)
+            .await
+    }
+
+    /// Sets the password (no forced change at next sign-in).
+    pub async fn set_password(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        password: &Password,
+    ) -> Result<(), GraphError> {
+        let body = json!({
+            "passwordProfile": {
+                "password": password.expose(),
+                "forceChangePasswordNextSignIn": false,
+            },
+        });
+        self.patch_user(tenant, user_id, "set user password", &body)
+            .await
+    }
+
+    /// Disables the account and replaces its password with `password` in one update.
+    pub(crate) async fn disable_with_password(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        password: &Password,
+    ) -> Result<(), GraphError> {
+        let body = json!({
+            "accountEnabled": false,
+            "passwordProfile": {
+                "password": password.expose(),
+                "forceChangePasswordNextSignIn": false,
+            },
+        });
+        self.patch_user(
+            tenant,
+            user_id,
+            "disable user and rotate its password",
+            &body,
+        )
+        .await
+    }
+
+    async fn patch_user(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        operation: &'static str,
+        body: &Value,
+    ) -> Result<(), GraphError> {
+        let call = Call {
+            operation,
+            // Every PATCH jitgate sends touches accountEnabled or passwordProfile.
+            needs: Needs::SensitiveUserWrite,
+            method: Method::PATCH,
+            url: self.v1(&["users", user_id]),
+            query: &[],
+            body: Some(body),
+        };
+        self.send(tenant, &call).await?.success(tenant)?;
+        Ok(())
+    }
+
+    /// Invalidates the user's refresh tokens and session cookies.
+    pub async fn revoke_sessions(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
+        let call = Call {
+            operation: "revoke sign-in sessions",
+            needs: Needs::WriteUsers,
+            method: Method::POST,
+            url: self.v1(&["users", user_id, "revokeSignInSessions"]),
+            query: &[],
+            body: None,
+        };
+        self.send(tenant, &call).await?.success(tenant)?;
+        Ok(())
+    }
+
+    /// The user's Temporary Access Pass methods.
+    pub async fn list_taps(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+    ) -> Result<Vec<TapMethod>, GraphError> {
+        let call = Call {
+            operation: "list Temporary Access Passes",
+            needs: Needs::AuthenticationMethods,
+            method: Method::GET,
+            url: self.v1(&[
+                "users",
+                user_id,
+                "authentication",
+                "temporaryAccessPassMethods",
+            ]),
+            query: &[],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?.success(tenant)?;
+        Ok(reply.json::<Collection<TapMethod>>()?.value)
+    }
+
+    /// Deletes one Temporary Access Pass. `false` if it was already gone.
+    pub async fn delete_tap(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        tap_id: &str,
+    ) -> Result<bool, GraphError> {
+        let call = Call {
+            operation: "delete Temporary Access Pass",
+            needs: Needs::AuthenticationMethods,
+            method: Method::DELETE,
+            url: self.v1(&[
+                "users",
+                user_id,
+                "authentication",
+                "temporaryAccessPassMethods",
+                tap_id,
+            ]),
+            query: &[],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?;
+        if reply.status == 404 {
+            return Ok(false);
+        }
+        reply.success(tenant)?;
+        Ok(true)
+    }
+
+    /// Deletes the user (to Entra's deleted items for 30 days). `false` if already gone.
+    pub async fn delete_user(&self, tenant: &Tenant, user_id: &str) -> Result<bool, GraphError> {
+        let call = Call {
+            operation: "delete user",
+            needs: Needs::SensitiveUserWrite,
+            method: Method::DELETE,
+            url: self.v1(&["users", user_id]),
+            query: &[],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?;
+        if reply.status == 404 {
+            return Ok(false);
+        }
+        reply.success(tenant)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odata_literals_escape_quotes() {
+        assert_eq!(odata_string("o'neil@x.example"), "'o''neil@x.example'");
+    }
+}
