@@ -1,0 +1,712 @@
+//! jitgate-graph against the Graph simulator over real HTTP (and TLS where noted).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use jitgate_graph::{
+    AccountSpec, EndAction, GraphClient, GraphError, JITGATE_MARKER, Password, RetryPolicy, Tenant,
+};
+use jitgate_sim::graph::{Fault, GraphSim, LagRoleAnswer, TenantSpec};
+use jitgate_sim::tls::{TestCa, install_crypto_provider};
+
+const TENANT_ID: &str = "6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
+const CLIENT_ID: &str = "0a1b2c3d-1111-4222-8333-444455556666";
+const CLIENT_SECRET: &str = "Sim~Secret.Value-0123456789";
+const DOMAIN: &str = "contoso.example";
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const USER_ADMIN: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+
+struct Fixture {
+    sim: GraphSim,
+    graph: GraphClient,
+    tenant: Tenant,
+}
+
+/// Short waits so lag and retry tests stay fast; the shapes are the production ones.
+fn fast_policy() -> RetryPolicy {
+    RetryPolicy {
+        transient_attempts: 3,
+        transient_backoff: Duration::from_millis(10),
+        max_inline_wait: Duration::from_secs(1),
+        replication_budget: Duration::from_secs(3),
+        replication_backoff: Duration::from_millis(50),
+        replication_max_wait: Duration::from_millis(400),
+        default_throttle_wait: Duration::from_secs(10),
+    }
+}
+
+fn http_client(ca: Option<&TestCa>) -> reqwest::Client {
+    install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5));
+    if let Some(ca) = ca {
+        let root = reqwest::Certificate::from_pem(ca.ca_pem().as_bytes()).expect("CA PEM");
+        builder = builder.tls_certs_only([root]);
+    }
+    builder.build().expect("reqwest client")
+}
+
+async fn fixture_with(ca: Option<&TestCa>, policy: RetryPolicy) -> Fixture {
+    let sim = GraphSim::start(ca).await;
+    sim.add_tenant(TenantSpec::new(TENANT_ID, CLIENT_ID, CLIENT_SECRET, DOMAIN));
+    let graph = GraphClient::new(http_client(ca), sim.login_url(), sim.graph_url())
+        .with_retry_policy(policy);
+    let tenant = Tenant::new(TENANT_ID, CLIENT_ID, CLIENT_SECRET);
+    Fixture { sim, graph, tenant }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(None, fast_policy()).await
+}
+
+fn spec(local: &str, roles: &[&str]) -> AccountSpec {
+    AccountSpec {
+        upn: format!("{local}@{DOMAIN}"),
+        display_name: format!("JIT {local}"),
+        mail_nickname: local.to_string(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+fn role_set(f: &Fixture, user_id: &str) -> BTreeSet<String> {
+    f.sim
+        .role_assignments_of(TENANT_ID, user_id)
+        .into_iter()
+        .map(|a| a.role_definition_id)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn token_is_cached_and_refreshed_once_under_concurrency() {
+    let f = fixture().await;
+    // Slow answers widen the window in which concurrent callers would all ask for a token.
+    f.sim.set_latency(Duration::from_millis(150));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let graph = f.graph.clone();
+        let tenant = f.tenant.clone();
+        tasks.push(tokio::spawn(async move {
+            graph
+                .find_user_by_upn(&tenant, "nobody@contoso.example")
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), None);
+    }
+    assert_eq!(f.sim.token_requests(TENANT_ID), 1);
+
+    // Later calls keep using the cached token.
+    f.graph
+        .find_user_by_upn(&f.tenant, "nobody@contoso.example")
+        .await
+        .unwrap();
+    assert_eq!(f.sim.token_requests(TENANT_ID), 1);
+}
+
+#[tokio::test]
+async fn token_is_refreshed_shortly_before_it_expires() {
+    let f = fixture().await;
+    f.sim.set_token_lifetime(Duration::from_secs(2));
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    assert_eq!(f.sim.token_requests(TENANT_ID), 1);
+    // Refresh is due at 3/4 of the lifetime (1.5 s), before the token actually expires.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    f.graph
+        .find_user_by_upn(&f.tenant, "nobody@contoso.example")
+        .await
+        .unwrap();
+    assert_eq!(f.sim.token_requests(TENANT_ID), 2);
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_replaced_once() {
+    let f = fixture().await;
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    f.sim.revoke_all_tokens();
+    let found = f
+        .graph
+        .find_user_by_upn(&f.tenant, "nobody@contoso.example")
+        .await
+        .unwrap();
+    assert_eq!(found, None);
+    assert_eq!(f.sim.token_requests(TENANT_ID), 2);
+    let statuses: Vec<u16> = f.sim.request_log().iter().map(|r| r.status).collect();
+    assert!(statuses.contains(&401), "{statuses:?}");
+}
+
+fn token_error(result: Result<(), GraphError>) -> (Option<u32>, String) {
+    match result {
+        Err(GraphError::TokenRefused {
+            aadsts, message, ..
+        }) => (aadsts, message),
+        other => panic!("expected TokenRefused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn token_errors_map_to_actionable_messages() {
+    let f = fixture().await;
+
+    let unknown_tenant = Tenant::new(
+        "00000000-aaaa-4bbb-8ccc-000000000000",
+        CLIENT_ID,
+        CLIENT_SECRET,
+    );
+    let (code, message) = token_error(f.graph.check_connection(&unknown_tenant).await);
+    assert_eq!(code, Some(90002));
+    assert!(message.contains("Tenant ID"), "{message}");
+
+    let unknown_client = Tenant::new(
+        TENANT_ID,
+        "99999999-9999-4999-8999-999999999999",
+        CLIENT_SECRET,
+    );
+    let (code, message) = token_error(f.graph.check_connection(&unknown_client).await);
+    assert_eq!(code, Some(700016));
+    assert!(message.contains("admin consent"), "{message}");
+
+    let wrong_secret = Tenant::new(TENANT_ID, CLIENT_ID, "not-the-secret-value");
+    let (code, message) = token_error(f.graph.check_connection(&wrong_secret).await);
+    assert_eq!(code, Some(7000215));
+    assert!(message.contains("Certificates & secrets"), "{message}");
+    assert!(!message.contains("not-the-secret-value"));
+
+    f.sim.set_client_secret_expired(TENANT_ID, true);
+    let (code, message) = token_error(f.graph.check_connection(&f.tenant).await);
+    assert_eq!(code, Some(7000222));
+    assert!(message.contains("expired"), "{message}");
+    assert!(!message.contains(CLIENT_SECRET));
+    f.sim.set_client_secret_expired(TENANT_ID, false);
+
+    for (forced, hint) in [
+        (65001, "Grant admin consent"),
+        (650056, "RoleManagement.ReadWrite.Directory"),
+        (53003, "Conditional Access"),
+        (7000112, "Enabled for users to sign-in"),
+    ] {
+        f.sim.fail_tokens_with(TENANT_ID, Some(forced));
+        let (code, message) = token_error(f.graph.check_connection(&f.tenant).await);
+        assert_eq!(code, Some(forced));
+        assert!(message.contains(hint), "{forced}: {message}");
+        assert!(message.contains(TENANT_ID), "{message}");
+    }
+    f.sim.fail_tokens_with(TENANT_ID, None);
+    f.graph.check_connection(&f.tenant).await.unwrap();
+}
+
+#[tokio::test]
+async fn retryable_token_errors_are_retried() {
+    let f = fixture().await;
+    f.sim
+        .inject(Fault::status(2, 503).on("POST", &format!("/{TENANT_ID}/oauth2")));
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    let token_calls = f
+        .sim
+        .request_log()
+        .iter()
+        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    assert_eq!(token_calls, [503, 503, 200]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ensure_access
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn creates_a_marked_account_with_roles_over_tls() {
+    let ca = TestCa::generate();
+    let f = fixture_with(Some(&ca), fast_policy()).await;
+    assert_eq!(f.sim.graph_url().scheme(), "https");
+
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-alice", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    assert!(access.created);
+    assert_eq!(access.upn, "jit-alice@contoso.example");
+
+    let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
+    assert_eq!(user.employee_type.as_deref(), Some(JITGATE_MARKER));
+    assert!(user.account_enabled);
+    assert_eq!(user.password.as_deref(), Some(access.password.expose()));
+    assert!(!user.force_change_password_next_sign_in);
+    assert_eq!(
+        role_set(&f, &access.user_id),
+        BTreeSet::from([GLOBAL_ADMIN.to_string()])
+    );
+
+    // Every call carried its own client-request-id, echoed by Graph.
+    let log = f.sim.request_log();
+    let ids: BTreeSet<_> = log
+        .iter()
+        .filter_map(|r| r.client_request_id.clone())
+        .collect();
+    assert_eq!(ids.len(), log.len());
+
+    // Nothing secret in the Debug output a careless log line would print.
+    let debug = format!("{access:?} {:?}", f.tenant);
+    assert!(!debug.contains(access.password.expose()));
+    assert!(!debug.contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn a_foreign_account_with_the_upn_is_refused_and_untouched() {
+    let f = fixture().await;
+    let existing = f
+        .sim
+        .add_user(TENANT_ID, "jit-bob@contoso.example", "Bob (customer's own)");
+    let err = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-bob", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap_err();
+    match &err {
+        GraphError::ForeignAccount { upn, user_id } => {
+            assert_eq!(upn, "jit-bob@contoso.example");
+            assert_eq!(user_id, &existing);
+        }
+        other => panic!("expected ForeignAccount, got {other:?}"),
+    }
+    assert!(err.needs_admin_action());
+    assert!(err.to_string().contains("not created by jitgate"));
+
+    // Also when addressed by a (wrong) known id.
+    let err = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-bob", &[]), Some(&existing))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GraphError::ForeignAccount { .. }));
+
+    let user = f.sim.user(TENANT_ID, &existing).unwrap();
+    assert_eq!(user.password_changes, 0);
+    assert_eq!(user.employee_type, None);
+    assert!(f.sim.role_assignments(TENANT_ID).is_empty());
+    assert_eq!(f.sim.users(TENANT_ID).len(), 1);
+}
+
+#[tokio::test]
+async fn re_enabling_rotates_the_password() {
+    let f = fixture().await;
+    let account = spec("jit-carol", &[USER_ADMIN]);
+    let first = f
+        .graph
+        .ensure_access(&f.tenant, &account, None)
+        .await
+        .unwrap();
+    f.graph
+        .end_access(&f.tenant, &first.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+
+    let second = f
+        .graph
+        .ensure_access(&f.tenant, &account, Some(&first.user_id))
+        .await
+        .unwrap();
+    assert!(!second.created);
+    assert_eq!(second.user_id, first.user_id);
+    assert_ne!(second.password, first.password);
+
+    let user = f.sim.user(TENANT_ID, &first.user_id).unwrap();
+    assert!(user.account_enabled);
+    assert_eq!(user.password.as_deref(), Some(second.password.expose()));
+    // One rotation at the end of the first grant, one when re-enabling.
+    assert_eq!(user.password_changes, 2);
+    assert_eq!(
+        role_set(&f, &first.user_id),
+        BTreeSet::from([USER_ADMIN.to_string()])
+    );
+    assert_eq!(f.sim.users(TENANT_ID).len(), 1);
+
+    // Found by UPN too, when the caller lost the id.
+    let third = f
+        .graph
+        .ensure_access(&f.tenant, &account, None)
+        .await
+        .unwrap();
+    assert_eq!(third.user_id, first.user_id);
+    assert!(!third.created);
+}
+
+#[tokio::test]
+async fn roles_are_assigned_idempotently() {
+    let f = fixture().await;
+    let account = spec("jit-dave", &[GLOBAL_ADMIN, USER_ADMIN, GLOBAL_ADMIN]);
+    let first = f
+        .graph
+        .ensure_access(&f.tenant, &account, None)
+        .await
+        .unwrap();
+    let expected = BTreeSet::from([GLOBAL_ADMIN.to_string(), USER_ADMIN.to_string()]);
+    assert_eq!(role_set(&f, &first.user_id), expected);
+    assert_eq!(
+        f.sim.role_assignments_of(TENANT_ID, &first.user_id).len(),
+        2
+    );
+
+    // A leftover role from elsewhere is removed; the configured ones end up exactly once.
+    f.sim.add_role_assignment(
+        TENANT_ID,
+        &first.user_id,
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    );
+    let second = f
+        .graph
+        .ensure_access(&f.tenant, &account, Some(&first.user_id))
+        .await
+        .unwrap();
+    assert_eq!(second.user_id, first.user_id);
+    assert_eq!(role_set(&f, &first.user_id), expected);
+    assert_eq!(
+        f.sim.role_assignments_of(TENANT_ID, &first.user_id).len(),
+        2
+    );
+
+    // The low-level call reports a duplicate as already assigned.
+    let outcome = f
+        .graph
+        .assign_role(&f.tenant, &first.user_id, GLOBAL_ADMIN)
+        .await
+        .unwrap();
+    assert_eq!(outcome, jitgate_graph::AssignOutcome::AlreadyAssigned);
+}
+
+#[tokio::test]
+async fn replication_lag_is_retried_in_call() {
+    for answer in [LagRoleAnswer::BadReference, LagRoleAnswer::NotFound] {
+        let f = fixture().await;
+        f.sim.set_replication_lag(Duration::from_millis(800));
+        f.sim.set_lag_role_answer(answer);
+        let access = f
+            .graph
+            .ensure_access(&f.tenant, &spec("jit-erin", &[GLOBAL_ADMIN]), None)
+            .await
+            .unwrap();
+        assert!(access.created);
+        assert_eq!(
+            role_set(&f, &access.user_id),
+            BTreeSet::from([GLOBAL_ADMIN.to_string()])
+        );
+        let refused_assignments = f
+            .sim
+            .request_log()
+            .iter()
+            .filter(|r| {
+                r.method == "POST" && r.path.ends_with("roleAssignments") && r.status >= 400
+            })
+            .count();
+        assert!(refused_assignments >= 1, "{answer:?}: lag was never hit");
+    }
+}
+
+#[tokio::test]
+async fn lasting_replication_lag_is_reported_and_the_next_attempt_finishes() {
+    // An in-call budget far shorter than the lag, as when Entra lags for minutes.
+    let policy = RetryPolicy {
+        replication_budget: Duration::from_millis(400),
+        ..fast_policy()
+    };
+    let f = fixture_with(None, policy).await;
+    let created_at = Instant::now();
+    f.sim.set_replication_lag(Duration::from_secs(3));
+    let account = spec("jit-frank", &[GLOBAL_ADMIN]);
+    let err = f
+        .graph
+        .ensure_access(&f.tenant, &account, None)
+        .await
+        .unwrap_err();
+    let user_id = match &err {
+        GraphError::ReplicationLag {
+            user_id: Some(id), ..
+        } => id.clone(),
+        other => panic!("expected ReplicationLag with a user id, got {other:?}"),
+    };
+    assert!(err.is_transient());
+    assert!(err.retry_after().is_some());
+
+    // A retry while the lag lasts neither duplicates the account nor adopts anything.
+    let again = f
+        .graph
+        .ensure_access(&f.tenant, &account, Some(&user_id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, GraphError::ReplicationLag { .. }),
+        "{again:?}"
+    );
+    assert_eq!(f.sim.users(TENANT_ID).len(), 1);
+
+    tokio::time::sleep(Duration::from_millis(3100).saturating_sub(created_at.elapsed())).await;
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &account, Some(&user_id))
+        .await
+        .unwrap();
+    assert_eq!(access.user_id, user_id);
+    assert!(!access.created);
+    let user = f.sim.user(TENANT_ID, &user_id).unwrap();
+    assert_eq!(user.password.as_deref(), Some(access.password.expose()));
+    assert_eq!(
+        role_set(&f, &user_id),
+        BTreeSet::from([GLOBAL_ADMIN.to_string()])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throttling and transient failures
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn throttling_surfaces_retry_after_without_sleeping() {
+    let f = fixture().await;
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    f.sim.throttle_next(1, 37);
+    let started = Instant::now();
+    let err = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-gina", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2), "slept on a 429");
+    match &err {
+        GraphError::Throttled {
+            retry_after,
+            request_id,
+            ..
+        } => {
+            assert_eq!(*retry_after, Duration::from_secs(37));
+            assert!(request_id.is_some());
+        }
+        other => panic!("expected Throttled, got {other:?}"),
+    }
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(37)));
+    assert!(err.is_transient());
+    let throttled = f
+        .sim
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert_eq!(throttled, 1, "a 429 must not be retried in-call");
+}
+
+#[tokio::test]
+async fn a_burst_of_5xx_is_retried_and_a_longer_one_reported() {
+    let f = fixture().await;
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    f.sim.fail_next(2, 503);
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-hank", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    assert!(access.created);
+
+    f.sim.fail_next(10, 504);
+    let err = f
+        .graph
+        .get_user(&f.tenant, &access.user_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GraphError::Transient { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.request_id().is_some());
+    f.sim.clear_faults();
+
+    // A 503 asking for a long wait is handed back instead of slept on.
+    f.sim.inject(Fault {
+        kind: jitgate_sim::graph::FaultKind::Status {
+            status: 503,
+            retry_after_secs: Some(120),
+        },
+        remaining: 1,
+        method: None,
+        path_prefix: None,
+    });
+    let err = f
+        .graph
+        .get_user(&f.tenant, &access.user_id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+}
+
+#[tokio::test]
+async fn timeouts_are_transient() {
+    install_crypto_provider();
+    let sim = GraphSim::start(None).await;
+    sim.add_tenant(TenantSpec::new(TENANT_ID, CLIENT_ID, CLIENT_SECRET, DOMAIN));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let graph =
+        GraphClient::new(http, sim.login_url(), sim.graph_url()).with_retry_policy(fast_policy());
+    let tenant = Tenant::new(TENANT_ID, CLIENT_ID, CLIENT_SECRET);
+    graph.check_connection(&tenant).await.unwrap();
+
+    sim.inject(Fault::stall(1, Duration::from_millis(600)));
+    assert_eq!(
+        graph
+            .find_user_by_upn(&tenant, "x@contoso.example")
+            .await
+            .unwrap(),
+        None
+    );
+
+    sim.inject(Fault::stall(5, Duration::from_millis(600)));
+    let err = graph
+        .find_user_by_upn(&tenant, "x@contoso.example")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// end_access
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn ending_access_works_without_privileged_authentication_administrator() {
+    let f = fixture().await;
+    let access = f
+        .graph
+        .ensure_access(
+            &f.tenant,
+            &spec("jit-ivan", &[GLOBAL_ADMIN, USER_ADMIN]),
+            None,
+        )
+        .await
+        .unwrap();
+    f.sim.add_tap(TENANT_ID, &access.user_id);
+
+    // The sim enforces the sensitive-action rule: disabling a role holder directly fails,
+    // with a message that says what to do.
+    let err = f
+        .graph
+        .disable(&f.tenant, &access.user_id)
+        .await
+        .unwrap_err();
+    match &err {
+        GraphError::PermissionDenied { code, message, .. } => {
+            assert_eq!(code, "Authorization_RequestDenied");
+            assert!(
+                message.contains("Privileged Authentication Administrator"),
+                "{message}"
+            );
+        }
+        other => panic!("expected PermissionDenied, got {other:?}"),
+    }
+
+    let ended = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+    assert!(!ended.already_gone);
+    assert_eq!(ended.role_assignments_removed, 2);
+    assert_eq!(ended.taps_removed, 1);
+
+    let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
+    assert!(!user.account_enabled);
+    assert_ne!(user.password.as_deref(), Some(access.password.expose()));
+    assert_eq!(user.sessions_revoked, 1);
+    assert!(
+        f.sim
+            .role_assignments_of(TENANT_ID, &access.user_id)
+            .is_empty()
+    );
+    assert!(f.sim.taps(TENANT_ID).is_empty());
+
+    // Ending again is harmless.
+    let again = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+    assert_eq!(again.role_assignments_removed, 0);
+}
+
+#[tokio::test]
+async fn verification_fails_loudly_when_the_account_stays_enabled() {
+    let f = fixture().await;
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-judy", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    f.sim.keep_accounts_enabled(TENANT_ID, true);
+    let err = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await
+        .unwrap_err();
+    match &err {
+        GraphError::EndNotVerified { user_id, problem } => {
+            assert_eq!(user_id, &access.user_id);
+            assert!(problem.contains("still enabled"), "{problem}");
+        }
+        other => panic!("expected EndNotVerified, got {other:?}"),
+    }
+    assert!(!err.to_string().contains(access.password.expose()));
+}
+
+#[tokio::test]
+async fn deleting_ends_access_and_a_gone_account_counts_as_ended() {
+    let f = fixture().await;
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-kim", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    let ended = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Delete)
+        .await
+        .unwrap();
+    assert!(!ended.already_gone);
+    assert!(f.sim.user(TENANT_ID, &access.user_id).is_none());
+    assert_eq!(f.sim.deleted_users(TENANT_ID).len(), 1);
+    assert!(f.sim.role_assignments(TENANT_ID).is_empty());
+
+    let again = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Delete)
+        .await
+        .unwrap();
+    assert!(again.already_gone);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passwords
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn generated_passwords_always_meet_entra_rules() {
+    let mut seen = BTreeSet::new();
+    for _ in 0..5000 {
+        let password = Password::generate();
+        let p = password.expose();
+        assert_eq!(p.chars().count(), jitgate_graph::password::GENERATED_LENGTH);
+        // Our checker and the simulator's independent one must both agree.
+        assert!(jitgate_graph::password::meets_entra_rules(p), "{p}");
+        assert!(jitgate_sim::graph::password_meets_entra_rules(p), "{p}");
+        assert!(p.chars().any(|c| c.is_ascii_lowercase()));
+        assert!(p.chars().any(|c| c.is_ascii_uppercase()));
+        assert!(p.chars().any(|c| c.is_ascii_digit()));
+        assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
+        assert!(seen.insert(p.to_string()), "duplicate password");
+    }
+}
