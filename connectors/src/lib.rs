@@ -116,6 +116,20 @@ pub trait Connector: Send + Sync {
     /// Set the trigger field back to false once a request was consumed, so later ticket updates
     /// do not request again. A no-op for triggers that are events by nature (actions, outcomes).
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>>;
+
+    /// Whether this connector's trigger is a ticket field that stays set across later updates of
+    /// the ticket (level-triggered): the app must then latch the ticket after a request until a
+    /// [`Trigger::Cleared`] arrives. Event-like triggers (an action outcome, `jit.requested`) are
+    /// not latched, so a second deliberate request on the same ticket works.
+    ///
+    /// The default follows the kind (ConnectWise and Autotask trigger on a field); a connector
+    /// whose trigger depends on its settings (HaloPSA: outcome or custom field) overrides it.
+    fn level_triggered(&self) -> bool {
+        matches!(
+            self.kind(),
+            ConnectorKind::Connectwise | ConnectorKind::Autotask
+        )
+    }
 }
 
 /// Build a connector of `kind` from its stored settings (JSON) and secrets.

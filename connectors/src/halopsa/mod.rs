@@ -194,6 +194,13 @@ impl Connector for HaloPsa {
         })
     }
 
+    /// A custom field stays true on every later "Ticket Updated"/"Action Added" delivery (each
+    /// with a new delivery id) until `reset_trigger` clears it, so the app must latch the ticket;
+    /// an outcome-only rule is event-like.
+    fn level_triggered(&self) -> bool {
+        self.trigger.custom_field.is_some()
+    }
+
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {
         Box::pin(async move {
             let ticket_id = numeric_id("ticket", &ticket.0)?;

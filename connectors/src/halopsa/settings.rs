@@ -197,6 +197,19 @@ impl Settings {
                 "must be a Halo outcome id (GET /api/outcome lists them)",
             );
         }
+        // jitgate's own notes are "Action Added" events too: with the trigger outcome they would
+        // request again, in a loop.
+        if let Some(TriggerRule {
+            outcome: Some(IdOrName::Id(trigger)),
+            ..
+        }) = &trigger
+            && *trigger == note_outcome_id
+        {
+            errors.add(
+                "settings.note.outcome_id",
+                "must differ from trigger.outcome_id, or jitgate's own notes would request again (a loop)",
+            );
+        }
 
         let client_secret = secrets
             .one(CLIENT_SECRET)
@@ -446,6 +459,18 @@ mod tests {
         let mut v = full();
         v["delivery_auth"] = json!({"mode": "basic", "username": "a", "header": "x"});
         assert!(Settings::parse(&v, &SecretValues::default()).is_err());
+    }
+
+    #[test]
+    fn the_note_outcome_cannot_be_the_trigger_outcome() {
+        let mut v = full();
+        v["trigger"] = json!({"outcome_id": 7});
+        let s = secrets(&[
+            (PASSWORD_SECRET, &["0123456789abcdef"]),
+            (CLIENT_SECRET, &["x"]),
+        ]);
+        let err = Settings::parse(&v, &s).unwrap_err();
+        assert!(err.fields["settings.note.outcome_id"].contains("loop"));
     }
 
     #[test]

@@ -302,9 +302,17 @@ async fn reset_finds_a_named_field_on_the_ticket_and_is_a_no_op_for_outcomes() {
         .unwrap_err();
     assert!(matches!(err, PsaError::NotConfigured(_)), "{err}");
 
+    assert!(
+        by_name.level_triggered(),
+        "a custom field stays set: the app latches the ticket"
+    );
     let outcome_only = connector(
         settings(&sim.url(), json!({"outcome_id": JIT_OUTCOME})),
         basic_secrets(),
+    );
+    assert!(
+        !outcome_only.level_triggered(),
+        "an action is an event: no latch"
     );
     let before = sim.requests().len();
     outcome_only

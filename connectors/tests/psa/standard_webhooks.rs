@@ -372,6 +372,7 @@ async fn without_note_url_the_psa_calls_are_no_ops_or_not_configured() {
         Err(PsaError::NotConfigured(_))
     ));
     assert_eq!(c.kind(), ConnectorKind::StandardWebhooks);
+    assert!(!c.level_triggered());
 }
 
 #[test]
