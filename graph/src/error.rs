@@ -106,11 +106,13 @@ fn request_suffix(request_id: &Option<String>) -> String {
 const REPLICATION_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl GraphError {
-    /// How long the caller should wait before trying again, when waiting can help.
+    /// How long the caller should wait before trying again: Graph's `Retry-After` for
+    /// throttling (and long 503 waits), a suggestion for replication lag, `None` otherwise
+    /// (for transient errors without a server hint, use the job's own backoff).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GraphError::Throttled { retry_after, .. } => Some(*retry_after),
-            GraphError::Transient { retry_after, .. } => retry_after.or(Some(Duration::ZERO)),
+            GraphError::Transient { retry_after, .. } => *retry_after,
             GraphError::ReplicationLag { .. } => Some(REPLICATION_RETRY_AFTER),
             _ => None,
         }

@@ -522,18 +522,11 @@ async fn a_burst_of_5xx_is_retried_and_a_longer_one_reported() {
     assert!(matches!(err, GraphError::Transient { .. }), "{err:?}");
     assert!(err.is_transient());
     assert!(err.request_id().is_some());
+    assert_eq!(err.retry_after(), None);
     f.sim.clear_faults();
 
     // A 503 asking for a long wait is handed back instead of slept on.
-    f.sim.inject(Fault {
-        kind: jitgate_sim::graph::FaultKind::Status {
-            status: 503,
-            retry_after_secs: Some(120),
-        },
-        remaining: 1,
-        method: None,
-        path_prefix: None,
-    });
+    f.sim.inject(Fault::status_with_retry_after(1, 503, 120));
     let err = f
         .graph
         .get_user(&f.tenant, &access.user_id)
@@ -709,4 +702,147 @@ fn generated_passwords_always_meet_entra_rules() {
         assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
         assert!(seen.insert(p.to_string()), "duplicate password");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator itself is strict (a fake that accepts anything proves nothing)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_simulator_enforces_graph_contracts() {
+    let f = fixture().await;
+    let http = http_client(None);
+    let users = f.sim.graph_url().join("v1.0/users").unwrap();
+
+    // No bearer: 401 in Graph's error shape, ids in headers and body.
+    let response = http
+        .get(users.clone())
+        .header("client-request-id", "11111111-2222-4333-8444-555555555555")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let request_id = response.headers()["request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        response.headers()["client-request-id"],
+        "11111111-2222-4333-8444-555555555555"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(
+        body["error"]["innerError"]["request-id"],
+        request_id.as_str()
+    );
+
+    // A token for the wrong resource is refused by the token endpoint.
+    let token_url = f
+        .sim
+        .login_url()
+        .join(&format!("{TENANT_ID}/oauth2/v2.0/token"))
+        .unwrap();
+    let form = |scope: &str| {
+        vec![
+            ("client_id", CLIENT_ID.to_string()),
+            ("client_secret", CLIENT_SECRET.to_string()),
+            ("scope", scope.to_string()),
+            ("grant_type", "client_credentials".to_string()),
+        ]
+    };
+    let wrong = http
+        .post(token_url.clone())
+        .form(&form("https://graph.microsoft.com/User.Read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let body: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(body["error_codes"][0], 1002012);
+    assert!(body["trace_id"].is_string() && body["correlation_id"].is_string());
+
+    let scope = format!(
+        "{}/.default",
+        f.sim.graph_url().origin().ascii_serialization()
+    );
+    let token: serde_json::Value = http
+        .post(token_url)
+        .form(&form(&scope))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = token["access_token"].as_str().unwrap().to_string();
+    assert!(token["expires_in"].as_u64().unwrap() > 3000);
+
+    let create = |body: serde_json::Value| {
+        http.post(users.clone())
+            .bearer_auth(&bearer)
+            .json(&body)
+            .send()
+    };
+    let valid = serde_json::json!({
+        "accountEnabled": true,
+        "displayName": "Strict",
+        "mailNickname": "strict",
+        "userPrincipalName": "strict@contoso.example",
+        "passwordProfile": { "password": "Valid-Passw0rd" },
+    });
+    let mut cases = Vec::new();
+    let mut missing_profile = valid.clone();
+    missing_profile
+        .as_object_mut()
+        .unwrap()
+        .remove("passwordProfile");
+    cases.push(("missing passwordProfile", missing_profile));
+    let mut weak = valid.clone();
+    weak["passwordProfile"]["password"] = "password1".into();
+    cases.push(("weak password", weak));
+    let mut unverified = valid.clone();
+    unverified["userPrincipalName"] = "strict@fabrikam.example".into();
+    cases.push(("unverified domain", unverified));
+    let mut dot_before_at = valid.clone();
+    dot_before_at["userPrincipalName"] = "strict.@contoso.example".into();
+    cases.push(("dot before @", dot_before_at));
+    for (case, body) in cases {
+        let response = create(body).await.unwrap();
+        assert_eq!(response.status(), 400, "{case}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "Request_BadRequest", "{case}");
+    }
+
+    let created = create(valid.clone()).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let duplicate = create(valid).await.unwrap();
+    assert_eq!(duplicate.status(), 400);
+    let body: serde_json::Value = duplicate.json().await.unwrap();
+    assert_eq!(body["error"]["details"][0]["code"], "ObjectConflict");
+
+    // Without $select, Graph does not return accountEnabled.
+    let id = created["id"].as_str().unwrap();
+    let read: serde_json::Value = http
+        .get(users.join(&format!("users/{id}")).unwrap())
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["userPrincipalName"], "strict@contoso.example");
+    assert!(read.get("accountEnabled").is_none());
+
+    // Unknown segments answer in Graph's shape too.
+    let unknown = http
+        .get(f.sim.graph_url().join("v1.0/nonsense").unwrap())
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert!(unknown.headers().contains_key("request-id"));
 }

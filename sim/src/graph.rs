@@ -146,6 +146,19 @@ impl Fault {
         }
     }
 
+    /// The next `n` Graph requests answer `status` with `Retry-After: retry_after_secs`.
+    pub fn status_with_retry_after(n: u32, status: u16, retry_after_secs: u64) -> Fault {
+        Fault {
+            kind: FaultKind::Status {
+                status,
+                retry_after_secs: Some(retry_after_secs),
+            },
+            remaining: n,
+            method: None,
+            path_prefix: None,
+        }
+    }
+
     /// The next `n` Graph requests are held for `delay` before being answered normally.
     pub fn stall(n: u32, delay: Duration) -> Fault {
         Fault {
@@ -462,7 +475,8 @@ impl GraphSim {
         self.read_tenant(tenant, |t| t.taps.clone())
     }
 
-    /// Token requests received for this tenant (successful or not).
+    /// Token requests for this tenant that reached the token endpoint, successful or not
+    /// (requests answered by an injected fault are only in the request log).
     pub fn token_requests(&self, tenant: &str) -> usize {
         self.read_tenant(tenant, |t| t.token_requests)
     }
