@@ -132,7 +132,7 @@ impl SiteHost {
 pub struct CompanyId(String);
 
 impl CompanyId {
-    pub(crate) fn parse(raw: &str) -> Result<CompanyId, String> {
+    pub fn parse(raw: &str) -> Result<CompanyId, String> {
         let value = field_errors::text(raw, 64)?;
         if value.contains(|c: char| c.is_whitespace() || c == ':' || c == '+') {
             return Err("must be the company id you log in with (no spaces, ':' or '+')".into());
