@@ -855,3 +855,57 @@ mod properties {
         }
     }
 }
+
+/// `config/examples/*.jsonc` without its `//` comments, as the admin API would receive it.
+pub(crate) fn example_body(jsonc: &str) -> Value {
+    let mut out = String::new();
+    for line in jsonc.lines() {
+        let (mut in_string, mut escaped, mut cut) = (false, false, line.len());
+        for (i, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_string => escaped = true,
+                '"' => in_string = !in_string,
+                '/' if !in_string && line[i..].starts_with("//") => {
+                    cut = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&line[..cut]);
+        out.push('\n');
+    }
+    serde_json::from_str(&out).expect("the example is JSON once comments are removed")
+}
+
+/// The example's secrets (a string or an array of strings per name) as `build` receives them.
+pub(crate) fn example_secrets(body: &Value) -> SecretValues {
+    let mut values = SecretValues::default();
+    for (name, v) in body["secrets"].as_object().expect("secrets object") {
+        let list = match v {
+            Value::String(s) => vec![Secret::new(s.clone())],
+            Value::Array(items) => items
+                .iter()
+                .map(|s| Secret::new(s.as_str().expect("string")))
+                .collect(),
+            other => panic!("secret {name} is {other}"),
+        };
+        values.0.insert(name.clone(), list);
+    }
+    values
+}
+
+#[test]
+fn the_documented_example_is_a_valid_connector() {
+    let body = example_body(include_str!("../../../config/examples/halopsa.jsonc"));
+    assert_eq!(body["kind"], "halopsa");
+    let c = build(
+        ConnectorKind::Halopsa,
+        &body["settings"],
+        example_secrets(&body),
+        http(),
+    )
+    .unwrap_or_else(|e| panic!("{:?}", e.fields));
+    assert_eq!(c.kind(), ConnectorKind::Halopsa);
+}

@@ -482,3 +482,19 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_documented_example_is_a_valid_connector() {
+    let body = crate::halopsa::example_body(include_str!(
+        "../../../config/examples/standard_webhooks.jsonc"
+    ));
+    assert_eq!(body["kind"], "standard_webhooks");
+    let c = build(
+        ConnectorKind::StandardWebhooks,
+        &body["settings"],
+        crate::halopsa::example_secrets(&body),
+        http(),
+    )
+    .unwrap_or_else(|e| panic!("{:?}", e.fields));
+    assert_eq!(c.kind(), ConnectorKind::StandardWebhooks);
+}
