@@ -44,6 +44,7 @@ pub async fn open(config: &Config) -> Result<(Db, Arc<Keyring>), StartError> {
 pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
+    jobs: Arc<crate::jobs::JobContext>,
     shutdown: CancellationToken,
 }
 
@@ -61,8 +62,18 @@ impl Application {
         let (db, keyring) = open(&config).await?;
         let http = crate::http_client::build(&config)?;
         let connectors = Arc::new(crate::psa::ConnectorRegistry::new(db.clone(), keyring.clone(), http.clone()));
+        let graph = jitgate_graph::GraphClient::new(http.clone(), config.login_url.clone(), config.graph_url.clone());
         let state = AppState { config: Arc::new(config), db, keyring, metrics: Arc::new(Metrics::new()), http, connectors };
-        Ok(Application { listener, state, shutdown: CancellationToken::new() })
+        let jobs = Arc::new(crate::jobs::JobContext {
+            config: state.config.clone(),
+            db: state.db.clone(),
+            keyring: state.keyring.clone(),
+            metrics: state.metrics.clone(),
+            graph,
+            connectors: state.connectors.clone(),
+            instance: crate::jobs::instance_name(),
+        });
+        Ok(Application { listener, state, jobs, shutdown: CancellationToken::new() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -78,16 +89,32 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serve until the shutdown token is cancelled, then let requests in flight finish.
+    pub fn jobs(&self) -> &Arc<crate::jobs::JobContext> {
+        &self.jobs
+    }
+
+    /// Serve and run the workers and the sweeper until the shutdown token is cancelled, then
+    /// let requests and jobs in flight finish.
     pub async fn run(self) -> Result<(), StartError> {
         let addr = self.local_addr();
-        tracing::info!(%addr, database = self.state.db.kind(), "jitgate listening");
+        tracing::info!(%addr, database = self.state.db.kind(), instance = %self.jobs.instance, "jitgate listening");
+        let config = self.state.config.clone();
+        let workers = tokio::spawn(crate::jobs::worker::run(
+            self.jobs.clone(),
+            config.poll_interval.get(),
+            config.shutdown_timeout.get(),
+            self.shutdown.clone(),
+        ));
+        let sweeper =
+            tokio::spawn(crate::jobs::sweeper::run(self.jobs.clone(), config.sweep_interval.get(), self.shutdown.clone()));
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .map_err(StartError::Serve)?;
+            .await;
+        self.shutdown.cancel();
+        let _ = tokio::join!(workers, sweeper);
+        served.map_err(StartError::Serve)?;
         self.state.db.close().await;
         tracing::info!("jitgate stopped");
         Ok(())

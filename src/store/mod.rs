@@ -5,10 +5,13 @@
 //! configured through [`on_db!`], which expands the same code for each concrete driver. Only
 //! the DDL exists twice (`migrations/sqlite`, `migrations/postgres`).
 
+pub mod accounts;
 pub mod audit;
 pub mod connectors;
 pub mod customers;
 pub mod deliveries;
+pub mod grants;
+pub mod notes;
 pub mod secrets;
 pub mod technicians;
 pub mod tokens;

@@ -6,7 +6,7 @@
 use super::{Db, Result, now_ms, on_db};
 use crate::crypto::{Keyring, Sealed};
 
-fn aad(scope: &str, name: &str) -> String {
+pub fn aad(scope: &str, name: &str) -> String {
     format!("jitgate/v1/{scope}/{name}")
 }
 

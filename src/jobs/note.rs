@@ -1,0 +1,91 @@
+//! The `note` job: post a stored note to its ticket, filling in the credential link.
+
+use super::{JobContext, JobError, backoff, queue};
+use crate::psa::RegistryError;
+use crate::store::audit::AuditEntry;
+use crate::store::grants::NoteJob;
+use crate::store::notes::{self, LINK_PLACEHOLDER, LINK_TOKEN};
+use crate::store::{self};
+use apalis::prelude::{BoxDynError, Data};
+use jitgate_connectors::{Note, PsaError, TicketRef};
+use std::sync::Arc;
+
+/// Attempts before a note is given up (with backoff capped at a minute: about ten minutes).
+const MAX_ATTEMPTS: u32 = 14;
+
+pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    match post(&ctx, &job.note_id).await {
+        Ok(()) => {
+            ctx.metrics.job("note", "ok");
+            Ok(())
+        }
+        Err(JobError::Retry { after, reason }) if job.attempt + 1 < MAX_ATTEMPTS => {
+            ctx.metrics.job("note", "rescheduled");
+            tracing::info!(note = %job.note_id, ?after, %reason, "note rescheduled");
+            let next = NoteJob { note_id: job.note_id.clone(), attempt: job.attempt + 1 };
+            let key = format!("note:{}:{}", job.note_id, next.attempt);
+            queue::push(&ctx.db, queue::Job::new(queue::NOTE, &next).after(after).key(key)).await?;
+            Ok(())
+        }
+        Err(JobError::Retry { reason, .. }) => {
+            ctx.metrics.job("note", "failed");
+            tracing::error!(note = %job.note_id, %reason, "giving up on a ticket note");
+            Ok(())
+        }
+        Err(JobError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// The credential link a note carries.
+pub fn credential_url(public_url: &url::Url, token: &str) -> String {
+    format!("{}/c/{token}", public_url.as_str().trim_end_matches('/'))
+}
+
+async fn post(ctx: &JobContext, note_id: &str) -> Result<(), JobError> {
+    let Some(note) = notes::get(&ctx.db, note_id).await? else { return Ok(()) };
+    if note.posted_at.is_some() {
+        return Ok(());
+    }
+    let connector = match ctx.connectors.get(&note.connector_id).await {
+        Ok(c) => c,
+        Err(RegistryError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            notes::record_failure(&ctx.db, note_id, &e.to_string()).await?;
+            tracing::error!(note = %note_id, error = %e, "cannot post a note: connector unavailable");
+            return Ok(());
+        }
+    };
+    let mut body = note.body.clone();
+    if body.contains(LINK_PLACEHOLDER) {
+        let token = store::secrets::get_string(&ctx.db, &ctx.keyring, &notes::secret_scope(note_id), LINK_TOKEN).await?;
+        let link = token.map(|t| credential_url(&ctx.config.public_url, &t)).unwrap_or_else(|| "(link unavailable)".into());
+        body = body.replace(LINK_PLACEHOLDER, &link);
+    }
+    let ticket = TicketRef(note.ticket_ref.clone());
+    match connector.instance.post_note(&ticket, &Note { title: note.title.clone(), body }).await {
+        Ok(()) => {
+            notes::mark_posted(&ctx.db, note_id).await?;
+            let mut audit = AuditEntry::new("system", "note.post", "ok")
+                .connector(&note.connector_id)
+                .ticket(&note.ticket_ref)
+                .detail(note.kind.clone());
+            if let Some(g) = &note.grant_id {
+                audit = audit.grant(g);
+            }
+            store::audit::record(&ctx.db, &audit).await?;
+            Ok(())
+        }
+        Err(e) => {
+            let attempts = notes::record_failure(&ctx.db, note_id, &e.to_string()).await?;
+            match e {
+                PsaError::RateLimited(after) => Err(JobError::retry(after, "PSA rate limit")),
+                e => {
+                    if !e.is_transient() {
+                        tracing::warn!(note = %note_id, error = %e, "the PSA refused a note");
+                    }
+                    Err(JobError::retry(backoff(attempts.max(1) as u32 - 1), e.to_string()))
+                }
+            }
+        }
+    }
+}

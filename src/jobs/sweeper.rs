@@ -1,0 +1,64 @@
+//! The sweeper: every `sweep_interval`, every grant that is past its expiry (or asked to end)
+//! and not yet ended gets its end run, whatever happened to its `expire` job. This is what
+//! guarantees that an outage, a lost job or a restart cannot leave an admin enabled (I3).
+
+use super::end::{EndOutcome, end_grant};
+use super::{JobContext, JobError};
+use crate::store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long one sweeper claim on a grant lasts; a crashed process's claims lapse after this.
+const LEASE_MS: i64 = 120_000;
+/// Grants ended concurrently per pass.
+const PARALLEL: usize = 8;
+
+pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = sweep(&ctx).await {
+            tracing::error!(error = %e, "sweeper pass failed");
+        }
+    }
+}
+
+/// One pass: claim due grants and end them. Returns how many ended.
+pub async fn sweep(ctx: &Arc<JobContext>) -> Result<usize, store::StoreError> {
+    let overdue = store::grants::count_overdue(&ctx.db).await?;
+    ctx.metrics.overdue_grants.set(overdue);
+    let mut ended = 0;
+    loop {
+        let claimed = store::grants::claim_due(&ctx.db, &ctx.instance, LEASE_MS, 100).await?;
+        if claimed.is_empty() {
+            return Ok(ended);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut pending = claimed.into_iter();
+        loop {
+            while tasks.len() < PARALLEL {
+                let Some(id) = pending.next() else { break };
+                let ctx = ctx.clone();
+                tasks.spawn(async move {
+                    let outcome = end_grant(&ctx, &id).await;
+                    (id, outcome)
+                });
+            }
+            let Some(done) = tasks.join_next().await else { break };
+            let (id, outcome) = done.expect("end_grant does not panic");
+            match outcome {
+                Ok(EndOutcome::Ended) => ended += 1,
+                // Extended since it was claimed: free it for the future.
+                Ok(EndOutcome::NotDue) => store::grants::release_lease(&ctx.db, &id, &ctx.instance).await?,
+                // The lease stays until it lapses: the natural backoff before the next try.
+                Err(JobError::Retry { reason, .. }) => tracing::warn!(grant = %id, %reason, "sweeper could not end a grant yet"),
+                Err(JobError::Store(e)) => return Err(e),
+            }
+        }
+    }
+}

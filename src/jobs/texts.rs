@@ -1,0 +1,101 @@
+//! What jitgate writes on tickets. Plain text (each connector renders it for its PSA); never a
+//! password, a TOTP key or a link token (the link goes in as a placeholder, see
+//! `store::notes::LINK_PLACEHOLDER`).
+
+use crate::store::notes::LINK_PLACEHOLDER;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// `2026-11-26 18:30 UTC`: absolute, unambiguous for technicians in any time zone.
+pub fn utc(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    t.format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
+}
+
+pub struct CredentialsNote<'a> {
+    pub technician: &'a str,
+    pub customer: &'a str,
+    pub upn: &'a str,
+    pub expires_at: i64,
+    pub extended: bool,
+    pub reveal_limit: i32,
+}
+
+pub fn credentials(n: &CredentialsNote) -> (String, String) {
+    let title = if n.extended { "JIT admin access extended" } else { "JIT admin account ready" }.to_string();
+    let first = if n.extended {
+        format!("{}'s JIT admin access to {} was extended and a new credential link issued (older links no longer work).", n.technician, n.customer)
+    } else {
+        format!("A just-in-time admin account is ready for {} in {}'s Microsoft 365 tenant.", n.technician, n.customer)
+    };
+    let body = format!(
+        "{first}\n\
+         Account: {upn}\n\
+         Access ends: {ends}\n\
+         Credentials: {LINK_PLACEHOLDER}\n\
+         The link shows the password after a click on Reveal, at most {limit} times, and stops working when access ends.",
+        upn = n.upn,
+        ends = utc(n.expires_at),
+        limit = n.reveal_limit,
+    );
+    (title, body)
+}
+
+pub fn refused(reason: &str) -> (String, String) {
+    ("JIT admin request refused".into(), format!("jitgate did not create a JIT admin account: {reason}"))
+}
+
+pub fn failed(reason: &str) -> (String, String) {
+    (
+        "JIT admin request failed".into(),
+        format!("jitgate could not provide the JIT admin account: {reason}\nNothing was left enabled. Fix the cause and request again."),
+    )
+}
+
+pub fn ended(upn: &str, customer: &str, reason: &str, at_ms: i64) -> (String, String) {
+    let why = match reason {
+        "ended_by_admin" => "ended early by an administrator",
+        "cancelled" => "cancelled",
+        _ => "expired",
+    };
+    (
+        "JIT admin access ended".into(),
+        format!(
+            "JIT admin access for {upn} in {customer} {why} at {at}: roles removed, account disabled, password rotated, sessions revoked (verified against Microsoft Entra).",
+            at = utc(at_ms)
+        ),
+    )
+}
+
+pub fn end_failing(upn: &str, attempts: i32, error: &str) -> (String, String) {
+    (
+        "Ending JIT admin access is failing".into(),
+        format!(
+            "jitgate could not yet end access for {upn} ({attempts} attempts; last error: {error}). \
+             It keeps retrying; an administrator should check the customer's Entra connection."
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_absolute_utc() {
+        assert_eq!(utc(1_795_702_971_710), "2026-11-26 11:02 UTC");
+    }
+
+    #[test]
+    fn credentials_note_has_link_placeholder_upn_and_expiry() {
+        let (_, body) = credentials(&CredentialsNote {
+            technician: "Alice",
+            customer: "Fabrikam",
+            upn: "alice-jit@fabrikam.com",
+            expires_at: 0,
+            extended: false,
+            reveal_limit: 3,
+        });
+        assert!(body.contains(LINK_PLACEHOLDER) && body.contains("alice-jit@fabrikam.com") && body.contains("UTC"));
+    }
+}

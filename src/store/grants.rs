@@ -1,0 +1,341 @@
+//! Grants: a technician's time-boxed access through their JIT account, with the credential
+//! link, ticket note and jobs that start or end one, each committed in one transaction.
+
+use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+use crate::crypto::{Keyring, hash_token};
+use crate::jobs::queue::{self, Job, PushJob};
+use crate::store::audit::AuditEntry;
+use crate::store::notes;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+pub struct Grant {
+    pub id: String,
+    pub account_id: String,
+    pub customer_id: String,
+    pub technician_id: String,
+    pub request_id: Option<String>,
+    pub connector_id: Option<String>,
+    pub ticket_ref: Option<String>,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    /// `expired`, `ended_by_admin` or `cancelled`.
+    pub end_reason: Option<String>,
+    pub end_requested: bool,
+    pub end_attempts: i32,
+    pub last_end_error: Option<String>,
+    pub version: i32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Grant {
+    pub fn is_open(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}
+
+const COLUMNS: &str = "id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref, started_at, \
+    expires_at, ended_at, end_reason, end_requested, end_attempts, last_end_error, version, created_at, updated_at";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExpireJob {
+    pub grant_id: String,
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoteJob {
+    pub note_id: String,
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+/// A note to post to the originating ticket, committed with the state change it reports.
+#[derive(Debug, Clone)]
+pub struct NewNote {
+    pub connector_id: String,
+    pub ticket_ref: String,
+    pub kind: &'static str,
+    pub title: String,
+    /// May contain [`notes::LINK_PLACEHOLDER`] when a link token goes with it.
+    pub body: String,
+}
+
+/// Statements shared by the transactions below, expanded once per database driver.
+macro_rules! insert_note {
+    ($tx:expr, $keyring:expr, $note:expr, $grant:expr, $request:expr, $link_token:expr) => {{
+        let note: &NewNote = $note;
+        let note_id = new_id("not");
+        sqlx::query(
+            "INSERT INTO ticket_notes (id, connector_id, ticket_ref, kind, grant_id, request_id, title, body, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&note_id).bind(&note.connector_id).bind(&note.ticket_ref).bind(note.kind)
+        .bind($grant).bind($request).bind(&note.title).bind(&note.body).bind(now_ms())
+        .execute(&mut *$tx).await?;
+        let link_token: Option<&str> = $link_token;
+        if let Some(token) = link_token {
+            let scope = notes::secret_scope(&note_id);
+            let sealed = $keyring.seal(&crate::store::secrets::aad(&scope, notes::LINK_TOKEN), token.as_bytes());
+            sqlx::query("INSERT INTO secrets (scope, name, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&scope).bind(notes::LINK_TOKEN).bind(&sealed.key_id).bind(&sealed.bytes).bind(now_ms())
+                .execute(&mut *$tx).await?;
+        }
+        let job = Job::new(queue::NOTE, &NoteJob { note_id: note_id.clone(), attempt: 0 }).key(format!("note:{note_id}:0"));
+        (*$tx).push_job(&job).await?;
+    }};
+}
+
+macro_rules! insert_audit {
+    ($tx:expr, $e:expr) => {{
+        let e: &AuditEntry = $e;
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, action, outcome, customer_id, technician_id, grant_id, connector_id,
+                 ticket_ref, tenant_id, account_upn, ip, user_agent, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&e.id).bind(e.at).bind(&e.actor).bind(&e.action).bind(&e.outcome).bind(&e.customer_id)
+        .bind(&e.technician_id).bind(&e.grant_id).bind(&e.connector_id).bind(&e.ticket_ref).bind(&e.tenant_id)
+        .bind(&e.account_upn).bind(&e.ip).bind(&e.user_agent).bind(&e.detail)
+        .execute(&mut *$tx).await?;
+    }};
+}
+
+/// Everything that starts (or extends) a grant.
+#[derive(Debug, Clone)]
+pub struct GrantStart {
+    pub account_id: String,
+    pub customer_id: String,
+    pub technician_id: String,
+    pub request_id: String,
+    pub connector_id: String,
+    pub ticket_ref: Option<String>,
+    pub expires_at: i64,
+    pub reveal_limit: i32,
+    /// The credential link's raw token (only its hash is stored; the token itself goes sealed
+    /// with the note until the note is posted).
+    pub link_token: String,
+    pub note: Option<NewNote>,
+    pub audit: AuditEntry,
+}
+
+#[derive(Debug)]
+pub struct Started {
+    pub grant: Grant,
+    pub extended: bool,
+}
+
+/// Start a grant for the account, or extend its open one, with a new credential link (older
+/// links of the grant stop working), the ticket note and the expiry job; and mark the request
+/// provisioned. One transaction.
+pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Result<Started> {
+    let now = now_ms();
+    let select_open = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"));
+    let select_one = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1"));
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let open: Option<Grant> = sqlx::query_as(select_open).bind(&s.account_id).fetch_optional(&mut *tx).await?;
+        let (grant_id, extended) = match open {
+            Some(g) => {
+                sqlx::query(
+                    "UPDATE grants SET expires_at = $1, version = version + 1, request_id = $2, connector_id = $3,
+                         ticket_ref = COALESCE($4, ticket_ref), updated_at = $5 WHERE id = $6")
+                    .bind(s.expires_at.max(g.expires_at)).bind(&s.request_id).bind(&s.connector_id)
+                    .bind(&s.ticket_ref).bind(now).bind(&g.id)
+                    .execute(&mut *tx).await?;
+                sqlx::query("UPDATE credential_links SET superseded_at = $1 WHERE grant_id = $2 AND superseded_at IS NULL")
+                    .bind(now).bind(&g.id).execute(&mut *tx).await?;
+                (g.id, true)
+            }
+            None => {
+                let id = new_id("gnt");
+                sqlx::query(
+                    "INSERT INTO grants (id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref,
+                         started_at, expires_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $8)")
+                    .bind(&id).bind(&s.account_id).bind(&s.customer_id).bind(&s.technician_id).bind(&s.request_id)
+                    .bind(&s.connector_id).bind(&s.ticket_ref).bind(now).bind(s.expires_at)
+                    .execute(&mut *tx).await?;
+                (id, false)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO credential_links (id, grant_id, token_hash, reveal_limit, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(new_id("lnk")).bind(&grant_id).bind(hash_token(&s.link_token)).bind(s.reveal_limit).bind(now)
+            .execute(&mut *tx).await?;
+        let grant: Grant = sqlx::query_as(select_one).bind(&grant_id).fetch_one(&mut *tx).await?;
+        if let Some(note) = &s.note {
+            insert_note!(tx, keyring, note, Some(&grant_id), Some(&s.request_id), Some(s.link_token.as_str()));
+        }
+        let expire = Job::new(queue::EXPIRE, &ExpireJob { grant_id: grant_id.clone(), attempt: 0 })
+            .at_ms(grant.expires_at)
+            .key(format!("expire:{grant_id}:v{}", grant.version));
+        (*tx).push_job(&expire).await?;
+        sqlx::query(
+            "UPDATE jit_requests SET status = 'provisioned', grant_id = $1, customer_id = $2, technician_id = $3,
+                 updated_at = $4 WHERE id = $5")
+            .bind(&grant_id).bind(&s.customer_id).bind(&s.technician_id).bind(now).bind(&s.request_id)
+            .execute(&mut *tx).await?;
+        let audit = s.audit.clone().grant(&grant_id);
+        insert_audit!(tx, &audit);
+        tx.commit().await?;
+        Ok(Started { grant, extended })
+    })
+}
+
+/// Refuse or fail a request with a note to its ticket, in one transaction.
+pub async fn close_request_with_note(
+    db: &Db,
+    keyring: &Keyring,
+    request_id: &str,
+    status: &str,
+    detail: &str,
+    note: Option<&NewNote>,
+    audit: &AuditEntry,
+) -> Result<()> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
+                 technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
+            .bind(status).bind(detail).bind(&audit.customer_id).bind(&audit.technician_id).bind(now_ms()).bind(request_id)
+            .execute(&mut *tx).await?.rows_affected();
+        if n == 1 {
+            if let Some(note) = note {
+                insert_note!(tx, keyring, note, None::<String>, Some(request_id), None);
+            }
+            insert_audit!(tx, audit);
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Record that the grant's end was verified: mark it ended, retire its links, note the
+/// ticket. Only the first caller changes anything.
+pub async fn mark_ended(
+    db: &Db,
+    keyring: &Keyring,
+    grant_id: &str,
+    reason: &str,
+    account_state: &str,
+    note: Option<&NewNote>,
+    audit: &AuditEntry,
+) -> Result<bool> {
+    let now = now_ms();
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE grants SET ended_at = $1, end_reason = $2, last_end_error = NULL, lease_owner = NULL,
+                 lease_until = NULL, updated_at = $1 WHERE id = $3 AND ended_at IS NULL")
+            .bind(now).bind(reason).bind(grant_id).execute(&mut *tx).await?.rows_affected();
+        if n == 1 {
+            sqlx::query("UPDATE credential_links SET superseded_at = $1 WHERE grant_id = $2 AND superseded_at IS NULL")
+                .bind(now).bind(grant_id).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE jit_accounts SET state = $1, updated_at = $2
+                 WHERE id = (SELECT account_id FROM grants WHERE id = $3)")
+                .bind(account_state).bind(now).bind(grant_id).execute(&mut *tx).await?;
+            if let Some(note) = note {
+                insert_note!(tx, keyring, note, Some(grant_id), None::<String>, None);
+            }
+            insert_audit!(tx, audit);
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    })
+}
+
+/// An end attempt failed; returns how many have failed so far.
+pub async fn record_end_failure(db: &Db, grant_id: &str, error: &str) -> Result<i32> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "UPDATE grants SET end_attempts = end_attempts + 1, last_end_error = $1, updated_at = $2 WHERE id = $3
+         RETURNING end_attempts")
+        .bind(error).bind(now_ms()).bind(grant_id).fetch_one(pool).await?))
+}
+
+/// Insert a note (and its job) on its own, e.g. "ending this grant keeps failing".
+pub async fn add_note(db: &Db, keyring: &Keyring, note: &NewNote, grant_id: Option<&str>) -> Result<()> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        insert_note!(tx, keyring, note, grant_id, None::<String>, None);
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Ask for the grant to end now (admin API, `jit.cancelled`); the expire path does the work.
+pub async fn request_end(db: &Db, grant_id: &str) -> Result<bool> {
+    let n = on_db!(db, pool => sqlx::query(
+        "UPDATE grants SET end_requested = TRUE, updated_at = $1 WHERE id = $2 AND ended_at IS NULL")
+        .bind(now_ms()).bind(grant_id).execute(pool).await?.rows_affected());
+    Ok(n == 1)
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Grant> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1"));
+    let row: Option<Grant> = on_db!(db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?);
+    row.ok_or(StoreError::NotFound)
+}
+
+pub async fn open_for_account(db: &Db, account_id: &str) -> Result<Option<Grant>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"));
+    Ok(on_db!(db, pool => sqlx::query_as(sql).bind(account_id).fetch_optional(pool).await?))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GrantFilter {
+    /// Only these customers (a delegated token); `None` = all.
+    pub customers: Option<Vec<String>>,
+    pub customer_id: Option<String>,
+    pub technician_id: Option<String>,
+    pub open_only: bool,
+    pub limit: i64,
+}
+
+pub async fn list(db: &Db, f: &GrantFilter) -> Result<Vec<Grant>> {
+    let allowed = format!(",{},", f.customers.clone().unwrap_or_default().join(","));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM grants
+         WHERE ($1 = FALSE OR $2 LIKE '%,' || customer_id || ',%')
+           AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR technician_id = $4)
+           AND ($5 = FALSE OR ended_at IS NULL)
+         ORDER BY created_at DESC, id DESC LIMIT $6"
+    ));
+    Ok(on_db!(db, pool => sqlx::query_as(sql)
+        .bind(f.customers.is_some()).bind(&allowed)
+        .bind(f.customer_id.as_deref().unwrap_or("")).bind(f.technician_id.as_deref().unwrap_or(""))
+        .bind(f.open_only).bind(f.limit)
+        .fetch_all(pool).await?))
+}
+
+/// Claim up to `limit` grants that must end now (past expiry, or asked to end) and that no
+/// other worker holds, for `lease_ms`. Safe with several processes: the lease condition is
+/// re-checked by the UPDATE itself.
+pub async fn claim_due(db: &Db, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<String>> {
+    let now = now_ms();
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "UPDATE grants SET lease_owner = $1, lease_until = $2
+         WHERE id IN (SELECT id FROM grants WHERE ended_at IS NULL AND (expires_at <= $3 OR end_requested)
+                        AND (lease_until IS NULL OR lease_until < $3) ORDER BY expires_at LIMIT $4)
+           AND ended_at IS NULL AND (lease_until IS NULL OR lease_until < $3)
+         RETURNING id")
+        .bind(owner).bind(now + lease_ms).bind(now).bind(limit)
+        .fetch_all(pool).await?))
+}
+
+pub async fn release_lease(db: &Db, grant_id: &str, owner: &str) -> Result<()> {
+    on_db!(db, pool => sqlx::query("UPDATE grants SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+        .bind(grant_id).bind(owner).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// Grants past expiry that are not yet verified ended (for the overdue gauge).
+pub async fn count_overdue(db: &Db) -> Result<i64> {
+    Ok(on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE ended_at IS NULL AND expires_at <= $1")
+        .bind(now_ms()).fetch_one(pool).await?))
+}
