@@ -10,7 +10,7 @@
 //!   each connector keeps at most 3 in flight per endpoint, and the thread-threshold error
 //!   (`Itgenatr005`, whatever its status) is reported as [`PsaError::RateLimited`] like a 429.
 
-use super::settings::{NoteOptions, Settings, Zone};
+use super::settings::{NoteOptions, Settings, TriggerRule, Zone};
 use crate::psa_http::{self, ThrottleMarker};
 use crate::{CompanyRef, PsaError};
 use http::HeaderValue;
@@ -267,18 +267,44 @@ impl Api {
             })
     }
 
-    /// Set the trigger UDF to the reset value. Autotask's PATCH takes the id in the body.
-    pub async fn reset_udf(
+    /// Put the ticket's trigger back to "not requested", so `Ok` means the trigger is clear
+    /// (the app then re-arms the ticket).
+    ///
+    /// - UDF: set to the configured reset value (`PATCH Tickets`, the id in the body).
+    /// - Status: jitgate does not move tickets between statuses, so while the ticket is still
+    ///   in the trigger status this answers [`PsaError::NotConfigured`] and the request stays
+    ///   latched until the ticket leaves it.
+    pub async fn reset_trigger(
         &self,
         ticket: EntityId,
-        udf: &str,
-        value: &str,
+        rule: &TriggerRule,
     ) -> Result<(), PsaError> {
-        let body =
-            json!({ "id": ticket.0, "userDefinedFields": [{ "name": udf, "value": value }] });
-        self.call(reqwest::Method::PATCH, "Tickets", Some(&body))
-            .await
-            .map(|_| ())
+        if let Some(udf) = &rule.udf {
+            let body = json!({ "id": ticket.0, "userDefinedFields": [{ "name": udf, "value": rule.reset_value }] });
+            self.call(reqwest::Method::PATCH, "Tickets", Some(&body))
+                .await?;
+        }
+        if let Some(status) = &rule.status {
+            let item = self
+                .item(
+                    &format!("Tickets/{}", ticket.0),
+                    &format!("ticket {}", ticket.0),
+                )
+                .await?;
+            let current = match get_ci(&item, "status") {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) => s.trim().to_string(),
+                _ => String::new(),
+            };
+            if current == status.trim() {
+                return Err(PsaError::NotConfigured(format!(
+                    "ticket {} is still in the trigger status {status}; jitgate does not change \
+                     statuses, so the request stays latched until the ticket leaves it",
+                    ticket.0
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

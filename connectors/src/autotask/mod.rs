@@ -109,17 +109,12 @@ impl Connector for Autotask {
         })
     }
 
-    /// Resets the UDF. A status trigger is left alone (jitgate cannot know which status the
-    /// ticket should return to; the app dedupes a ticket that stays in it).
+    /// Resets the UDF; `Ok` only once nothing in the ticket still requests (see
+    /// [`Api::reset_trigger`] for status triggers).
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {
         Box::pin(async move {
-            let Some(udf) = &self.settings.trigger.udf else {
-                return Ok(());
-            };
             let ticket = EntityId::parse(&ticket.0, "ticket")?;
-            self.api
-                .reset_udf(ticket, udf, &self.settings.trigger.reset_value)
-                .await
+            self.api.reset_trigger(ticket, &self.settings.trigger).await
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The ConnectWise PSA REST API calls jitgate makes (reference/psa.md §1.6–1.7):
 //! Basic `companyId+publicKey:privateKey`, a `clientId` header and a versioned `Accept`.
 
-use super::settings::{CustomFieldSelector, Settings};
+use super::settings::{CustomFieldSelector, Settings, TriggerRule};
 use crate::flag_value::{FlagState, flag_state};
 use crate::psa_http;
 use crate::{CompanyRef, PsaError};
@@ -41,6 +41,14 @@ struct TicketView {
     company: Option<CompanyView>,
     #[serde(default, rename = "customFields")]
     custom_fields: Vec<Value>,
+    #[serde(default)]
+    status: Option<StatusView>,
+}
+
+#[derive(Deserialize)]
+struct StatusView {
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -170,16 +178,45 @@ impl Api {
             })
     }
 
-    /// Set the trigger custom field back to false. ConnectWise replaces `customFields` as a
-    /// whole on PATCH (fields missing from the array may be cleared), so the ticket's full array
-    /// is read and sent back with only the trigger field changed. A no-op if the ticket does not
-    /// carry the field or it is already not set.
-    pub async fn reset_custom_field(
+    /// Put the ticket's trigger back to "not requested", so `Ok` means the trigger is clear
+    /// (the app then re-arms the ticket).
+    ///
+    /// - Custom field: set back to false. ConnectWise replaces `customFields` as a whole on
+    ///   PATCH (fields missing from the array may lose their value), so the ticket's full array
+    ///   is read and sent back with only the trigger field changed. Nothing is sent if the
+    ///   ticket lacks the field or it is already not set.
+    /// - Status: jitgate does not move tickets between statuses (it cannot know which one is
+    ///   right), so while the ticket is still in the trigger status this answers
+    ///   [`PsaError::NotConfigured`] and the request stays latched until the ticket leaves it.
+    pub async fn reset_trigger(
         &self,
         ticket: RecordId,
+        rule: &TriggerRule,
+    ) -> Result<(), PsaError> {
+        let view = self.ticket(ticket).await?;
+        if let Some(selector) = &rule.custom_field {
+            self.clear_custom_field(ticket, view.custom_fields, selector)
+                .await?;
+        }
+        if let Some(status) = &rule.status {
+            let current = view.status.and_then(|s| s.name).unwrap_or_default();
+            if current.trim().eq_ignore_ascii_case(status.trim()) {
+                return Err(PsaError::NotConfigured(format!(
+                    "ticket {} is still in the trigger status {status:?}; jitgate does not change \
+                     statuses, so the request stays latched until the ticket leaves it",
+                    ticket.0
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn clear_custom_field(
+        &self,
+        ticket: RecordId,
+        mut fields: Vec<Value>,
         selector: &CustomFieldSelector,
     ) -> Result<(), PsaError> {
-        let mut fields = self.ticket(ticket).await?.custom_fields;
         let Some(field) = fields
             .iter_mut()
             .filter_map(Value::as_object_mut)

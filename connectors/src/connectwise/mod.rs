@@ -133,18 +133,13 @@ impl Connector for ConnectWise {
         Box::pin(self.api.member_email(actor_id))
     }
 
-    /// Resets the custom field. A status trigger is left alone: jitgate cannot know which
-    /// status the ticket should go back to, and the app dedupes a ticket that stays in it.
+    /// Clears the custom field; `Ok` only once nothing in the ticket still requests (see
+    /// [`Api::reset_trigger`] for status triggers).
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {
         Box::pin(async move {
-            match &self.settings.trigger.custom_field {
-                Some(selector) => {
-                    self.api
-                        .reset_custom_field(RecordId::parse(&ticket.0)?, selector)
-                        .await
-                }
-                None => Ok(()),
-            }
+            self.api
+                .reset_trigger(RecordId::parse(&ticket.0)?, &self.settings.trigger)
+                .await
         })
     }
 }

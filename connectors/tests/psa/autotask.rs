@@ -627,3 +627,39 @@ proptest! {
         }
     }
 }
+
+/// `reset_trigger` answers `Ok` only when the ticket no longer requests (the app re-arms the
+/// ticket on `Ok`).
+#[tokio::test]
+async fn a_status_trigger_is_reset_only_once_the_ticket_leaves_the_status() {
+    let sim = seeded(None).await;
+    let c = connector_with(
+        sim.connector_settings(json!({"status": 17})),
+        secrets(&sim.config().secret, &["w"]),
+        None,
+    );
+    let ticket = TicketRef(TICKET.to_string());
+    sim.set_status(TICKET, 17);
+    let event = receive(
+        &*connector_with(
+            sim.connector_settings(json!({"status": "17"})),
+            secrets("x", &[&sim.config().webhook_secret]),
+            None,
+        ),
+        &sim.ticket_delivery(TICKET, TECH, "Update", SignatureForm::RawBytes),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        event.trigger,
+        Trigger::Requested {
+            duration_secs: None
+        }
+    );
+    assert!(matches!(
+        c.reset_trigger(&ticket).await,
+        Err(PsaError::NotConfigured(_))
+    ));
+    sim.set_status(TICKET, 5);
+    c.reset_trigger(&ticket).await.unwrap();
+}

@@ -552,3 +552,28 @@ fn receive_only_refuses_with_unauthorized_or_malformed() {
     });
     assert!(sim.key_fetches() > 0);
 }
+
+/// `reset_trigger` answers `Ok` only when the ticket no longer requests: the app re-arms the
+/// ticket on `Ok`, so a status trigger still in place must not look reset.
+#[tokio::test]
+async fn a_status_trigger_is_reset_only_once_the_ticket_leaves_the_status() {
+    let ca = TestCa::generate();
+    let sim = seeded(&ca).await;
+    let settings = sim.connector_settings(json!({"custom_field": 12, "status": "JIT Requested"}));
+    let c = connector_with(&ca, settings, &sim.config().private_key);
+    let ticket = TicketRef(TICKET.to_string());
+    sim.set_custom_field(TICKET, "Request JIT", json!(true), "jsmith");
+    sim.set_status(TICKET, "JIT Requested", "jsmith");
+    let err = c.reset_trigger(&ticket).await.unwrap_err();
+    assert!(
+        matches!(err, PsaError::NotConfigured(ref m) if m.contains("JIT Requested")),
+        "{err:?}"
+    );
+    assert_eq!(
+        sim.custom_field(TICKET, "Request JIT"),
+        Some(json!(false)),
+        "the field is cleared anyway"
+    );
+    sim.set_status(TICKET, "In Progress", "jsmith");
+    c.reset_trigger(&ticket).await.unwrap();
+}
