@@ -846,3 +846,19 @@ async fn the_simulator_enforces_graph_contracts() {
     assert_eq!(unknown.status(), 400);
     assert!(unknown.headers().contains_key("request-id"));
 }
+
+#[tokio::test]
+async fn dropping_the_simulator_stops_it() {
+    let sim = GraphSim::start(None).await;
+    let addr = sim.addr();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    drop(sim);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "simulator still accepting after drop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
