@@ -5,8 +5,8 @@
 //! It is strict: the token endpoint checks the grant type, client credentials, `scope=all` and
 //! the tenant; every `/api/*` call (except `authinfo`) needs a live bearer token; action and
 //! ticket updates must be JSON **arrays**; an action without an outcome is refused with Halo's
-//! "An Outcome must be entered for this Action". Tests can make it throttle (429) and inspect
-//! what was written.
+//! "An Outcome must be entered for this Action". Tests can make it throttle (429) or fail (5xx)
+//! and inspect what was written.
 //!
 //! It also builds realistic webhook deliveries (Basic auth or an HMAC header) for "Action Added"
 //! and "Ticket Updated" events, shaped like the live-tenant capture in `reference/psa.md` §3.2.
@@ -139,6 +139,7 @@ struct Inner {
     agents: BTreeMap<u64, SimAgent>,
     actions: Vec<SimAction>,
     throttle: Option<(u32, Option<u64>)>,
+    failures: Option<(u32, StatusCode)>,
     requests: Vec<String>,
 }
 
@@ -221,6 +222,13 @@ impl HaloSim {
     /// `Retry-After: retry_after_secs` when given (Halo does not document the header).
     pub fn throttle_next(&self, requests: u32, retry_after_secs: Option<u64>) {
         lock(&self.state).throttle = Some((requests, retry_after_secs));
+    }
+
+    /// The next `requests` calls (token or API, not `authinfo`) fail with `status` (e.g. 500,
+    /// 503) and a JSON string body, as an overloaded or broken Halo would.
+    pub fn fail_next(&self, requests: u32, status: u16) {
+        let status = StatusCode::from_u16(status).expect("a valid HTTP status");
+        lock(&self.state).failures = Some((requests, status));
     }
 
     /// Every action written to `ticket_id`, oldest first.
@@ -492,7 +500,7 @@ fn error(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Record the request; the 429 to answer if throttling is armed.
+/// Record the request; the 429 (or injected failure) to answer, if one is armed.
 fn admit(state: &Shared, what: &str) -> Option<Response> {
     let mut inner = lock(state);
     inner.requests.push(what.to_string());
@@ -514,6 +522,12 @@ fn admit(state: &Shared, what: &str) -> Option<Response> {
                 .insert(header::RETRY_AFTER, secs.into());
         }
         return Some(response);
+    }
+    if let Some((left, status)) = inner.failures
+        && left > 0
+    {
+        inner.failures = (left > 1).then_some((left - 1, status));
+        return Some(error(status, json!("Simulated failure")));
     }
     None
 }

@@ -295,4 +295,14 @@ mod tests {
         assert!(parse_digest(&"a".repeat(63)).is_none());
         assert!(parse_digest("sha1=é").is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_digest_never_panics_and_round_trips(value in ".{0,100}", tag in proptest::array::uniform32(proptest::num::u8::ANY)) {
+            let _ = parse_digest(&value);
+            let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+            proptest::prop_assert_eq!(parse_digest(&format!("sha256= {hex}")), Some(tag));
+            proptest::prop_assert_eq!(parse_digest(&STANDARD.encode(tag)), Some(tag));
+        }
+    }
 }

@@ -258,4 +258,17 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_duration_never_panics(text in ".{0,30}", n in 1u64..10_000) {
+            let _ = parse_duration(&text);
+            proptest::prop_assert_eq!(parse_duration(&format!("{n}m")), Ok(n * 60));
+        }
+
+        #[test]
+        fn parse_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse("m".into(), &body);
+        }
+    }
 }

@@ -526,6 +526,14 @@ async fn throttling_becomes_rate_limited_with_the_servers_delay() {
         "{err:?}"
     );
 
+    sim.fail_next(1, 503);
+    let err = c.post_note(&ticket, &note("x")).await.unwrap_err();
+    assert!(
+        matches!(&err, PsaError::Unavailable(m) if m.contains("503") && m.contains("Simulated failure")),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+
     c.post_note(&ticket, &note("after")).await.unwrap();
     assert_eq!(sim.notes(4242).len(), 2);
 }
