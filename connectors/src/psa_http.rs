@@ -57,7 +57,9 @@ pub async fn send_throttle_aware(
         }
     });
     if status.as_u16() != 429 && (throttle.matches)(body) {
-        return Err(PsaError::RateLimited(retry_after.unwrap_or(throttle.retry_after)));
+        return Err(PsaError::RateLimited(
+            retry_after.unwrap_or(throttle.retry_after),
+        ));
     }
     Err(match status.as_u16() {
         429 => PsaError::RateLimited(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)),
@@ -110,7 +112,10 @@ mod tests {
         let mut h = http::HeaderMap::new();
         h.insert(http::header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(http::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            http::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 
