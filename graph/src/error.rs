@@ -102,17 +102,23 @@ fn request_suffix(request_id: &Option<String>) -> String {
     }
 }
 
-/// How long to wait before retrying after persistent replication lag.
+/// Suggested wait after persistent replication lag.
 const REPLICATION_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// Suggested wait after transient failures the server gave no `Retry-After` for.
+const TRANSIENT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl GraphError {
-    /// How long the caller should wait before trying again: Graph's `Retry-After` for
-    /// throttling (and long 503 waits), a suggestion for replication lag, `None` otherwise
-    /// (for transient errors without a server hint, use the job's own backoff).
+    /// How long the caller should wait before trying again. `Some` exactly when
+    /// [`GraphError::is_transient`]: the server's `Retry-After` for throttling and long 503
+    /// waits, otherwise a suggestion (a few seconds after transient failures, half a minute
+    /// after replication lag). `None` means waiting alone will not help.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GraphError::Throttled { retry_after, .. } => Some(*retry_after),
-            GraphError::Transient { retry_after, .. } => *retry_after,
+            GraphError::Transient { retry_after, .. } => {
+                Some(retry_after.unwrap_or(TRANSIENT_RETRY_AFTER))
+            }
             GraphError::ReplicationLag { .. } => Some(REPLICATION_RETRY_AFTER),
             _ => None,
         }
@@ -185,5 +191,89 @@ impl GraphError {
             GraphError::Rejected { status: 400, message, .. }
                 if message.to_ascii_lowercase().contains("conflicting object")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_some_exactly_for_transient_errors() {
+        let errors = [
+            GraphError::Throttled {
+                operation: "x",
+                retry_after: Duration::from_secs(7),
+                request_id: None,
+            },
+            GraphError::Transient {
+                operation: "x",
+                detail: "HTTP 503".into(),
+                retry_after: None,
+                request_id: None,
+            },
+            GraphError::ReplicationLag {
+                operation: "x",
+                user_id: None,
+                request_id: None,
+            },
+            GraphError::ForeignAccount {
+                upn: "a@b.example".into(),
+                user_id: "1".into(),
+            },
+            GraphError::EndNotVerified {
+                user_id: "1".into(),
+                problem: "still enabled".into(),
+            },
+            GraphError::Rejected {
+                operation: "x",
+                status: 400,
+                code: "Request_BadRequest".into(),
+                message: "no".into(),
+                request_id: Some("r".into()),
+            },
+        ];
+        for error in errors {
+            assert_eq!(
+                error.retry_after().is_some(),
+                error.is_transient(),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replication_symptoms_are_recognised() {
+        let rejected = |status, code: &str, message: &str| GraphError::Rejected {
+            operation: "x",
+            status,
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+        };
+        assert!(
+            rejected(
+                404,
+                "Request_ResourceNotFound",
+                "Resource 'x' does not exist"
+            )
+            .is_replication_symptom()
+        );
+        assert!(
+            rejected(400, "Request_BadRequest", "Not a valid reference update.")
+                .is_replication_symptom()
+        );
+        assert!(
+            !rejected(400, "Request_BadRequest", "Invalid object identifier 'x'.")
+                .is_replication_symptom()
+        );
+        assert!(
+            rejected(
+                400,
+                "Request_BadRequest",
+                "A conflicting object with one or more of the specified property values is present in the directory."
+            )
+            .is_conflicting_object()
+        );
     }
 }

@@ -522,7 +522,7 @@ async fn a_burst_of_5xx_is_retried_and_a_longer_one_reported() {
     assert!(matches!(err, GraphError::Transient { .. }), "{err:?}");
     assert!(err.is_transient());
     assert!(err.request_id().is_some());
-    assert_eq!(err.retry_after(), None);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
     f.sim.clear_faults();
 
     // A 503 asking for a long wait is handed back instead of slept on.
