@@ -663,3 +663,19 @@ async fn a_status_trigger_is_reset_only_once_the_ticket_leaves_the_status() {
     sim.set_status(TICKET, 5);
     c.reset_trigger(&ticket).await.unwrap();
 }
+
+#[test]
+fn the_documented_example_is_a_valid_connector() {
+    use super::halopsa::{example_body, example_secrets};
+    install_crypto_provider();
+    let body = example_body(include_str!("../../../config/examples/autotask.jsonc"));
+    assert_eq!(body["kind"], "autotask");
+    let c = build(
+        ConnectorKind::Autotask,
+        &body["settings"],
+        example_secrets(&body),
+        reqwest::Client::new(),
+    )
+    .unwrap_or_else(|e| panic!("{:?}", e.fields));
+    assert_eq!(c.kind(), ConnectorKind::Autotask);
+}
