@@ -70,7 +70,7 @@ pub struct Api {
 impl Api {
     pub fn new(settings: &Settings, http: reqwest::Client) -> Api {
         let mut secret = HeaderValue::from_str(settings.api_secret.expose())
-            .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+            .expect("settings accept only printable ASCII secrets");
         secret.set_sensitive(true);
         Api {
             http,

@@ -149,6 +149,14 @@ impl Settings {
         let notes = parse_notes(raw.notes, &mut errors);
 
         let api_secret = match secrets.one("api_secret") {
+            // It travels as the `Secret` header: printable ASCII only.
+            Some(s) if !s.expose().is_empty() && !is_header_safe(s.expose()) => {
+                errors.add(
+                    "secrets.api_secret",
+                    "must be printable ASCII (it is sent as an HTTP header)",
+                );
+                None
+            }
             Some(s) if !s.expose().is_empty() => Some(s.clone()),
             _ => {
                 errors.add("secrets.api_secret", "required: the API user's secret");
@@ -186,9 +194,13 @@ impl Settings {
     }
 }
 
+fn is_header_safe(value: &str) -> bool {
+    value.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 fn parse_username(raw: &str) -> Result<String, String> {
     let value = field_errors::text(raw, 128)?;
-    if value.contains(char::is_whitespace) {
+    if value.contains(char::is_whitespace) || !is_header_safe(&value) {
         return Err("must be the API user's user name (an email-style name without spaces)".into());
     }
     Ok(value)
@@ -385,6 +397,13 @@ mod tests {
     #[test]
     fn long_webhook_secrets_and_unknown_fields_are_refused() {
         let mut s = secrets();
+        s.0.insert("api_secret".into(), vec![Secret::new("sécret")]);
+        assert!(
+            Settings::parse(&minimal(), &s)
+                .unwrap_err()
+                .fields
+                .contains_key("secrets.api_secret")
+        );
         s.0.insert("webhook_secret".into(), vec![Secret::new("x".repeat(65))]);
         assert!(
             Settings::parse(&minimal(), &s)

@@ -101,6 +101,14 @@ impl SiteHost {
             return Err("must be a host name only (no path), e.g. na.myconnectwise.net".into());
         }
         let host = url.host_str().ok_or("must name a host")?.to_string();
+        if host.starts_with("api-") && host.ends_with(CLOUD_DOMAIN) {
+            // Callbacks' key URLs name the browsing host (na.myconnectwise.net), never the API
+            // host, so this site would refuse every callback.
+            return Err(format!(
+                "use the host technicians browse to ({}), not the API host",
+                &host["api-".len()..]
+            ));
+        }
         Ok(SiteHost {
             host,
             port: url.port(),
@@ -289,7 +297,7 @@ fn parse_api_url(raw: &str) -> Result<Url, String> {
 fn default_api_base(site: &SiteHost, codebase: &str) -> Url {
     // Cloud sites serve the API on the `api-` host ("SSL is required" / wrong-host errors
     // otherwise); on-premises servers serve it on the site host itself.
-    let authority = if site.is_cloud() && !site.host.starts_with("api-") {
+    let authority = if site.is_cloud() {
         format!("api-{}", site.host)
     } else {
         site.authority()
@@ -459,6 +467,11 @@ mod tests {
         assert!(on_prem.hosts(&Url::parse("https://localhost:4443/x").unwrap()));
         assert!(!on_prem.hosts(&Url::parse("https://localhost/x").unwrap()));
         assert!(SiteHost::parse("http://na.myconnectwise.net").is_err());
+        assert!(
+            SiteHost::parse("api-na.myconnectwise.net")
+                .unwrap_err()
+                .contains("(na.myconnectwise.net)")
+        );
         assert!(SiteHost::parse("user:pw@na.myconnectwise.net").is_err());
     }
 }
