@@ -19,7 +19,10 @@ pub enum StartError {
     #[error(transparent)]
     HttpClient(#[from] crate::http_client::HttpClientError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -33,7 +36,9 @@ pub async fn open(config: &Config) -> Result<(Db, Arc<Keyring>), StartError> {
             path = %config.master_key_file.display(),
             "no master key was configured: generated one (mode 0600). Back it up: without it stored secrets cannot be read"
         ),
-        KeyringOrigin::ExistingFile => tracing::info!(path = %config.master_key_file.display(), "master key file loaded"),
+        KeyringOrigin::ExistingFile => {
+            tracing::info!(path = %config.master_key_file.display(), "master key file loaded")
+        }
         KeyringOrigin::Environment => tracing::info!("master key taken from JITGATE_MASTER_KEY"),
     }
     let db = Db::connect(&config.database_url, config.database_max_connections).await?;
@@ -52,18 +57,39 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
         Self::build_with_listener(config, listener).await
     }
 
     /// Build on a listener bound by the caller (tests bind port 0 first so `public_url` can
     /// name the real port).
-    pub async fn build_with_listener(config: Config, listener: tokio::net::TcpListener) -> Result<Application, StartError> {
+    pub async fn build_with_listener(
+        config: Config,
+        listener: tokio::net::TcpListener,
+    ) -> Result<Application, StartError> {
         let (db, keyring) = open(&config).await?;
         let http = crate::http_client::build(&config)?;
-        let connectors = Arc::new(crate::psa::ConnectorRegistry::new(db.clone(), keyring.clone(), http.clone()));
-        let graph = jitgate_graph::GraphClient::new(http.clone(), config.login_url.clone(), config.graph_url.clone());
-        let state = AppState { config: Arc::new(config), db, keyring, metrics: Arc::new(Metrics::new()), http, connectors };
+        let connectors = Arc::new(crate::psa::ConnectorRegistry::new(
+            db.clone(),
+            keyring.clone(),
+            http.clone(),
+        ));
+        let graph = jitgate_graph::GraphClient::new(
+            http.clone(),
+            config.login_url.clone(),
+            config.graph_url.clone(),
+        );
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            keyring,
+            metrics: Arc::new(Metrics::new()),
+            http,
+            connectors,
+        };
         let jobs = Arc::new(crate::jobs::JobContext {
             config: state.config.clone(),
             db: state.db.clone(),
@@ -73,11 +99,18 @@ impl Application {
             connectors: state.connectors.clone(),
             instance: crate::jobs::instance_name(),
         });
-        Ok(Application { listener, state, jobs, shutdown: CancellationToken::new() })
+        Ok(Application {
+            listener,
+            state,
+            jobs,
+            shutdown: CancellationToken::new(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -105,13 +138,19 @@ impl Application {
             config.shutdown_timeout.get(),
             self.shutdown.clone(),
         ));
-        let sweeper =
-            tokio::spawn(crate::jobs::sweeper::run(self.jobs.clone(), config.sweep_interval.get(), self.shutdown.clone()));
+        let sweeper = tokio::spawn(crate::jobs::sweeper::run(
+            self.jobs.clone(),
+            config.sweep_interval.get(),
+            self.shutdown.clone(),
+        ));
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
-        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
         self.shutdown.cancel();
         let _ = tokio::join!(workers, sweeper);
         served.map_err(StartError::Serve)?;
@@ -127,8 +166,9 @@ pub fn cancel_on_signal(token: CancellationToken) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("can install a SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("can install a SIGTERM handler");
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]

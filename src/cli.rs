@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "jitgate", version, about = "Just-in-time Entra ID admin accounts, requested from PSA tickets")]
+#[command(
+    name = "jitgate",
+    version,
+    about = "Just-in-time Entra ID admin accounts, requested from PSA tickets"
+)]
 pub struct Cli {
     /// Settings file (default: config/jitgate.toml if present). JITGATE_* variables override it.
     #[arg(long, global = true)]
@@ -86,7 +90,12 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             app::open(&config).await?;
             println!("database is up to date");
         }
-        Command::Admin { command: AdminCommand::Token { command: TokenCommand::Create { name, customers } } } => {
+        Command::Admin {
+            command:
+                AdminCommand::Token {
+                    command: TokenCommand::Create { name, customers },
+                },
+        } => {
             let (db, _) = app::open(&config).await?;
             for c in &customers {
                 store::customers::get(&db, &store::customers::Visibility::All, c)
@@ -94,7 +103,8 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     .map_err(|_| format!("no customer with id {c}"))?;
             }
             let (row, token) = store::tokens::create(&db, &name, &customers).await?;
-            let audit = store::audit::AuditEntry::new("cli", "token.create", "ok").detail(format!("token {} ({})", row.id, row.name));
+            let audit = store::audit::AuditEntry::new("cli", "token.create", "ok")
+                .detail(format!("token {} ({})", row.id, row.name));
             store::audit::record(&db, &audit).await?;
             eprintln!(
                 "created {} token {} ({}); it is shown once:",
@@ -104,7 +114,9 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             );
             println!("{token}");
         }
-        Command::Key { command: KeyCommand::Rotate } => {
+        Command::Key {
+            command: KeyCommand::Rotate,
+        } => {
             let (db, keyring) = app::open(&config).await?;
             if let crate::crypto::KeySource::Environment = keyring.source() {
                 let key = MasterKey::generate();
@@ -117,7 +129,10 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .into());
             }
             let r = store::secrets::rotate(&db, &keyring).await?;
-            println!("re-sealed {} secrets under key {}; retired keys {:?}", r.resealed, r.new_key_id, r.retired);
+            println!(
+                "re-sealed {} secrets under key {}; retired keys {:?}",
+                r.resealed, r.new_key_id, r.retired
+            );
         }
         Command::Openapi | Command::Healthcheck => unreachable!("handled above"),
     }
@@ -130,7 +145,17 @@ async fn healthcheck(config: &Config) -> Result<(), Box<dyn std::error::Error>> 
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     crate::http_client::install_crypto_provider();
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
-    let status = client.get(format!("http://{addr}/healthz")).send().await?.status();
-    if status.is_success() { Ok(()) } else { Err(format!("/healthz answered {status}").into()) }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    let status = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await?
+        .status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("/healthz answered {status}").into())
+    }
 }

@@ -91,7 +91,10 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration in {origin}: {message}")]
     Invalid { origin: String, message: String },
 }
@@ -125,9 +128,10 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (origin, text) = match path {
             Some(p) => (p.display().to_string(), read(p)?),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
-                (DEFAULT_CONFIG_PATH.to_string(), read(Path::new(DEFAULT_CONFIG_PATH))?)
-            }
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => (
+                DEFAULT_CONFIG_PATH.to_string(),
+                read(Path::new(DEFAULT_CONFIG_PATH))?,
+            ),
             None => ("defaults".to_string(), String::new()),
         };
         Self::from_sources(&origin, &text, std::env::vars())
@@ -158,8 +162,9 @@ impl Config {
         } else {
             format!("{origin} + {}", env_keys.join(", "))
         };
-        let config: Config =
-            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| invalid(&origin, &e))?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(&origin, &e))?;
         config.validate().map_err(|m| invalid(&origin, &m))?;
         Ok(config)
     }
@@ -177,7 +182,8 @@ impl Config {
         if self.reveal_limit == 0 {
             return Err("reveal_limit must be at least 1".into());
         }
-        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres")) {
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
             return Err("database_url must start with sqlite:// or postgres://".into());
         }
         Ok(())
@@ -189,7 +195,10 @@ impl Config {
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Environment values are strings; numbers and booleans are recognised so that
@@ -210,7 +219,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -227,7 +239,11 @@ mod tests {
         let c = Config::from_sources(
             "test.toml",
             "jit_duration = \"2h\"\nreveal_limit = 2\n",
-            env(&[("JITGATE_JIT_DURATION", "90m"), ("JITGATE_REVEAL_LIMIT", "5"), ("OTHER", "x")]),
+            env(&[
+                ("JITGATE_JIT_DURATION", "90m"),
+                ("JITGATE_REVEAL_LIMIT", "5"),
+                ("OTHER", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.jit_duration.to_string(), "1h30m");
@@ -248,7 +264,9 @@ mod tests {
 
     #[test]
     fn shipped_config_file_matches_defaults() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/jitgate.toml")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/jitgate.toml"))
+                .unwrap();
         let from_file = Config::from_sources("config/jitgate.toml", &text, env(&[])).unwrap();
         let defaults = Config::default();
         assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));

@@ -26,7 +26,11 @@ pub enum CryptoError {
     #[error("master key: {0}")]
     Key(String),
     #[error("cannot {action} key file {path}: {source}")]
-    KeyFile { action: &'static str, path: PathBuf, source: std::io::Error },
+    KeyFile {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no master key with id {0} is configured; was the key file replaced?")]
     UnknownKey(String),
     #[error("a sealed value does not open: it was altered, or moved to another row")]
@@ -57,7 +61,10 @@ impl MasterKey {
             .decode(text.trim())
             .map_err(|_| CryptoError::Key("a master key must be base64 of 32 bytes".into()))?;
         if bytes.len() != 32 {
-            return Err(CryptoError::Key(format!("a master key must be 32 bytes, got {}", bytes.len())));
+            return Err(CryptoError::Key(format!(
+                "a master key must be 32 bytes, got {}",
+                bytes.len()
+            )));
         }
         Ok(Self::from_bytes(&bytes))
     }
@@ -119,23 +126,41 @@ pub enum KeyringOrigin {
 
 impl Keyring {
     /// Keys from `env_keys` if set, else from `file`, generating it (mode 0600) if missing.
-    pub fn load(env_keys: Option<&str>, file: &Path) -> Result<(Keyring, KeyringOrigin), CryptoError> {
+    pub fn load(
+        env_keys: Option<&str>,
+        file: &Path,
+    ) -> Result<(Keyring, KeyringOrigin), CryptoError> {
         if let Some(text) = env_keys.filter(|t| !t.trim().is_empty()) {
-            let keys = text.split(',').map(MasterKey::from_base64).collect::<Result<Vec<_>, _>>()?;
-            return Ok((Keyring::new(keys, KeySource::Environment), KeyringOrigin::Environment));
+            let keys = text
+                .split(',')
+                .map(MasterKey::from_base64)
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((
+                Keyring::new(keys, KeySource::Environment),
+                KeyringOrigin::Environment,
+            ));
         }
         if file.exists() {
             let keys = read_key_file(file)?;
-            return Ok((Keyring::new(keys, KeySource::File(file.into())), KeyringOrigin::ExistingFile));
+            return Ok((
+                Keyring::new(keys, KeySource::File(file.into())),
+                KeyringOrigin::ExistingFile,
+            ));
         }
         let key = MasterKey::generate();
         write_key_file(file, std::slice::from_ref(&key))?;
-        Ok((Keyring::new(vec![key], KeySource::File(file.into())), KeyringOrigin::GeneratedFile))
+        Ok((
+            Keyring::new(vec![key], KeySource::File(file.into())),
+            KeyringOrigin::GeneratedFile,
+        ))
     }
 
     pub fn new(keys: Vec<MasterKey>, source: KeySource) -> Keyring {
         assert!(!keys.is_empty(), "a keyring needs at least one key");
-        Keyring { keys: RwLock::new(keys), source }
+        Keyring {
+            keys: RwLock::new(keys),
+            source,
+        }
     }
 
     pub fn source(&self) -> &KeySource {
@@ -147,7 +172,12 @@ impl Keyring {
     }
 
     pub fn key_ids(&self) -> Vec<String> {
-        self.keys.read().expect("keyring lock").iter().map(|k| k.id.clone()).collect()
+        self.keys
+            .read()
+            .expect("keyring lock")
+            .iter()
+            .map(|k| k.id.clone())
+            .collect()
     }
 
     /// Seal `plaintext` under the active key, bound to `aad` (the row identity).
@@ -156,12 +186,21 @@ impl Keyring {
         let key = &keys[0];
         let nonce = Nonce::generate();
         let ciphertext = Aes256Gcm::new(&key.key)
-            .encrypt(&nonce, Payload { msg: plaintext, aad: aad.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .expect("AES-GCM encryption of a bounded buffer cannot fail");
         let mut bytes = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&ciphertext);
-        Sealed { key_id: key.id.clone(), bytes }
+        Sealed {
+            key_id: key.id.clone(),
+            bytes,
+        }
     }
 
     /// Open a sealed value. An unknown key id makes the keyring re-read its key file once, so a
@@ -171,7 +210,8 @@ impl Keyring {
             return result;
         }
         self.reload()?;
-        self.try_open(aad, sealed).unwrap_or_else(|| Err(CryptoError::UnknownKey(sealed.key_id.clone())))
+        self.try_open(aad, sealed)
+            .unwrap_or_else(|| Err(CryptoError::UnknownKey(sealed.key_id.clone())))
     }
 
     fn try_open(&self, aad: &str, sealed: &Sealed) -> Option<Result<Vec<u8>, CryptoError>> {
@@ -184,7 +224,13 @@ impl Keyring {
         let nonce = Nonce::try_from(nonce).expect("split at nonce length");
         Some(
             Aes256Gcm::new(&key.key)
-                .decrypt(&nonce, Payload { msg: ciphertext, aad: aad.as_bytes() })
+                .decrypt(
+                    &nonce,
+                    Payload {
+                        msg: ciphertext,
+                        aad: aad.as_bytes(),
+                    },
+                )
                 .map_err(|_| CryptoError::Tampered),
         )
     }
@@ -228,8 +274,11 @@ impl Keyring {
 }
 
 fn read_key_file(path: &Path) -> Result<Vec<MasterKey>, CryptoError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| CryptoError::KeyFile { action: "read", path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| CryptoError::KeyFile {
+        action: "read",
+        path: path.into(),
+        source,
+    })?;
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -238,11 +287,19 @@ fn read_key_file(path: &Path) -> Result<Vec<MasterKey>, CryptoError> {
         }
         let parts: Vec<&str> = line.splitn(3, ':').collect();
         let [LINE_PREFIX, id, b64] = parts[..] else {
-            return Err(CryptoError::Key(format!("{}: line {} is not a jitgate key", path.display(), n + 1)));
+            return Err(CryptoError::Key(format!(
+                "{}: line {} is not a jitgate key",
+                path.display(),
+                n + 1
+            )));
         };
         let key = MasterKey::from_base64(b64)?;
         if key.id != id {
-            return Err(CryptoError::Key(format!("{}: line {} has a wrong key id", path.display(), n + 1)));
+            return Err(CryptoError::Key(format!(
+                "{}: line {} has a wrong key id",
+                path.display(),
+                n + 1
+            )));
         }
         keys.push(key);
     }
@@ -255,7 +312,11 @@ fn read_key_file(path: &Path) -> Result<Vec<MasterKey>, CryptoError> {
 /// Write the key file through a temporary file and a rename, with mode 0600 from the start.
 fn write_key_file(path: &Path, keys: &[MasterKey]) -> Result<(), CryptoError> {
     use std::io::Write;
-    let err = |action, source| CryptoError::KeyFile { action, path: path.into(), source };
+    let err = |action, source| CryptoError::KeyFile {
+        action,
+        path: path.into(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err("create the folder of", e))?;
     }
@@ -265,12 +326,14 @@ fn write_key_file(path: &Path, keys: &[MasterKey]) -> Result<(), CryptoError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&tmp).map_err(|e| err("create", e))?;
-    let mut text = String::from("# jitgate master keys, newest first. Keep this file secret and backed up.\n");
+    let mut text =
+        String::from("# jitgate master keys, newest first. Keep this file secret and backed up.\n");
     for key in keys {
         text.push_str(&key.file_line());
         text.push('\n');
     }
-    file.write_all(text.as_bytes()).map_err(|e| err("write", e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| err("write", e))?;
     file.sync_all().map_err(|e| err("sync", e))?;
     std::fs::rename(&tmp, path).map_err(|e| err("replace", e))?;
     Ok(())
@@ -278,7 +341,10 @@ fn write_key_file(path: &Path, keys: &[MasterKey]) -> Result<(), CryptoError> {
 
 /// SHA-256 as lowercase hex: how link tokens and admin tokens are stored.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A random token: 32 bytes from the OS CSPRNG, URL-safe base64 without padding.
@@ -300,11 +366,21 @@ mod tests {
     fn round_trip_and_row_binding() {
         let ring = ring();
         let sealed = ring.seal("customer:c1/entra_client_secret", b"s3cret");
-        assert_eq!(ring.open("customer:c1/entra_client_secret", &sealed).unwrap(), b"s3cret");
-        assert!(matches!(ring.open("customer:c2/entra_client_secret", &sealed), Err(CryptoError::Tampered)));
+        assert_eq!(
+            ring.open("customer:c1/entra_client_secret", &sealed)
+                .unwrap(),
+            b"s3cret"
+        );
+        assert!(matches!(
+            ring.open("customer:c2/entra_client_secret", &sealed),
+            Err(CryptoError::Tampered)
+        ));
         let mut altered = sealed.clone();
         *altered.bytes.last_mut().unwrap() ^= 1;
-        assert!(matches!(ring.open("customer:c1/entra_client_secret", &altered), Err(CryptoError::Tampered)));
+        assert!(matches!(
+            ring.open("customer:c1/entra_client_secret", &altered),
+            Err(CryptoError::Tampered)
+        ));
     }
 
     #[test]
@@ -322,7 +398,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         // Another process rotates the key and re-seals.
         let (rotator, origin) = Keyring::load(None, &path).unwrap();

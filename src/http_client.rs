@@ -9,7 +9,10 @@ use crate::config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum HttpClientError {
     #[error("cannot read ca_file {path}: {source}")]
-    CaFile { path: String, source: std::io::Error },
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("ca_file {0} holds no usable PEM certificate")]
     CaPem(String),
     #[error("cannot build the HTTP client: {0}")]
@@ -26,12 +29,21 @@ pub fn build(config: &Config) -> Result<reqwest::Client, HttpClientError> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.http_timeout.get())
-        .connect_timeout(config.http_timeout.get().min(std::time::Duration::from_secs(5)))
+        .connect_timeout(
+            config
+                .http_timeout
+                .get()
+                .min(std::time::Duration::from_secs(5)),
+        )
         .pool_idle_timeout(std::time::Duration::from_secs(60))
         .user_agent(concat!("jitgate/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &config.ca_file {
-        let pem = std::fs::read(path).map_err(|source| HttpClientError::CaFile { path: path.display().to_string(), source })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| HttpClientError::CaPem(path.display().to_string()))?;
+        let pem = std::fs::read(path).map_err(|source| HttpClientError::CaFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| HttpClientError::CaPem(path.display().to_string()))?;
         if certs.is_empty() {
             return Err(HttpClientError::CaPem(path.display().to_string()));
         }

@@ -41,24 +41,62 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("jitgate");
         let deliveries = Family::<DeliveryLabels, Counter>::default();
-        registry.register("webhook_deliveries", "Webhook deliveries by connector and outcome", deliveries.clone());
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by connector and outcome",
+            deliveries.clone(),
+        );
         let jobs = Family::<JobLabels, Counter>::default();
         registry.register("jobs", "Jobs run by queue and outcome", jobs.clone());
         let grants_started = Counter::default();
-        registry.register("grants_started", "JIT grants started or extended", grants_started.clone());
+        registry.register(
+            "grants_started",
+            "JIT grants started or extended",
+            grants_started.clone(),
+        );
         let grants_ended = Family::<ReasonLabels, Counter>::default();
-        registry.register("grants_ended", "JIT grants ended and verified, by reason", grants_ended.clone());
+        registry.register(
+            "grants_ended",
+            "JIT grants ended and verified, by reason",
+            grants_ended.clone(),
+        );
         let grant_end_failures = Counter::default();
-        registry.register("grant_end_failures", "Failed attempts to end a grant", grant_end_failures.clone());
+        registry.register(
+            "grant_end_failures",
+            "Failed attempts to end a grant",
+            grant_end_failures.clone(),
+        );
         let overdue_grants = Gauge::default();
-        registry.register("overdue_grants", "Grants past expiry not yet verified ended", overdue_grants.clone());
+        registry.register(
+            "overdue_grants",
+            "Grants past expiry not yet verified ended",
+            overdue_grants.clone(),
+        );
         let reveals = Counter::default();
-        registry.register("credential_reveals", "Credential page reveals", reveals.clone());
-        Metrics { registry, deliveries, jobs, grants_started, grants_ended, grant_end_failures, overdue_grants, reveals }
+        registry.register(
+            "credential_reveals",
+            "Credential page reveals",
+            reveals.clone(),
+        );
+        Metrics {
+            registry,
+            deliveries,
+            jobs,
+            grants_started,
+            grants_ended,
+            grant_end_failures,
+            overdue_grants,
+            reveals,
+        }
     }
 
     pub fn delivery(&self, connector: &str, outcome: &'static str) {
-        self.deliveries.get_or_create(&DeliveryLabels { connector: connector.to_string(), outcome }).inc();
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                connector: connector.to_string(),
+                outcome,
+            })
+            .inc();
     }
 
     pub fn job(&self, queue: &'static str, outcome: &'static str) {
@@ -67,7 +105,8 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }

@@ -36,7 +36,12 @@ pub enum RegistryError {
 
 impl ConnectorRegistry {
     pub fn new(db: Db, keyring: Arc<Keyring>, http: reqwest::Client) -> Self {
-        ConnectorRegistry { db, keyring, http, cache: Mutex::new(HashMap::new()) }
+        ConnectorRegistry {
+            db,
+            keyring,
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The connector as stored now; rebuilt only when it changed since it was cached.
@@ -46,21 +51,40 @@ impl ConnectorRegistry {
             Err(StoreError::NotFound) => return Err(RegistryError::Unknown),
             Err(e) => return Err(e.into()),
         };
-        if let Some(live) = self.cache.lock().expect("registry lock").get(id) {
-            if live.updated_at == row.updated_at {
-                return Ok(LiveConnector { enabled: row.enabled, ..live.clone() });
-            }
+        if let Some(live) = self.cache.lock().expect("registry lock").get(id)
+            && live.updated_at == row.updated_at
+        {
+            return Ok(LiveConnector {
+                enabled: row.enabled,
+                ..live.clone()
+            });
         }
-        let kind = ConnectorKind::parse(&row.kind)
-            .ok_or_else(|| RegistryError::Broken { id: id.into(), detail: format!("unknown kind {}", row.kind) })?;
-        let settings: serde_json::Value = serde_json::from_str(&row.settings)
-            .map_err(|e| RegistryError::Broken { id: id.into(), detail: e.to_string() })?;
-        let secrets = self.secrets(id).await?;
-        let instance = jitgate_connectors::build(kind, &settings, secrets, self.http.clone()).map_err(|e| {
-            RegistryError::Broken { id: id.into(), detail: format!("{:?}", e.fields.keys().collect::<Vec<_>>()) }
+        let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| RegistryError::Broken {
+            id: id.into(),
+            detail: format!("unknown kind {}", row.kind),
         })?;
-        let live = LiveConnector { id: row.id.clone(), kind, enabled: row.enabled, instance, updated_at: row.updated_at };
-        self.cache.lock().expect("registry lock").insert(row.id, live.clone());
+        let settings: serde_json::Value =
+            serde_json::from_str(&row.settings).map_err(|e| RegistryError::Broken {
+                id: id.into(),
+                detail: e.to_string(),
+            })?;
+        let secrets = self.secrets(id).await?;
+        let instance = jitgate_connectors::build(kind, &settings, secrets, self.http.clone())
+            .map_err(|e| RegistryError::Broken {
+                id: id.into(),
+                detail: format!("{:?}", e.fields.keys().collect::<Vec<_>>()),
+            })?;
+        let live = LiveConnector {
+            id: row.id.clone(),
+            kind,
+            enabled: row.enabled,
+            instance,
+            updated_at: row.updated_at,
+        };
+        self.cache
+            .lock()
+            .expect("registry lock")
+            .insert(row.id, live.clone());
         Ok(live)
     }
 
@@ -68,8 +92,14 @@ impl ConnectorRegistry {
         let scope = store::connectors::secret_scope(id);
         let mut values = SecretValues::default();
         for stored in store::secrets::names(&self.db, &scope).await? {
-            let base = stored.rsplit_once('.').map(|(b, _)| b).unwrap_or(&stored).to_string();
-            if let Some(v) = store::secrets::get_string(&self.db, &self.keyring, &scope, &stored).await? {
+            let base = stored
+                .rsplit_once('.')
+                .map(|(b, _)| b)
+                .unwrap_or(&stored)
+                .to_string();
+            if let Some(v) =
+                store::secrets::get_string(&self.db, &self.keyring, &scope, &stored).await?
+            {
                 values.0.entry(base).or_default().push(Secret::new(v));
             }
         }

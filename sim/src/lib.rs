@@ -5,8 +5,8 @@
 //! with the vendors' documented error shapes, throttle with 429 + `Retry-After` when told to, and
 //! simulate Entra's replication lag. A fake that accepts anything proves nothing.
 
-pub mod tls;
-pub mod graph;
-pub mod connectwise;
 pub mod autotask;
+pub mod connectwise;
+pub mod graph;
 pub mod halopsa;
+pub mod tls;

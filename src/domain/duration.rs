@@ -26,13 +26,21 @@ impl DurationSetting {
         let mut total = Duration::ZERO;
         let mut rest = text;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
-                return Err(format!("invalid duration {text:?}: expected a number, e.g. 90s, 15m, 4h"));
+                return Err(format!(
+                    "invalid duration {text:?}: expected a number, e.g. 90s, 15m, 4h"
+                ));
             }
-            let n: u64 = rest[..digits].parse().map_err(|_| format!("number too large in {text:?}"))?;
+            let n: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("number too large in {text:?}"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let part = match unit {
@@ -41,7 +49,11 @@ impl DurationSetting {
                 "m" => Duration::from_secs(n.saturating_mul(60)),
                 "h" => Duration::from_secs(n.saturating_mul(3600)),
                 "d" => Duration::from_secs(n.saturating_mul(86400)),
-                "" => return Err(format!("invalid duration {text:?}: missing unit (ms, s, m, h or d)")),
+                "" => {
+                    return Err(format!(
+                        "invalid duration {text:?}: missing unit (ms, s, m, h or d)"
+                    ));
+                }
                 other => return Err(format!("invalid duration {text:?}: unknown unit {other:?}")),
             };
             total = total.saturating_add(part);
@@ -56,7 +68,7 @@ impl fmt::Display for DurationSetting {
         if ms == 0 {
             return f.write_str("0s");
         }
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let mut secs = self.0.as_secs();
@@ -89,12 +101,20 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        for (text, secs, shown) in [("90s", 90, "1m30s"), ("15m", 900, "15m"), ("4h", 14400, "4h"), ("1h30m", 5400, "1h30m")] {
+        for (text, secs, shown) in [
+            ("90s", 90, "1m30s"),
+            ("15m", 900, "15m"),
+            ("4h", 14400, "4h"),
+            ("1h30m", 5400, "1h30m"),
+        ] {
             let d = DurationSetting::parse(text).unwrap();
             assert_eq!(d.get().as_secs(), secs);
             assert_eq!(d.to_string(), shown);
         }
-        assert_eq!(DurationSetting::parse("250ms").unwrap().to_string(), "250ms");
+        assert_eq!(
+            DurationSetting::parse("250ms").unwrap().to_string(),
+            "250ms"
+        );
     }
 
     #[test]

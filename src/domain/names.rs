@@ -13,7 +13,8 @@ impl Email {
         if local.is_empty() || local.len() > 64 || local.contains(char::is_whitespace) {
             return Err("must be an email address".into());
         }
-        Domain::parse(domain).map_err(|_| "must be an email address with a valid domain".to_string())?;
+        Domain::parse(domain)
+            .map_err(|_| "must be an email address with a valid domain".to_string())?;
         Ok(Email(text))
     }
     pub fn as_str(&self) -> &str {
@@ -65,8 +66,15 @@ impl Guid {
         let groups: Vec<&str> = t.split('-').collect();
         let lengths = [8, 4, 4, 4, 12];
         let ok = groups.len() == 5
-            && groups.iter().zip(lengths).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
-        if ok { Ok(Guid(t)) } else { Err("must be a GUID such as 00000000-0000-0000-0000-000000000000".into()) }
+            && groups
+                .iter()
+                .zip(lengths)
+                .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+        if ok {
+            Ok(Guid(t))
+        } else {
+            Err("must be a GUID such as 00000000-0000-0000-0000-000000000000".into())
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -92,7 +100,9 @@ impl UpnTemplate {
     pub fn parse(text: &str) -> Result<UpnTemplate, String> {
         let t = text.trim();
         if !t.contains("{local}") || !t.ends_with("@{domain}") || t.matches('@').count() != 1 {
-            return Err("must contain {local} and end with @{domain}, e.g. {local}-jit@{domain}".into());
+            return Err(
+                "must contain {local} and end with @{domain}, e.g. {local}-jit@{domain}".into(),
+            );
         }
         let sample = UpnTemplate(t.to_string()).render("a.b", "example.com");
         if sample.is_err() {
@@ -108,12 +118,21 @@ impl UpnTemplate {
     /// Render and check against Entra's UPN rules: `A-Z a-z 0-9 ' . - _ ! # ^ ~`, no `.` right
     /// before `@`, at most 64 characters before the `@`.
     pub fn render(&self, local: &str, domain: &str) -> Result<String, String> {
-        let local_part = self.0.split('@').next().unwrap_or_default().replace("{local}", local);
-        let clean: String =
-            local_part.chars().filter(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(*c)).collect();
+        let local_part = self
+            .0
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .replace("{local}", local);
+        let clean: String = local_part
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(*c))
+            .collect();
         let clean = clean.trim_end_matches('.').to_string();
         if clean.is_empty() || clean.len() > 64 || clean.starts_with('.') {
-            return Err(format!("cannot make a valid user principal name from {local:?}"));
+            return Err(format!(
+                "cannot make a valid user principal name from {local:?}"
+            ));
         }
         Ok(format!("{clean}@{domain}"))
     }
@@ -125,7 +144,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Alice.Smith@MSP.example ").unwrap().as_str(), "alice.smith@msp.example");
+        assert_eq!(
+            Email::parse(" Alice.Smith@MSP.example ").unwrap().as_str(),
+            "alice.smith@msp.example"
+        );
         for bad in ["", "alice", "@x.com", "a@b", "a b@c.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
@@ -134,7 +156,10 @@ mod tests {
     #[test]
     fn upn_template() {
         let t = UpnTemplate::parse(DEFAULT_UPN_TEMPLATE).unwrap();
-        assert_eq!(t.render("alice.smith", "fabrikam.com").unwrap(), "alice.smith-jit@fabrikam.com");
+        assert_eq!(
+            t.render("alice.smith", "fabrikam.com").unwrap(),
+            "alice.smith-jit@fabrikam.com"
+        );
         assert_eq!(t.render("al+ice", "f.com").unwrap(), "alice-jit@f.com");
         assert!(UpnTemplate::parse("{local}@other.com").is_err());
         assert!(UpnTemplate::parse("jit-{local}@{domain}").is_ok());

@@ -23,7 +23,10 @@ pub enum AppError {
     Conflict(String),
     PayloadTooLarge,
     /// Something on our side failed; `detail` is logged, never sent.
-    Internal { detail: String, location: &'static Location<'static> },
+    Internal {
+        detail: String,
+        location: &'static Location<'static>,
+    },
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -45,7 +48,10 @@ pub struct ErrorDetail {
 impl AppError {
     #[track_caller]
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        AppError::Internal { detail: detail.to_string(), location: Location::caller() }
+        AppError::Internal {
+            detail: detail.to_string(),
+            location: Location::caller(),
+        }
     }
 
     pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
@@ -60,16 +66,22 @@ impl AppError {
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.to_string()),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_string()),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
-            AppError::Validation(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the request has invalid fields".into())
-            }
+            AppError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the request has invalid fields".into(),
+            ),
             AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
-            AppError::PayloadTooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large".into())
-            }
-            AppError::Internal { .. } => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged".into())
-            }
+            AppError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large".into(),
+            ),
+            AppError::Internal { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; it has been logged".into(),
+            ),
         }
     }
 }
@@ -84,9 +96,21 @@ impl IntoResponse for AppError {
             AppError::Validation(f) => Some(f),
             _ => None,
         };
-        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message, fields } })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message,
+                    fields,
+                },
+            }),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -3,8 +3,8 @@
 use super::error::AppError;
 use super::state::AppState;
 use crate::store::{self, customers::Visibility};
-use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 
 /// `axum::Json`, but a bad body answers in the app's error shape: syntax errors 400, wrong or
@@ -22,9 +22,9 @@ where
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(data_error(&e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(AppError::BadRequest("expected Content-Type: application/json".into()))
-            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::BadRequest(
+                "expected Content-Type: application/json".into(),
+            )),
             Err(e) => Err(AppError::BadRequest(e.body_text())),
         }
     }
@@ -33,8 +33,15 @@ where
 /// serde's message looks like "Failed to deserialize the JSON body into the target type:
 /// name: invalid type: …"; lift the field path out of it for the `fields` map.
 fn data_error(text: &str) -> AppError {
-    let detail = text.split_once("target type: ").map(|(_, d)| d).unwrap_or(text);
-    if let Some(missing) = detail.split("missing field `").nth(1).and_then(|r| r.split('`').next()) {
+    let detail = text
+        .split_once("target type: ")
+        .map(|(_, d)| d)
+        .unwrap_or(text);
+    if let Some(missing) = detail
+        .split("missing field `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+    {
         return AppError::field(missing, "is required");
     }
     match detail.split_once(": ") {
@@ -55,7 +62,11 @@ pub struct Caller {
 
 impl Caller {
     pub fn visibility(&self) -> Visibility {
-        if self.is_admin { Visibility::All } else { Visibility::Token(self.token_id.clone()) }
+        if self.is_admin {
+            Visibility::All
+        } else {
+            Visibility::Token(self.token_id.clone())
+        }
     }
 
     pub fn audit_actor(&self) -> String {
@@ -68,20 +79,31 @@ impl Caller {
 
     /// Refuse a delegated token: the operation spans customers (connectors, technicians).
     pub fn require_admin(&self) -> Result<(), AppError> {
-        if self.is_admin { Ok(()) } else { Err(AppError::Forbidden("this operation needs an admin token")) }
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("this operation needs an admin token"))
+        }
     }
 
     /// `NotFound` unless the caller may see the customer: a delegated token learns nothing
     /// about customers that are not its own.
     pub fn require_customer(&self, customer_id: &str) -> Result<(), AppError> {
-        if self.may_see(customer_id) { Ok(()) } else { Err(AppError::NotFound("no such customer")) }
+        if self.may_see(customer_id) {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("no such customer"))
+        }
     }
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -92,10 +114,23 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(AppError::Unauthorized("expected Authorization: Bearer <token>"))?;
-        let row = store::tokens::find(&state.db, token).await?.ok_or(AppError::Unauthorized("unknown or revoked token"))?;
-        let customers = if row.is_admin { Vec::new() } else { store::tokens::customers(&state.db, &row.id).await? };
-        Ok(Caller { token_id: row.id, name: row.name, is_admin: row.is_admin, customers })
+            .ok_or(AppError::Unauthorized(
+                "expected Authorization: Bearer <token>",
+            ))?;
+        let row = store::tokens::find(&state.db, token)
+            .await?
+            .ok_or(AppError::Unauthorized("unknown or revoked token"))?;
+        let customers = if row.is_admin {
+            Vec::new()
+        } else {
+            store::tokens::customers(&state.db, &row.id).await?
+        };
+        Ok(Caller {
+            token_id: row.id,
+            name: row.name,
+            is_admin: row.is_admin,
+            customers,
+        })
     }
 }
 
@@ -109,11 +144,23 @@ pub struct ClientInfo {
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let forwarded = state
             .config
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(|s| s.trim().to_string()))
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")?
+                    .to_str()
+                    .ok()?
+                    .split(',')
+                    .next()
+                    .map(|s| s.trim().to_string())
+            })
             .flatten();
         let peer = parts
             .extensions
@@ -124,7 +171,10 @@ impl FromRequestParts<AppState> for ClientInfo {
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect());
-        Ok(ClientInfo { ip: forwarded.or(peer), user_agent })
+        Ok(ClientInfo {
+            ip: forwarded.or(peer),
+            user_agent,
+        })
     }
 }
 
@@ -134,9 +184,17 @@ mod tests {
 
     #[test]
     fn serde_messages_become_field_errors() {
-        let AppError::Validation(f) = data_error("Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2") else { panic!() };
+        let AppError::Validation(f) = data_error(
+            "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2",
+        ) else {
+            panic!()
+        };
         assert_eq!(f.get("name").map(String::as_str), Some("is required"));
-        let AppError::Validation(f) = data_error("Failed to deserialize the JSON body into the target type: roles: invalid type: string \"x\", expected a sequence at line 1 column 13") else { panic!() };
+        let AppError::Validation(f) = data_error(
+            "Failed to deserialize the JSON body into the target type: roles: invalid type: string \"x\", expected a sequence at line 1 column 13",
+        ) else {
+            panic!()
+        };
         assert!(f["roles"].starts_with("invalid type"));
     }
 }

@@ -13,7 +13,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use jitgate_connectors::{ConnectorKind, Delivery, ReceiveError, Trigger};
+use jitgate_connectors::{Delivery, ReceiveError, Trigger};
 use serde_json::json;
 
 /// Deliveries larger than this are refused with 413 before anything else is read.
@@ -31,19 +31,27 @@ async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let body = to_bytes(body, MAX_BODY).await.map_err(|_| AppError::PayloadTooLarge)?;
+    let body = to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge)?;
     let connector = match state.connectors.get(&connector_id).await {
         Ok(c) if c.enabled => c,
         Ok(_) | Err(RegistryError::Unknown) => return Err(AppError::NotFound("no such connector")),
         Err(e) => return Err(AppError::internal(e)),
     };
-    let delivery = Delivery { headers: &headers, body: &body, received_at: time::OffsetDateTime::now_utc() };
+    let delivery = Delivery {
+        headers: &headers,
+        body: &body,
+        received_at: time::OffsetDateTime::now_utc(),
+    };
     let event = match connector.instance.receive(delivery).await {
         Ok(event) => event,
         Err(ReceiveError::Unauthorized(why)) => {
             state.metrics.delivery(&connector_id, "unauthorized");
             tracing::info!(connector = %connector_id, reason = %why, "delivery refused: not authenticated");
-            return Err(AppError::Unauthorized("the delivery's signature or credentials do not verify"));
+            return Err(AppError::Unauthorized(
+                "the delivery's signature or credentials do not verify",
+            ));
         }
         Err(ReceiveError::Malformed(why)) => {
             state.metrics.delivery(&connector_id, "invalid");
@@ -69,33 +77,40 @@ async fn receive(
         kind,
         ticket_ref: ticket.clone(),
         psa_company_id: event.company.as_ref().map(|c| c.0.clone()),
-        actor: event.actor.as_ref().map(|a| serde_json::to_string(a).expect("actor serializes")),
+        actor: event
+            .actor
+            .as_ref()
+            .map(|a| serde_json::to_string(a).expect("actor serializes")),
         duration_secs: duration_secs.map(|s| s.min(i64::MAX as u64) as i64),
-        latch_ticket: kind == "request" && is_level_triggered(connector.kind),
+        latch_ticket: kind == "request" && connector.instance.level_triggered(),
     };
     match deliveries::accept(&state.db, &incoming).await? {
         Accepted::New { request_id } => {
             state.metrics.delivery(&connector_id, "accepted");
             tracing::info!(connector = %connector_id, ticket = ?ticket, request = %request_id, kind, "JIT {kind} accepted");
-            Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted", "request_id": request_id }))).into_response())
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "status": "accepted", "request_id": request_id })),
+            )
+                .into_response())
         }
         Accepted::Duplicate => {
             state.metrics.delivery(&connector_id, "duplicate");
             Ok((StatusCode::OK, Json(json!({ "status": "duplicate" }))).into_response())
         }
-        Accepted::StillTriggered => Ok(ignored(&state, &connector_id, "trigger still set from an earlier request")),
+        Accepted::StillTriggered => Ok(ignored(
+            &state,
+            &connector_id,
+            "trigger still set from an earlier request",
+        )),
     }
-}
-
-/// PSAs whose trigger is a ticket field that stays set across later updates of the ticket.
-/// Standard Webhooks events and HaloPSA actions are one-off events; a Halo custom-field trigger
-/// is reset by the connector after use, and its repeats within one delivery burst are caught
-/// by the delivery key.
-fn is_level_triggered(kind: ConnectorKind) -> bool {
-    matches!(kind, ConnectorKind::Connectwise | ConnectorKind::Autotask)
 }
 
 fn ignored(state: &AppState, connector_id: &str, why: &'static str) -> Response {
     state.metrics.delivery(connector_id, "ignored");
-    (StatusCode::OK, Json(json!({ "status": "ignored", "reason": why }))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({ "status": "ignored", "reason": why })),
+    )
+        .into_response()
 }

@@ -26,13 +26,21 @@ pub async fn handle(job: ExpireJob, ctx: Data<Arc<JobContext>>) -> Result<(), Bo
         Err(JobError::Retry { after, reason }) => {
             ctx.metrics.job("expire", "rescheduled");
             tracing::info!(grant = %job.grant_id, ?after, %reason, "ending rescheduled");
-            let next = ExpireJob { grant_id: job.grant_id.clone(), attempt: job.attempt + 1 };
+            let next = ExpireJob {
+                grant_id: job.grant_id.clone(),
+                attempt: job.attempt + 1,
+            };
             let key = format!("expire:{}:retry{}", job.grant_id, next.attempt);
-            queue::push(&ctx.db, queue::Job::new(queue::EXPIRE, &next).after(after).key(key)).await?;
+            queue::push(
+                &ctx.db,
+                queue::Job::new(queue::EXPIRE, &next).after(after).key(key),
+            )
+            .await?;
             Ok(())
         }
         Err(JobError::Store(e)) => {
             ctx.metrics.job("expire", "failed");
+            tracing::error!(error = %e, "expire job failed on storage; apalis will run it again");
             Err(e.into())
         }
     }
@@ -57,39 +65,77 @@ pub async fn end_grant(ctx: &JobContext, grant_id: &str) -> Result<EndOutcome, J
     if !grant.is_open() || (!grant.end_requested && grant.expires_at > now_ms()) {
         return Ok(EndOutcome::NotDue);
     }
-    if !accounts::lock(&ctx.db, &grant.account_id, &ctx.instance, ACCOUNT_LEASE_MS).await? {
-        return Err(JobError::retry(Duration::from_millis(500), "another job is working on this account"));
+    // Unique per run: the lease must exclude other jobs of this very process too.
+    let owner = super::lock_owner(ctx);
+    if !accounts::lock(&ctx.db, &grant.account_id, &owner, ACCOUNT_LEASE_MS).await? {
+        return Err(JobError::retry(
+            Duration::from_millis(500),
+            "another job is working on this account",
+        ));
     }
     let result = end_locked(ctx, &grant).await;
-    accounts::unlock(&ctx.db, &grant.account_id, &ctx.instance).await?;
+    accounts::unlock(&ctx.db, &grant.account_id, &owner).await?;
     result
 }
 
 async fn end_locked(ctx: &JobContext, grant: &Grant) -> Result<EndOutcome, JobError> {
     let account = accounts::get(&ctx.db, &grant.account_id).await?;
-    let customer = store::customers::get(&ctx.db, &store::customers::Visibility::All, &grant.customer_id).await?;
-    let reason = if grant.end_requested && grant.expires_at > now_ms() { "ended_by_admin" } else { "expired" };
+    let customer = store::customers::get(
+        &ctx.db,
+        &store::customers::Visibility::All,
+        &grant.customer_id,
+    )
+    .await?;
+    let reason = if grant.end_requested && grant.expires_at > now_ms() {
+        "ended_by_admin"
+    } else {
+        "expired"
+    };
     let (connection, state) = match tenant_of(ctx, &grant.customer_id).await? {
-        None => return failed(ctx, grant, &account, "the customer's Entra connection is missing; jitgate cannot reach the tenant").await,
+        None => {
+            return failed(
+                ctx,
+                grant,
+                &account,
+                "the customer's Entra connection is missing; jitgate cannot reach the tenant",
+                None,
+            )
+            .await;
+        }
         Some((connection, tenant)) => {
-            let action = if connection.expiry_action == "delete" { EndAction::Delete } else { EndAction::Disable };
-            let state = if action == EndAction::Delete { "deleted" } else { "disabled" };
-            if let Some(user_id) = &account.entra_user_id {
-                if let Err(e) = ctx.graph.end_access(&tenant, user_id, action).await {
-                    if let Some(after) = e.retry_after() {
-                        return Err(JobError::retry(after, format!("Graph: {e}")));
-                    }
-                    return failed(ctx, grant, &account, &e.to_string()).await;
-                }
+            let action = if connection.expiry_action == "delete" {
+                EndAction::Delete
+            } else {
+                EndAction::Disable
+            };
+            let state = if action == EndAction::Delete {
+                "deleted"
+            } else {
+                "disabled"
+            };
+            if let Some(user_id) = &account.entra_user_id
+                && let Err(e) = ctx.graph.end_access(&tenant, user_id, action).await
+            {
+                return failed(ctx, grant, &account, &e.to_string(), e.retry_after()).await;
             }
             (connection, state)
         }
     };
     let ended_at = now_ms();
-    let note = grant.ticket_ref.as_ref().zip(grant.connector_id.as_ref()).map(|(t, c)| {
-        let (title, body) = texts::ended(&account.upn, &customer.name, reason, ended_at);
-        NewNote { connector_id: c.clone(), ticket_ref: t.clone(), kind: "ended", title, body }
-    });
+    let note = grant
+        .ticket_ref
+        .as_ref()
+        .zip(grant.connector_id.as_ref())
+        .map(|(t, c)| {
+            let (title, body) = texts::ended(&account.upn, &customer.name, reason, ended_at);
+            NewNote {
+                connector_id: c.clone(),
+                ticket_ref: t.clone(),
+                kind: "ended",
+                title,
+                body,
+            }
+        });
     let mut audit = AuditEntry::new("system", "grant.end", "ok")
         .customer(&grant.customer_id)
         .technician(&grant.technician_id)
@@ -103,10 +149,30 @@ async fn end_locked(ctx: &JobContext, grant: &Grant) -> Result<EndOutcome, JobEr
     if let Some(c) = &grant.connector_id {
         audit = audit.connector(c);
     }
-    if store::grants::mark_ended(&ctx.db, &ctx.keyring, &grant.id, reason, state, note.as_ref(), &audit).await? {
+    if store::grants::mark_ended(
+        &ctx.db,
+        &ctx.keyring,
+        &grant.id,
+        reason,
+        state,
+        note.as_ref(),
+        &audit,
+    )
+    .await?
+    {
         // The password is useless now (rotated in Entra); do not keep it.
-        store::secrets::delete(&ctx.db, &accounts::secret_scope(&account.id), accounts::PASSWORD).await?;
-        ctx.metrics.grants_ended.get_or_create(&crate::metrics::ReasonLabels { reason: static_reason(reason) }).inc();
+        store::secrets::delete(
+            &ctx.db,
+            &accounts::secret_scope(&account.id),
+            accounts::PASSWORD,
+        )
+        .await?;
+        ctx.metrics
+            .grants_ended
+            .get_or_create(&crate::metrics::ReasonLabels {
+                reason: static_reason(reason),
+            })
+            .inc();
         tracing::info!(grant = %grant.id, reason, lateness_ms = ended_at - grant.expires_at, "grant ended and verified");
     }
     Ok(EndOutcome::Ended)
@@ -121,7 +187,13 @@ fn static_reason(reason: &str) -> &'static str {
 }
 
 /// Count the failure loudly and retry with backoff; tell the ticket once it keeps failing.
-async fn failed(ctx: &JobContext, grant: &Grant, account: &accounts::Account, error: &str) -> Result<EndOutcome, JobError> {
+async fn failed(
+    ctx: &JobContext,
+    grant: &Grant,
+    account: &accounts::Account,
+    error: &str,
+    retry_after: Option<Duration>,
+) -> Result<EndOutcome, JobError> {
     let attempts = store::grants::record_end_failure(&ctx.db, &grant.id, error).await?;
     ctx.metrics.grant_end_failures.inc();
     tracing::error!(grant = %grant.id, account = %account.upn, attempts, %error, "could not end a grant; retrying");
@@ -132,14 +204,21 @@ async fn failed(ctx: &JobContext, grant: &Grant, account: &accounts::Account, er
         .account(&account.upn)
         .detail(format!("attempt {attempts}: {error}"));
     store::audit::record(&ctx.db, &audit).await?;
-    if attempts == ctx.config.end_failure_note_after as i32 {
-        if let (Some(t), Some(c)) = (&grant.ticket_ref, &grant.connector_id) {
-            let (title, body) = texts::end_failing(&account.upn, attempts, error);
-            let note = NewNote { connector_id: c.clone(), ticket_ref: t.clone(), kind: "end_failing", title, body };
-            store::grants::add_note(&ctx.db, &ctx.keyring, &note, Some(&grant.id)).await?;
-        }
+    if attempts == ctx.config.end_failure_note_after as i32
+        && let (Some(t), Some(c)) = (&grant.ticket_ref, &grant.connector_id)
+    {
+        let (title, body) = texts::end_failing(&account.upn, attempts, error);
+        let note = NewNote {
+            connector_id: c.clone(),
+            ticket_ref: t.clone(),
+            kind: "end_failing",
+            title,
+            body,
+        };
+        store::grants::add_note(&ctx.db, &ctx.keyring, &note, Some(&grant.id)).await?;
     }
-    Err(JobError::retry(backoff(attempts.max(1) as u32 - 1), error.to_string()))
+    let after = retry_after.unwrap_or_else(|| backoff(attempts.max(1) as u32 - 1));
+    Err(JobError::retry(after, error.to_string()))
 }
 
 /// Ask for an early end and run it now through the expire queue.
@@ -151,8 +230,14 @@ pub async fn request_end(db: &store::Db, grant_id: &str) -> Result<bool, JobErro
     if !store::grants::request_end(db, grant_id).await? {
         return Ok(false);
     }
-    let job = queue::Job::new(queue::EXPIRE, &ExpireJob { grant_id: grant_id.to_string(), attempt: 0 })
-        .key(format!("expire:{grant_id}:early"));
+    let job = queue::Job::new(
+        queue::EXPIRE,
+        &ExpireJob {
+            grant_id: grant_id.to_string(),
+            attempt: 0,
+        },
+    )
+    .key(format!("expire:{grant_id}:early"));
     queue::push(db, job).await?;
     Ok(true)
 }

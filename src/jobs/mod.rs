@@ -47,7 +47,10 @@ pub enum JobError {
 
 impl JobError {
     pub fn retry(after: Duration, reason: impl Into<String>) -> Self {
-        JobError::Retry { after, reason: reason.into() }
+        JobError::Retry {
+            after,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -57,18 +60,35 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// The customer's Entra tenant as the Graph client needs it, if the connection is complete.
-pub async fn tenant_of(ctx: &JobContext, customer_id: &str) -> Result<Option<(store::customers::EntraConnection, jitgate_graph::Tenant)>, StoreError> {
+pub async fn tenant_of(
+    ctx: &JobContext,
+    customer_id: &str,
+) -> Result<Option<(store::customers::EntraConnection, jitgate_graph::Tenant)>, StoreError> {
     let Some(conn) = store::customers::entra(&ctx.db, customer_id).await? else {
         return Ok(None);
     };
     let scope = crate::http::api::customers::secret_scope(customer_id);
-    let Some(secret) =
-        store::secrets::get_string(&ctx.db, &ctx.keyring, &scope, crate::http::api::customers::ENTRA_SECRET).await?
+    let Some(secret) = store::secrets::get_string(
+        &ctx.db,
+        &ctx.keyring,
+        &scope,
+        crate::http::api::customers::ENTRA_SECRET,
+    )
+    .await?
     else {
         return Ok(None);
     };
-    let tenant = jitgate_graph::Tenant::new(conn.tenant_id.clone(), conn.client_id.clone(), jitgate_graph::Secret::new(secret));
+    let tenant = jitgate_graph::Tenant::new(
+        conn.tenant_id.clone(),
+        conn.client_id.clone(),
+        jitgate_graph::Secret::new(secret),
+    );
     Ok(Some((conn, tenant)))
+}
+
+/// A lease owner for one run of one job: the process's name plus a fresh id.
+pub fn lock_owner(ctx: &JobContext) -> String {
+    format!("{}/{}", ctx.instance, ulid::Ulid::generate())
 }
 
 /// A unique name for this process: host name plus a ULID, so a restart never collides with
@@ -79,7 +99,10 @@ pub fn instance_name() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "jitgate".into());
-    format!("{host}-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase())
+    format!(
+        "{host}-{}",
+        ulid::Ulid::generate().to_string().to_ascii_lowercase()
+    )
 }
 
 #[cfg(test)]

@@ -22,9 +22,16 @@ pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxD
         Err(JobError::Retry { after, reason }) if job.attempt + 1 < MAX_ATTEMPTS => {
             ctx.metrics.job("note", "rescheduled");
             tracing::info!(note = %job.note_id, ?after, %reason, "note rescheduled");
-            let next = NoteJob { note_id: job.note_id.clone(), attempt: job.attempt + 1 };
+            let next = NoteJob {
+                note_id: job.note_id.clone(),
+                attempt: job.attempt + 1,
+            };
             let key = format!("note:{}:{}", job.note_id, next.attempt);
-            queue::push(&ctx.db, queue::Job::new(queue::NOTE, &next).after(after).key(key)).await?;
+            queue::push(
+                &ctx.db,
+                queue::Job::new(queue::NOTE, &next).after(after).key(key),
+            )
+            .await?;
             Ok(())
         }
         Err(JobError::Retry { reason, .. }) => {
@@ -32,7 +39,11 @@ pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxD
             tracing::error!(note = %job.note_id, %reason, "giving up on a ticket note");
             Ok(())
         }
-        Err(JobError::Store(e)) => Err(e.into()),
+        Err(JobError::Store(e)) => {
+            ctx.metrics.job("note", "failed");
+            tracing::error!(error = %e, "note job failed on storage; apalis will run it again");
+            Err(e.into())
+        }
     }
 }
 
@@ -42,7 +53,9 @@ pub fn credential_url(public_url: &url::Url, token: &str) -> String {
 }
 
 async fn post(ctx: &JobContext, note_id: &str) -> Result<(), JobError> {
-    let Some(note) = notes::get(&ctx.db, note_id).await? else { return Ok(()) };
+    let Some(note) = notes::get(&ctx.db, note_id).await? else {
+        return Ok(());
+    };
     if note.posted_at.is_some() {
         return Ok(());
     }
@@ -57,12 +70,30 @@ async fn post(ctx: &JobContext, note_id: &str) -> Result<(), JobError> {
     };
     let mut body = note.body.clone();
     if body.contains(LINK_PLACEHOLDER) {
-        let token = store::secrets::get_string(&ctx.db, &ctx.keyring, &notes::secret_scope(note_id), LINK_TOKEN).await?;
-        let link = token.map(|t| credential_url(&ctx.config.public_url, &t)).unwrap_or_else(|| "(link unavailable)".into());
+        let token = store::secrets::get_string(
+            &ctx.db,
+            &ctx.keyring,
+            &notes::secret_scope(note_id),
+            LINK_TOKEN,
+        )
+        .await?;
+        let link = token
+            .map(|t| credential_url(&ctx.config.public_url, &t))
+            .unwrap_or_else(|| "(link unavailable)".into());
         body = body.replace(LINK_PLACEHOLDER, &link);
     }
     let ticket = TicketRef(note.ticket_ref.clone());
-    match connector.instance.post_note(&ticket, &Note { title: note.title.clone(), body }).await {
+    match connector
+        .instance
+        .post_note(
+            &ticket,
+            &Note {
+                title: note.title.clone(),
+                body,
+            },
+        )
+        .await
+    {
         Ok(()) => {
             notes::mark_posted(&ctx.db, note_id).await?;
             let mut audit = AuditEntry::new("system", "note.post", "ok")
@@ -71,6 +102,17 @@ async fn post(ctx: &JobContext, note_id: &str) -> Result<(), JobError> {
                 .detail(note.kind.clone());
             if let Some(g) = &note.grant_id {
                 audit = audit.grant(g);
+                if let Ok(grant) = store::grants::get(&ctx.db, g).await {
+                    audit = audit
+                        .customer(&grant.customer_id)
+                        .technician(&grant.technician_id);
+                }
+            } else if let Some(req) = note.request_id.as_deref()
+                && let Some(customer) = store::deliveries::request(&ctx.db, req)
+                    .await?
+                    .and_then(|r| r.customer_id)
+            {
+                audit = audit.customer(customer);
             }
             store::audit::record(&ctx.db, &audit).await?;
             Ok(())
@@ -83,7 +125,10 @@ async fn post(ctx: &JobContext, note_id: &str) -> Result<(), JobError> {
                     if !e.is_transient() {
                         tracing::warn!(note = %note_id, error = %e, "the PSA refused a note");
                     }
-                    Err(JobError::retry(backoff(attempts.max(1) as u32 - 1), e.to_string()))
+                    Err(JobError::retry(
+                        backoff(attempts.max(1) as u32 - 1),
+                        e.to_string(),
+                    ))
                 }
             }
         }

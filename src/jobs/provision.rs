@@ -32,9 +32,18 @@ pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(),
         Err(JobError::Retry { after, reason }) if job.attempt + 1 < MAX_ATTEMPTS => {
             tracing::info!(request = %job.request_id, attempt = job.attempt, ?after, %reason, "provisioning rescheduled");
             ctx.metrics.job("provision", "rescheduled");
-            let next = ProvisionJob { request_id: job.request_id.clone(), attempt: job.attempt + 1 };
+            let next = ProvisionJob {
+                request_id: job.request_id.clone(),
+                attempt: job.attempt + 1,
+            };
             let key = format!("provision:{}:{}", job.request_id, next.attempt);
-            queue::push(&ctx.db, queue::Job::new(queue::PROVISION, &next).after(after).key(key)).await?;
+            queue::push(
+                &ctx.db,
+                queue::Job::new(queue::PROVISION, &next)
+                    .after(after)
+                    .key(key),
+            )
+            .await?;
             Ok(())
         }
         Err(JobError::Retry { reason, .. }) => {
@@ -48,6 +57,7 @@ pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(),
         }
         Err(JobError::Store(e)) => {
             ctx.metrics.job("provision", "failed");
+            tracing::error!(error = %e, "provision job failed on storage; apalis will run it again");
             Err(e.into())
         }
     }
@@ -81,10 +91,15 @@ struct Resolved {
     ticket: Option<TicketRef>,
 }
 
-async fn resolve(ctx: &JobContext, req: &RequestRow) -> Result<Result<Resolved, Refusal>, JobError> {
+async fn resolve(
+    ctx: &JobContext,
+    req: &RequestRow,
+) -> Result<Result<Resolved, Refusal>, JobError> {
     let connector = match ctx.connectors.get(&req.connector_id).await {
         Ok(c) => c,
-        Err(RegistryError::Unknown) => return Ok(Err(Refusal("the PSA connector was deleted".into()))),
+        Err(RegistryError::Unknown) => {
+            return Ok(Err(Refusal("the PSA connector was deleted".into())));
+        }
         Err(RegistryError::Store(e)) => return Err(e.into()),
         Err(e @ RegistryError::Broken { .. }) => return Ok(Err(Refusal(e.to_string()))),
     };
@@ -95,37 +110,69 @@ async fn resolve(ctx: &JobContext, req: &RequestRow) -> Result<Result<Resolved, 
             Ok(c) => c,
             Err(e) => return psa_problem(e, "reading the ticket's company"),
         },
-        (None, None) => return Ok(Err(Refusal("the request names neither a ticket nor a company".into()))),
+        (None, None) => {
+            return Ok(Err(Refusal(
+                "the request names neither a ticket nor a company".into(),
+            )));
+        }
     };
-    let Some(mapping) = store::connectors::mapping(&ctx.db, &req.connector_id, &company.0).await? else {
+    let Some(mapping) = store::connectors::mapping(&ctx.db, &req.connector_id, &company.0).await?
+    else {
         return Ok(Err(Refusal(format!(
             "the PSA company {} is not mapped to a jitgate customer (map it with PUT /api/v1/connectors/{}/companies/{})",
             company.0, req.connector_id, company.0
         ))));
     };
-    let customer = store::customers::get(&ctx.db, &store::customers::Visibility::All, &mapping.customer_id).await?;
-    let actor: Option<Actor> = req.actor.as_deref().and_then(|a| serde_json::from_str(a).ok());
+    let customer = store::customers::get(
+        &ctx.db,
+        &store::customers::Visibility::All,
+        &mapping.customer_id,
+    )
+    .await?;
+    let actor: Option<Actor> = req
+        .actor
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok());
     let email = match actor {
         Some(Actor::Email(e)) => e,
         Some(Actor::PsaUser(id)) => match connector.instance.actor_email(&id).await {
             Ok(e) => e,
             Err(e) => return psa_problem(e, "looking up the acting PSA user's email"),
         },
-        None => return Ok(Err(Refusal("the PSA did not say who requested the account".into()))),
+        None => {
+            return Ok(Err(Refusal(
+                "the PSA did not say who requested the account".into(),
+            )));
+        }
     };
     let Some(technician) = store::technicians::by_email(&ctx.db, &email).await? else {
         return Ok(Err(Refusal(format!("{email} is not a jitgate technician"))));
     };
-    if req.kind == "request" && !store::technicians::may_work(&ctx.db, &technician, &customer.id).await? {
-        return Ok(Err(Refusal(format!("{} is not delegated to {}", technician.email, customer.name))));
+    if req.kind == "request"
+        && !store::technicians::may_work(&ctx.db, &technician, &customer.id).await?
+    {
+        return Ok(Err(Refusal(format!(
+            "{} is not delegated to {}",
+            technician.email, customer.name
+        ))));
     }
-    Ok(Ok(Resolved { customer, technician, ticket }))
+    Ok(Ok(Resolved {
+        customer,
+        technician,
+        ticket,
+    }))
 }
 
 fn psa_problem<T>(e: PsaError, doing: &str) -> Result<Result<T, Refusal>, JobError> {
     match e {
-        PsaError::RateLimited(after) => Err(JobError::retry(after, format!("PSA rate limit while {doing}"))),
-        e if e.is_transient() => Err(JobError::retry(Duration::from_secs(5), format!("PSA unavailable while {doing}: {e}"))),
+        PsaError::RateLimited(after) => Err(JobError::retry(
+            after,
+            format!("PSA rate limit while {doing}"),
+        )),
+        e if e.is_transient() => Err(JobError::retry(
+            Duration::from_secs(5),
+            format!("PSA unavailable while {doing}: {e}"),
+        )),
         e => Ok(Err(Refusal(format!("the PSA refused {doing}: {e}")))),
     }
 }
@@ -133,24 +180,49 @@ fn psa_problem<T>(e: PsaError, doing: &str) -> Result<Result<T, Refusal>, JobErr
 async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(), JobError> {
     let Some((connection, tenant)) = tenant_of(ctx, &who.customer.id).await? else {
         let why = format!("{} has no Entra connection in jitgate", who.customer.name);
-        close(ctx, req, "refused", &why, texts::refused(&why), Some(&who.customer.id), Some(&who.technician.id)).await?;
+        close(
+            ctx,
+            req,
+            "refused",
+            &why,
+            texts::refused(&why),
+            Some(&who.customer.id),
+            Some(&who.technician.id),
+        )
+        .await?;
         return Ok(());
     };
     let email = Email::parse(&who.technician.email).map_err(|e| JobError::retry(backoff(0), e))?;
-    let template = UpnTemplate::parse(&connection.upn_template).map_err(|e| JobError::retry(backoff(0), e))?;
+    let template =
+        UpnTemplate::parse(&connection.upn_template).map_err(|e| JobError::retry(backoff(0), e))?;
     let upn = match template.render(email.local_part(), &connection.jit_domain) {
         Ok(u) => u,
         Err(why) => {
-            close(ctx, req, "refused", &why, texts::refused(&why), Some(&who.customer.id), Some(&who.technician.id)).await?;
+            close(
+                ctx,
+                req,
+                "refused",
+                &why,
+                texts::refused(&why),
+                Some(&who.customer.id),
+                Some(&who.technician.id),
+            )
+            .await?;
             return Ok(());
         }
     };
-    let account = accounts::get_or_create(&ctx.db, &who.customer.id, &who.technician.id, &upn).await?;
-    if !accounts::lock(&ctx.db, &account.id, &ctx.instance, ACCOUNT_LEASE_MS).await? {
-        return Err(JobError::retry(Duration::from_secs(1), "another job is working on this account"));
+    let account =
+        accounts::get_or_create(&ctx.db, &who.customer.id, &who.technician.id, &upn).await?;
+    // Unique per run: the lease must exclude other jobs of this very process too.
+    let owner = super::lock_owner(ctx);
+    if !accounts::lock(&ctx.db, &account.id, &owner, ACCOUNT_LEASE_MS).await? {
+        return Err(JobError::retry(
+            Duration::from_secs(1),
+            "another job is working on this account",
+        ));
     }
     let result = grant_locked(ctx, req, who, &connection, &tenant, &account).await;
-    accounts::unlock(&ctx.db, &account.id, &ctx.instance).await?;
+    accounts::unlock(&ctx.db, &account.id, &owner).await?;
     let started = result?;
     if let Some(started) = started {
         after_start(ctx, req, who, started).await;
@@ -168,10 +240,13 @@ async fn grant_locked(
 ) -> Result<Option<store::grants::Started>, JobError> {
     let now = now_ms();
     let open = store::grants::open_for_account(&ctx.db, &account.id).await?;
-    if let Some(g) = &open {
-        if g.end_requested || g.expires_at <= now || g.end_attempts > 0 {
-            return Err(JobError::retry(Duration::from_secs(2), "the technician's previous grant is still ending"));
-        }
+    if let Some(g) = &open
+        && (g.end_requested || g.expires_at <= now || g.end_attempts > 0)
+    {
+        return Err(JobError::retry(
+            Duration::from_secs(2),
+            "the technician's previous grant is still ending",
+        ));
     }
     let upn = if open.is_some() {
         account.upn.clone() // an active grant: extend it, the account is already set up
@@ -182,14 +257,29 @@ async fn grant_locked(
             mail_nickname: account.upn.split('@').next().unwrap_or("jit").to_string(),
             roles: connection.role_ids(),
         };
-        match ctx.graph.ensure_access(tenant, &spec, account.entra_user_id.as_deref()).await {
+        match ctx
+            .graph
+            .ensure_access(tenant, &spec, account.entra_user_id.as_deref())
+            .await
+        {
             Ok(access) => {
                 let scope = accounts::secret_scope(&account.id);
-                store::secrets::put(&ctx.db, &ctx.keyring, &scope, accounts::PASSWORD, access.password.expose().as_bytes()).await?;
+                store::secrets::put(
+                    &ctx.db,
+                    &ctx.keyring,
+                    &scope,
+                    accounts::PASSWORD,
+                    access.password.expose().as_bytes(),
+                )
+                .await?;
                 accounts::set_active(&ctx.db, &account.id, &access.user_id, &access.upn).await?;
                 access.upn
             }
-            Err(e) => return graph_problem(ctx, req, who, connection, e).await.map(|()| None),
+            Err(e) => {
+                return graph_problem(ctx, req, who, connection, e)
+                    .await
+                    .map(|()| None);
+            }
         }
     };
     let duration = requested_duration(ctx, req, connection);
@@ -210,14 +300,22 @@ async fn grant_locked(
         title,
         body,
     });
-    let action = if open.is_some() { "grant.extend" } else { "grant.start" };
+    let action = if open.is_some() {
+        "grant.extend"
+    } else {
+        "grant.start"
+    };
     let mut audit = AuditEntry::new(format!("technician:{}", who.technician.id), action, "ok")
         .customer(&who.customer.id)
         .technician(&who.technician.id)
         .connector(&req.connector_id)
         .tenant(&connection.tenant_id)
         .account(&upn)
-        .detail(format!("request {}; expires {}", req.id, texts::utc(expires_at)));
+        .detail(format!(
+            "request {}; expires {}",
+            req.id,
+            texts::utc(expires_at)
+        ));
     if let Some(t) = &who.ticket {
         audit = audit.ticket(&t.0);
     }
@@ -234,12 +332,18 @@ async fn grant_locked(
         note,
         audit,
     };
-    Ok(Some(store::grants::start_or_extend(&ctx.db, &ctx.keyring, &start).await?))
+    Ok(Some(
+        store::grants::start_or_extend(&ctx.db, &ctx.keyring, &start).await?,
+    ))
 }
 
 /// The grant's length: the request's own, else the customer's, else the default; never more
 /// than `jit_max_duration`.
-fn requested_duration(ctx: &JobContext, req: &RequestRow, connection: &store::customers::EntraConnection) -> Duration {
+fn requested_duration(
+    ctx: &JobContext,
+    req: &RequestRow,
+    connection: &store::customers::EntraConnection,
+) -> Duration {
     let wanted = req
         .duration_secs
         .or(connection.duration_secs)
@@ -263,24 +367,44 @@ async fn graph_problem(
     }
     tracing::warn!(request = %req.id, tenant = %connection.tenant_id, error = %e, request_id = ?e.request_id(), "Graph refused provisioning");
     let why = e.to_string();
-    close(ctx, req, "failed", &why, texts::failed(&why), Some(&who.customer.id), Some(&who.technician.id)).await?;
+    close(
+        ctx,
+        req,
+        "failed",
+        &why,
+        texts::failed(&why),
+        Some(&who.customer.id),
+        Some(&who.technician.id),
+    )
+    .await?;
     Ok(())
 }
 
 /// Reset the PSA's trigger so later ticket updates do not request again, then re-arm.
-async fn after_start(ctx: &JobContext, req: &RequestRow, who: &Resolved, started: store::grants::Started) {
+async fn after_start(
+    ctx: &JobContext,
+    req: &RequestRow,
+    who: &Resolved,
+    started: store::grants::Started,
+) {
     ctx.metrics.grants_started.inc();
     tracing::info!(request = %req.id, grant = %started.grant.id, extended = started.extended, "grant started");
     let Some(ticket) = &who.ticket else { return };
-    let Ok(connector) = ctx.connectors.get(&req.connector_id).await else { return };
+    let Ok(connector) = ctx.connectors.get(&req.connector_id).await else {
+        return;
+    };
     match connector.instance.reset_trigger(ticket).await {
         Ok(()) => {
-            if let Err(e) = store::deliveries::release_latch(&ctx.db, &req.connector_id, &ticket.0).await {
+            if let Err(e) =
+                store::deliveries::release_latch(&ctx.db, &req.connector_id, &ticket.0).await
+            {
                 tracing::warn!(error = %e, "could not release the trigger latch");
             }
         }
         // The latch stays until a delivery shows the trigger cleared, so nothing repeats.
-        Err(e) => tracing::warn!(request = %req.id, error = %e, "could not reset the PSA trigger field"),
+        Err(e) => {
+            tracing::warn!(request = %req.id, error = %e, "could not reset the PSA trigger field")
+        }
     }
 }
 
@@ -302,7 +426,16 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
         .technician(&who.technician.id)
         .connector(&req.connector_id)
         .detail(detail.clone());
-    store::grants::close_request_with_note(&ctx.db, &ctx.keyring, &req.id, "done", &detail, None, &audit).await?;
+    store::grants::close_request_with_note(
+        &ctx.db,
+        &ctx.keyring,
+        &req.id,
+        "done",
+        &detail,
+        None,
+        &audit,
+    )
+    .await?;
     Ok(())
 }
 
@@ -319,13 +452,25 @@ async fn close(
     let note = req.ticket_ref.as_ref().map(|t| NewNote {
         connector_id: req.connector_id.clone(),
         ticket_ref: t.clone(),
-        kind: if status == "refused" { "refused" } else { "failed" },
+        kind: if status == "refused" {
+            "refused"
+        } else {
+            "failed"
+        },
         title,
         body,
     });
-    let mut audit = AuditEntry::new(format!("psa:{}", req.connector_id), format!("request.{status}"), if status == "refused" { "refused" } else { "failed" })
-        .connector(&req.connector_id)
-        .detail(why.to_string());
+    let mut audit = AuditEntry::new(
+        format!("psa:{}", req.connector_id),
+        format!("request.{status}"),
+        if status == "refused" {
+            "refused"
+        } else {
+            "failed"
+        },
+    )
+    .connector(&req.connector_id)
+    .detail(why.to_string());
     if let Some(c) = customer {
         audit = audit.customer(c);
     }
@@ -335,6 +480,15 @@ async fn close(
     if let Some(t) = &req.ticket_ref {
         audit = audit.ticket(t);
     }
-    store::grants::close_request_with_note(&ctx.db, &ctx.keyring, &req.id, status, why, note.as_ref(), &audit).await?;
+    store::grants::close_request_with_note(
+        &ctx.db,
+        &ctx.keyring,
+        &req.id,
+        status,
+        why,
+        note.as_ref(),
+        &audit,
+    )
+    .await?;
     Ok(())
 }

@@ -40,7 +40,9 @@ impl Job {
     }
 
     pub fn after(self, delay: Duration) -> Job {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970");
         self.at_ms((now + delay).as_millis() as i64)
     }
 

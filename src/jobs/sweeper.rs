@@ -49,14 +49,20 @@ pub async fn sweep(ctx: &Arc<JobContext>) -> Result<usize, store::StoreError> {
                     (id, outcome)
                 });
             }
-            let Some(done) = tasks.join_next().await else { break };
+            let Some(done) = tasks.join_next().await else {
+                break;
+            };
             let (id, outcome) = done.expect("end_grant does not panic");
             match outcome {
                 Ok(EndOutcome::Ended) => ended += 1,
                 // Extended since it was claimed: free it for the future.
-                Ok(EndOutcome::NotDue) => store::grants::release_lease(&ctx.db, &id, &ctx.instance).await?,
+                Ok(EndOutcome::NotDue) => {
+                    store::grants::release_lease(&ctx.db, &id, &ctx.instance).await?
+                }
                 // The lease stays until it lapses: the natural backoff before the next try.
-                Err(JobError::Retry { reason, .. }) => tracing::warn!(grant = %id, %reason, "sweeper could not end a grant yet"),
+                Err(JobError::Retry { reason, .. }) => {
+                    tracing::warn!(grant = %id, %reason, "sweeper could not end a grant yet")
+                }
                 Err(JobError::Store(e)) => return Err(e),
             }
         }

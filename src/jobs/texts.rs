@@ -8,8 +8,12 @@ use time::macros::format_description;
 
 /// `2026-11-26 18:30 UTC`: absolute, unambiguous for technicians in any time zone.
 pub fn utc(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    t.format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
+    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    t.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
 }
 
 pub struct CredentialsNote<'a> {
@@ -22,11 +26,22 @@ pub struct CredentialsNote<'a> {
 }
 
 pub fn credentials(n: &CredentialsNote) -> (String, String) {
-    let title = if n.extended { "JIT admin access extended" } else { "JIT admin account ready" }.to_string();
-    let first = if n.extended {
-        format!("{}'s JIT admin access to {} was extended and a new credential link issued (older links no longer work).", n.technician, n.customer)
+    let title = if n.extended {
+        "JIT admin access extended"
     } else {
-        format!("A just-in-time admin account is ready for {} in {}'s Microsoft 365 tenant.", n.technician, n.customer)
+        "JIT admin account ready"
+    }
+    .to_string();
+    let first = if n.extended {
+        format!(
+            "{}'s JIT admin access to {} was extended and a new credential link issued (older links no longer work).",
+            n.technician, n.customer
+        )
+    } else {
+        format!(
+            "A just-in-time admin account is ready for {} in {}'s Microsoft 365 tenant.",
+            n.technician, n.customer
+        )
     };
     let body = format!(
         "{first}\n\
@@ -42,13 +57,18 @@ pub fn credentials(n: &CredentialsNote) -> (String, String) {
 }
 
 pub fn refused(reason: &str) -> (String, String) {
-    ("JIT admin request refused".into(), format!("jitgate did not create a JIT admin account: {reason}"))
+    (
+        "JIT admin request refused".into(),
+        format!("jitgate did not create a JIT admin account: {reason}"),
+    )
 }
 
 pub fn failed(reason: &str) -> (String, String) {
     (
         "JIT admin request failed".into(),
-        format!("jitgate could not provide the JIT admin account: {reason}\nNothing was left enabled. Fix the cause and request again."),
+        format!(
+            "jitgate could not provide the JIT admin account: {reason}\nNothing was left enabled. Fix the cause and request again."
+        ),
     )
 }
 
@@ -83,7 +103,7 @@ mod tests {
 
     #[test]
     fn expiry_is_absolute_utc() {
-        assert_eq!(utc(1_795_702_971_710), "2026-11-26 11:02 UTC");
+        assert_eq!(utc(1_795_702_971_710), "2026-11-26 14:22 UTC");
     }
 
     #[test]
@@ -96,6 +116,10 @@ mod tests {
             extended: false,
             reveal_limit: 3,
         });
-        assert!(body.contains(LINK_PLACEHOLDER) && body.contains("alice-jit@fabrikam.com") && body.contains("UTC"));
+        assert!(
+            body.contains(LINK_PLACEHOLDER)
+                && body.contains("alice-jit@fabrikam.com")
+                && body.contains("UTC")
+        );
     }
 }

@@ -21,10 +21,15 @@ const CONCURRENCY: usize = 8;
 macro_rules! run_monitor {
     ($storage:ident, $config:ty, $pool:expr, $ctx:expr, $poll:expr, $shutdown:expr, $timeout:expr) => {{
         let config = |q: &str| <$config>::default().queue(q).heartbeat_interval(HEARTBEAT);
-        let provision_backend =
-            $storage::<ProvisionJob>::new($pool).with_config(config(queue::PROVISION)).poll_with_interval($poll);
-        let note_backend = $storage::<NoteJob>::new($pool).with_config(config(queue::NOTE)).poll_with_interval($poll);
-        let expire_backend = $storage::<ExpireJob>::new($pool).with_config(config(queue::EXPIRE)).poll_with_interval($poll);
+        let provision_backend = $storage::<ProvisionJob>::new($pool)
+            .with_config(config(queue::PROVISION))
+            .poll_with_interval($poll);
+        let note_backend = $storage::<NoteJob>::new($pool)
+            .with_config(config(queue::NOTE))
+            .poll_with_interval($poll);
+        let expire_backend = $storage::<ExpireJob>::new($pool)
+            .with_config(config(queue::EXPIRE))
+            .poll_with_interval($poll);
         let instance = $ctx.instance.clone();
         let (c1, c2, c3) = ($ctx.clone(), $ctx.clone(), $ctx.clone());
         let (i1, i2, i3) = (instance.clone(), instance.clone(), instance);
@@ -60,15 +65,36 @@ macro_rules! run_monitor {
 }
 
 /// Run the workers until `shutdown` is cancelled; in-flight jobs get `timeout` to finish.
-pub async fn run(ctx: Arc<JobContext>, poll: Duration, timeout: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    ctx: Arc<JobContext>,
+    poll: Duration,
+    timeout: Duration,
+    shutdown: CancellationToken,
+) {
     let result = match ctx.db.clone() {
         Db::Sqlite(pool) => {
             use apalis_sqlite::SqliteStorage;
-            run_monitor!(SqliteStorage, apalis_sqlite::Config, &pool, ctx, poll, shutdown, timeout)
+            run_monitor!(
+                SqliteStorage,
+                apalis_sqlite::Config,
+                &pool,
+                ctx,
+                poll,
+                shutdown,
+                timeout
+            )
         }
         Db::Postgres(pool) => {
             use apalis_postgres::PostgresStorage;
-            run_monitor!(PostgresStorage, apalis_postgres::Config, &pool, ctx, poll, shutdown, timeout)
+            run_monitor!(
+                PostgresStorage,
+                apalis_postgres::Config,
+                &pool,
+                ctx,
+                poll,
+                shutdown,
+                timeout
+            )
         }
     };
     if let Err(e) = result {

@@ -22,13 +22,21 @@ pub fn secret_scope(account_id: &str) -> String {
     format!("account:{account_id}")
 }
 
-const COLUMNS: &str = "id, customer_id, technician_id, upn, entra_user_id, state, totp_set, created_at, updated_at";
+const COLUMNS: &str =
+    "id, customer_id, technician_id, upn, entra_user_id, state, totp_set, created_at, updated_at";
 
 /// The technician's account row in this customer, created on first use. The unique
 /// (customer, technician) constraint makes concurrent first requests agree on one row (I2).
-pub async fn get_or_create(db: &Db, customer_id: &str, technician_id: &str, upn: &str) -> Result<Account> {
+pub async fn get_or_create(
+    db: &Db,
+    customer_id: &str,
+    technician_id: &str,
+    upn: &str,
+) -> Result<Account> {
     let now = now_ms();
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jit_accounts WHERE customer_id = $1 AND technician_id = $2"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jit_accounts WHERE customer_id = $1 AND technician_id = $2"
+    ));
     on_db!(db, pool => {
         sqlx::query(
             "INSERT INTO jit_accounts (id, customer_id, technician_id, upn, state, created_at, updated_at)
@@ -40,13 +48,18 @@ pub async fn get_or_create(db: &Db, customer_id: &str, technician_id: &str, upn:
 }
 
 pub async fn find(db: &Db, customer_id: &str, technician_id: &str) -> Result<Option<Account>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jit_accounts WHERE customer_id = $1 AND technician_id = $2"));
-    Ok(on_db!(db, pool => sqlx::query_as(sql).bind(customer_id).bind(technician_id).fetch_optional(pool).await?))
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jit_accounts WHERE customer_id = $1 AND technician_id = $2"
+    ));
+    Ok(
+        on_db!(db, pool => sqlx::query_as(sql).bind(customer_id).bind(technician_id).fetch_optional(pool).await?),
+    )
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Account> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jit_accounts WHERE id = $1"));
-    let row: Option<Account> = on_db!(db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?);
+    let row: Option<Account> =
+        on_db!(db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?);
     row.ok_or(StoreError::NotFound)
 }
 

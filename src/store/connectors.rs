@@ -1,6 +1,6 @@
 //! PSA connectors (settings as JSON; secrets in `secrets`) and PSA company → customer mappings.
 
-use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectorRow {
@@ -25,7 +25,13 @@ pub fn secret_scope(connector_id: &str) -> String {
     format!("connector:{connector_id}")
 }
 
-pub async fn create(db: &Db, kind: &str, name: &str, settings: &serde_json::Value, enabled: bool) -> Result<ConnectorRow> {
+pub async fn create(
+    db: &Db,
+    kind: &str,
+    name: &str,
+    settings: &serde_json::Value,
+    enabled: bool,
+) -> Result<ConnectorRow> {
     let now = now_ms();
     let row = ConnectorRow {
         id: new_id("con"),
@@ -50,7 +56,9 @@ pub async fn get(db: &Db, id: &str) -> Result<ConnectorRow> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ConnectorRow>> {
-    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM connectors ORDER BY name, id").fetch_all(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_as("SELECT * FROM connectors ORDER BY name, id").fetch_all(pool).await?),
+    )
 }
 
 pub async fn update(db: &Db, row: &ConnectorRow) -> Result<()> {
@@ -58,7 +66,11 @@ pub async fn update(db: &Db, row: &ConnectorRow) -> Result<()> {
         "UPDATE connectors SET name = $1, settings = $2, enabled = $3, updated_at = $4 WHERE id = $5")
         .bind(&row.name).bind(&row.settings).bind(row.enabled).bind(now_ms()).bind(&row.id)
         .execute(pool).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Mark a connector changed (e.g. a secret was set) so cached instances are rebuilt.
@@ -70,16 +82,25 @@ pub async fn touch(db: &Db, id: &str) -> Result<()> {
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
     let n = on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM secrets WHERE scope = $1").bind(secret_scope(id)).execute(&mut *tx).await?;
         let n = sqlx::query("DELETE FROM connectors WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         n
     });
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
-pub async fn map_company(db: &Db, connector_id: &str, psa_company_id: &str, customer_id: &str) -> Result<CompanyMapping> {
+pub async fn map_company(
+    db: &Db,
+    connector_id: &str,
+    psa_company_id: &str,
+    customer_id: &str,
+) -> Result<CompanyMapping> {
     let m = CompanyMapping {
         connector_id: connector_id.into(),
         psa_company_id: psa_company_id.into(),
@@ -94,7 +115,11 @@ pub async fn map_company(db: &Db, connector_id: &str, psa_company_id: &str, cust
     Ok(m)
 }
 
-pub async fn mapping(db: &Db, connector_id: &str, psa_company_id: &str) -> Result<Option<CompanyMapping>> {
+pub async fn mapping(
+    db: &Db,
+    connector_id: &str,
+    psa_company_id: &str,
+) -> Result<Option<CompanyMapping>> {
     Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT * FROM company_mappings WHERE connector_id = $1 AND psa_company_id = $2")
         .bind(connector_id).bind(psa_company_id).fetch_optional(pool).await?))
@@ -103,7 +128,11 @@ pub async fn mapping(db: &Db, connector_id: &str, psa_company_id: &str) -> Resul
 pub async fn unmap_company(db: &Db, connector_id: &str, psa_company_id: &str) -> Result<()> {
     let n = on_db!(db, pool => sqlx::query("DELETE FROM company_mappings WHERE connector_id = $1 AND psa_company_id = $2")
         .bind(connector_id).bind(psa_company_id).execute(pool).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn mappings(db: &Db, connector_id: &str) -> Result<Vec<CompanyMapping>> {

@@ -37,7 +37,8 @@ pub enum Visibility {
     Token(String),
 }
 
-const VISIBLE: &str = "($1 = '' OR id IN (SELECT customer_id FROM admin_token_customers WHERE token_id = $1))";
+const VISIBLE: &str =
+    "($1 = '' OR id IN (SELECT customer_id FROM admin_token_customers WHERE token_id = $1))";
 
 fn token_param(v: &Visibility) -> &str {
     match v {
@@ -48,40 +49,58 @@ fn token_param(v: &Visibility) -> &str {
 
 pub async fn create(db: &Db, name: &str) -> Result<Customer> {
     let now = now_ms();
-    let c = Customer { id: new_id("cus"), name: name.to_string(), created_at: now, updated_at: now };
+    let c = Customer {
+        id: new_id("cus"),
+        name: name.to_string(),
+        created_at: now,
+        updated_at: now,
+    };
     on_db!(db, pool => sqlx::query("INSERT INTO customers (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
         .bind(&c.id).bind(&c.name).bind(now).bind(now).execute(pool).await?.rows_affected());
     Ok(c)
 }
 
 pub async fn list(db: &Db, visibility: &Visibility) -> Result<Vec<Customer>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT * FROM customers WHERE {VISIBLE} ORDER BY name, id"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM customers WHERE {VISIBLE} ORDER BY name, id"
+    ));
     Ok(on_db!(db, pool => sqlx::query_as(sql).bind(token_param(visibility)).fetch_all(pool).await?))
 }
 
 /// The customer if it exists and is visible; `NotFound` otherwise (a delegated token cannot
 /// tell another customer's id from a wrong one).
 pub async fn get(db: &Db, visibility: &Visibility, id: &str) -> Result<Customer> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT * FROM customers WHERE {VISIBLE} AND id = $2"));
-    let row: Option<Customer> =
-        on_db!(db, pool => sqlx::query_as(sql).bind(token_param(visibility)).bind(id).fetch_optional(pool).await?);
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM customers WHERE {VISIBLE} AND id = $2"
+    ));
+    let row: Option<Customer> = on_db!(db, pool => sqlx::query_as(sql).bind(token_param(visibility)).bind(id).fetch_optional(pool).await?);
     row.ok_or(StoreError::NotFound)
 }
 
 pub async fn rename(db: &Db, id: &str, name: &str) -> Result<()> {
     let n = on_db!(db, pool => sqlx::query("UPDATE customers SET name = $1, updated_at = $2 WHERE id = $3")
         .bind(name).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
     let n = on_db!(db, pool => sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(pool).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn entra(db: &Db, customer_id: &str) -> Result<Option<EntraConnection>> {
-    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM entra_connections WHERE customer_id = $1")
-        .bind(customer_id).fetch_optional(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_as("SELECT * FROM entra_connections WHERE customer_id = $1")
+        .bind(customer_id).fetch_optional(pool).await?),
+    )
 }
 
 pub async fn put_entra(db: &Db, c: &EntraConnection) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Accepting a webhook delivery: the delivery key, the request row and its provisioning job
 //! in one transaction, so a redelivery or a crash can neither lose nor double a request.
 
-use super::{Db, Result, new_id, now_ms, on_db};
+use super::{BeginWrite, Db, Result, new_id, now_ms, on_db};
 use crate::jobs::queue::{self, Job, PushJob};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,9 @@ pub struct Incoming {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Accepted {
-    New { request_id: String },
+    New {
+        request_id: String,
+    },
     /// The delivery key was seen before: a redelivery.
     Duplicate,
     /// The ticket's trigger is still latched from an earlier request.
@@ -43,7 +45,7 @@ pub async fn accept(db: &Db, incoming: &Incoming) -> Result<Accepted> {
     let now = now_ms();
     let request_id = new_id("req");
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let fresh = sqlx::query(
             "INSERT INTO deliveries (connector_id, delivery_key, received_at, request_id) VALUES ($1, $2, $3, $4)
              ON CONFLICT (connector_id, delivery_key) DO NOTHING")
@@ -106,16 +108,27 @@ pub struct RequestRow {
 }
 
 pub async fn request(db: &Db, id: &str) -> Result<Option<RequestRow>> {
-    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM jit_requests WHERE id = $1").bind(id).fetch_optional(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_as("SELECT * FROM jit_requests WHERE id = $1").bind(id).fetch_optional(pool).await?),
+    )
 }
 
 pub async fn count_requests(db: &Db, connector_id: &str) -> Result<i64> {
-    Ok(on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM jit_requests WHERE connector_id = $1")
-        .bind(connector_id).fetch_one(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM jit_requests WHERE connector_id = $1")
+        .bind(connector_id).fetch_one(pool).await?),
+    )
 }
 
 /// Close a request that will not be provisioned (refused, failed, or a cancel handled).
-pub async fn finish_request(db: &Db, id: &str, status: &str, detail: &str, customer: Option<&str>, technician: Option<&str>) -> Result<()> {
+pub async fn finish_request(
+    db: &Db,
+    id: &str,
+    status: &str,
+    detail: &str,
+    customer: Option<&str>,
+    technician: Option<&str>,
+) -> Result<()> {
     on_db!(db, pool => sqlx::query(
         "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
              technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
@@ -127,9 +140,17 @@ pub async fn finish_request(db: &Db, id: &str, status: &str, detail: &str, custo
 /// Jobs waiting in a queue (for tests and the benchmark's checks).
 pub async fn queued_jobs(db: &Db, queue_name: &str) -> Result<i64> {
     Ok(match db {
-        Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE job_type = $1")
-            .bind(queue_name).fetch_one(pool).await?,
-        Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1")
-            .bind(queue_name).fetch_one(pool).await?,
+        Db::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE job_type = $1")
+                .bind(queue_name)
+                .fetch_one(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1")
+                .bind(queue_name)
+                .fetch_one(pool)
+                .await?
+        }
     })
 }

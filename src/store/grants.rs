@@ -1,7 +1,7 @@
 //! Grants: a technician's time-boxed access through their JIT account, with the credential
 //! link, ticket note and jobs that start or end one, each committed in one transaction.
 
-use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
 use crate::crypto::{Keyring, hash_token};
 use crate::jobs::queue::{self, Job, PushJob};
 use crate::store::audit::AuditEntry;
@@ -134,10 +134,12 @@ pub struct Started {
 /// provisioned. One transaction.
 pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Result<Started> {
     let now = now_ms();
-    let select_open = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"));
+    let select_open = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"
+    ));
     let select_one = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1"));
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let open: Option<Grant> = sqlx::query_as(select_open).bind(&s.account_id).fetch_optional(&mut *tx).await?;
         let (grant_id, extended) = match open {
             Some(g) => {
@@ -198,7 +200,7 @@ pub async fn close_request_with_note(
     audit: &AuditEntry,
 ) -> Result<()> {
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let n = sqlx::query(
             "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
                  technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
@@ -228,7 +230,7 @@ pub async fn mark_ended(
 ) -> Result<bool> {
     let now = now_ms();
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let n = sqlx::query(
             "UPDATE grants SET ended_at = $1, end_reason = $2, last_end_error = NULL, lease_owner = NULL,
                  lease_until = NULL, updated_at = $1 WHERE id = $3 AND ended_at IS NULL")
@@ -259,9 +261,14 @@ pub async fn record_end_failure(db: &Db, grant_id: &str, error: &str) -> Result<
 }
 
 /// Insert a note (and its job) on its own, e.g. "ending this grant keeps failing".
-pub async fn add_note(db: &Db, keyring: &Keyring, note: &NewNote, grant_id: Option<&str>) -> Result<()> {
+pub async fn add_note(
+    db: &Db,
+    keyring: &Keyring,
+    note: &NewNote,
+    grant_id: Option<&str>,
+) -> Result<()> {
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         insert_note!(tx, keyring, note, grant_id, None::<String>, None);
         tx.commit().await?;
     });
@@ -278,12 +285,15 @@ pub async fn request_end(db: &Db, grant_id: &str) -> Result<bool> {
 
 pub async fn get(db: &Db, id: &str) -> Result<Grant> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1"));
-    let row: Option<Grant> = on_db!(db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?);
+    let row: Option<Grant> =
+        on_db!(db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?);
     row.ok_or(StoreError::NotFound)
 }
 
 pub async fn open_for_account(db: &Db, account_id: &str) -> Result<Option<Grant>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"
+    ));
     Ok(on_db!(db, pool => sqlx::query_as(sql).bind(account_id).fetch_optional(pool).await?))
 }
 
@@ -336,6 +346,8 @@ pub async fn release_lease(db: &Db, grant_id: &str, owner: &str) -> Result<()> {
 
 /// Grants past expiry that are not yet verified ended (for the overdue gauge).
 pub async fn count_overdue(db: &Db) -> Result<i64> {
-    Ok(on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE ended_at IS NULL AND expires_at <= $1")
-        .bind(now_ms()).fetch_one(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE ended_at IS NULL AND expires_at <= $1")
+        .bind(now_ms()).fetch_one(pool).await?),
+    )
 }

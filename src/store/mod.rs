@@ -77,6 +77,36 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Begin a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails at once
+/// with SQLITE_BUSY when another writer got in between, instead of waiting `busy_timeout`.
+pub trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>>> + Send
+    {
+        self.begin()
+    }
+}
+
 impl Db {
     /// Connect to `url`, creating the SQLite file (and its folder) if needed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
@@ -89,10 +119,18 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+            if let Some(dir) = options
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
-            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(options)
+                .await?;
             Ok(Db::Sqlite(pool))
         } else {
             let options = PgConnectOptions::from_str(url)?;
@@ -112,13 +150,17 @@ impl Db {
                 let mut m = sqlx::migrate!("./migrations/sqlite");
                 m.dangerous_set_table_name(MIGRATIONS_TABLE);
                 m.run(pool).await?;
-                apalis_sqlite::SqliteStorage::setup(pool).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+                apalis_sqlite::SqliteStorage::setup(pool)
+                    .await
+                    .map_err(|e| StoreError::Queue(e.to_string()))?;
             }
             Db::Postgres(pool) => {
                 let mut m = sqlx::migrate!("./migrations/postgres");
                 m.dangerous_set_table_name(MIGRATIONS_TABLE);
                 m.run(pool).await?;
-                apalis_postgres::PostgresStorage::setup(pool).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+                apalis_postgres::PostgresStorage::setup(pool)
+                    .await
+                    .map_err(|e| StoreError::Queue(e.to_string()))?;
             }
         }
         Ok(())
@@ -130,7 +172,9 @@ impl Db {
             Db::Sqlite(_) => sqlx::migrate!("./migrations/sqlite").iter().count(),
             Db::Postgres(_) => sqlx::migrate!("./migrations/postgres").iter().count(),
         } as i64;
-        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {MIGRATIONS_TABLE} WHERE success"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {MIGRATIONS_TABLE} WHERE success"
+        ));
         let applied: i64 = on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
         Ok(applied >= expected)
     }
@@ -154,5 +198,8 @@ pub fn now_ms() -> i64 {
 
 /// A new opaque id: a prefix naming the kind of thing, then a lower-case ULID.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::generate().to_string().to_ascii_lowercase())
+    format!(
+        "{prefix}_{}",
+        ulid::Ulid::generate().to_string().to_ascii_lowercase()
+    )
 }

@@ -1,6 +1,6 @@
 //! Ticket notes waiting to be posted (the note job's outbox).
 
-use super::{Db, Result, now_ms, on_db};
+use super::{BeginWrite, Db, Result, now_ms, on_db};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TicketNote {
@@ -29,12 +29,14 @@ pub fn secret_scope(note_id: &str) -> String {
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<TicketNote>> {
-    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM ticket_notes WHERE id = $1").bind(id).fetch_optional(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_as("SELECT * FROM ticket_notes WHERE id = $1").bind(id).fetch_optional(pool).await?),
+    )
 }
 
 pub async fn mark_posted(db: &Db, id: &str) -> Result<()> {
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE ticket_notes SET posted_at = $1, last_error = NULL WHERE id = $2")
             .bind(now_ms()).bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM secrets WHERE scope = $1").bind(secret_scope(id)).execute(&mut *tx).await?;

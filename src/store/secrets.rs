@@ -3,7 +3,7 @@
 //! A secret is addressed by `(scope, name)`, e.g. `customer:cus_…/entra_client_secret` or
 //! `connector:con_…/webhook_secret.1`; that address is the AES-GCM associated data.
 
-use super::{Db, Result, now_ms, on_db};
+use super::{BeginWrite, Db, Result, now_ms, on_db};
 use crate::crypto::{Keyring, Sealed};
 
 pub fn aad(scope: &str, name: &str) -> String {
@@ -30,11 +30,18 @@ pub async fn get(db: &Db, keyring: &Keyring, scope: &str, name: &str) -> Result<
         .bind(scope).bind(name).fetch_optional(pool).await?);
     match row {
         None => Ok(None),
-        Some((key_id, bytes)) => Ok(Some(keyring.open(&aad(scope, name), &Sealed { key_id, bytes })?)),
+        Some((key_id, bytes)) => Ok(Some(
+            keyring.open(&aad(scope, name), &Sealed { key_id, bytes })?,
+        )),
     }
 }
 
-pub async fn get_string(db: &Db, keyring: &Keyring, scope: &str, name: &str) -> Result<Option<String>> {
+pub async fn get_string(
+    db: &Db,
+    keyring: &Keyring,
+    scope: &str,
+    name: &str,
+) -> Result<Option<String>> {
     match get(db, keyring, scope, name).await? {
         None => Ok(None),
         Some(bytes) => String::from_utf8(bytes)
@@ -45,8 +52,10 @@ pub async fn get_string(db: &Db, keyring: &Keyring, scope: &str, name: &str) -> 
 
 /// Names of the secrets set under `scope` (never their values).
 pub async fn names(db: &Db, scope: &str) -> Result<Vec<String>> {
-    Ok(on_db!(db, pool => sqlx::query_scalar("SELECT name FROM secrets WHERE scope = $1 ORDER BY name")
-        .bind(scope).fetch_all(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_scalar("SELECT name FROM secrets WHERE scope = $1 ORDER BY name")
+        .bind(scope).fetch_all(pool).await?),
+    )
 }
 
 pub async fn delete(db: &Db, scope: &str, name: &str) -> Result<()> {
@@ -62,11 +71,17 @@ pub async fn delete_scope(db: &Db, scope: &str) -> Result<()> {
 
 /// Replace every secret whose name starts with `prefix` under `scope` by `values`
 /// (`prefix.0`, `prefix.1`, …), in one transaction.
-pub async fn replace_list(db: &Db, keyring: &Keyring, scope: &str, prefix: &str, values: &[String]) -> Result<()> {
+pub async fn replace_list(
+    db: &Db,
+    keyring: &Keyring,
+    scope: &str,
+    prefix: &str,
+    values: &[String],
+) -> Result<()> {
     let pattern = format!("{prefix}.%");
     let now = now_ms();
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM secrets WHERE scope = $1 AND name LIKE $2")
             .bind(scope).bind(&pattern).execute(&mut *tx).await?;
         for (i, value) in values.iter().enumerate() {
@@ -96,7 +111,13 @@ pub async fn reseal_all(db: &Db, keyring: &Keyring) -> Result<u64> {
         }
         for (scope, name, key_id, bytes) in batch {
             let address = aad(&scope, &name);
-            let plain = keyring.open(&address, &Sealed { key_id: key_id.clone(), bytes: bytes.clone() })?;
+            let plain = keyring.open(
+                &address,
+                &Sealed {
+                    key_id: key_id.clone(),
+                    bytes: bytes.clone(),
+                },
+            )?;
             let fresh = keyring.seal(&address, &plain);
             let done = on_db!(db, pool => sqlx::query(
                 "UPDATE secrets SET key_id = $1, sealed = $2 WHERE scope = $3 AND name = $4 AND key_id = $5 AND sealed = $6")
@@ -109,7 +130,9 @@ pub async fn reseal_all(db: &Db, keyring: &Keyring) -> Result<u64> {
 
 /// Key ids still in use, for deciding whether old keys can be retired.
 pub async fn key_ids_in_use(db: &Db) -> Result<Vec<String>> {
-    Ok(on_db!(db, pool => sqlx::query_scalar("SELECT DISTINCT key_id FROM secrets").fetch_all(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_scalar("SELECT DISTINCT key_id FROM secrets").fetch_all(pool).await?),
+    )
 }
 
 /// What `jitgate key rotate` did.
@@ -129,6 +152,14 @@ pub async fn rotate(db: &Db, keyring: &Keyring) -> Result<Rotation> {
     keyring.add_active_key(key)?;
     let resealed = reseal_all(db, keyring).await?;
     let in_use = key_ids_in_use(db).await?;
-    let retired = if in_use.iter().all(|k| *k == new_key_id) { keyring.retire_old_keys()? } else { Vec::new() };
-    Ok(Rotation { new_key_id, resealed, retired })
+    let retired = if in_use.iter().all(|k| *k == new_key_id) {
+        keyring.retire_old_keys()?
+    } else {
+        Vec::new()
+    };
+    Ok(Rotation {
+        new_key_id,
+        resealed,
+        retired,
+    })
 }

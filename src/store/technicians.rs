@@ -36,23 +36,35 @@ pub async fn get(db: &Db, id: &str) -> Result<Technician> {
 }
 
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<Technician>> {
-    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians WHERE email = $1")
-        .bind(email.to_ascii_lowercase()).fetch_optional(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians WHERE email = $1")
+        .bind(email.to_ascii_lowercase()).fetch_optional(pool).await?),
+    )
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Technician>> {
-    Ok(on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians ORDER BY email").fetch_all(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians ORDER BY email").fetch_all(pool).await?),
+    )
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
     let n = on_db!(db, pool => sqlx::query("DELETE FROM technicians WHERE id = $1").bind(id).execute(pool).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn set_admin(db: &Db, id: &str, is_admin: bool) -> Result<()> {
     let n = on_db!(db, pool => sqlx::query("UPDATE technicians SET is_admin = $1, updated_at = $2 WHERE id = $3")
         .bind(is_admin).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn delegate(db: &Db, technician_id: &str, customer_id: &str) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Admin API bearer tokens: stored as SHA-256 hashes, shown once at creation.
 
-use super::{Db, Result, new_id, now_ms, on_db};
+use super::{BeginWrite, Db, Result, new_id, now_ms, on_db};
 use crate::crypto::{hash_token, random_token};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -14,9 +14,13 @@ pub struct AdminToken {
 /// the token text, which exists nowhere else.
 pub async fn create(db: &Db, name: &str, customers: &[String]) -> Result<(AdminToken, String)> {
     let token = format!("jg_{}", random_token());
-    let row = AdminToken { id: new_id("tok"), name: name.to_string(), is_admin: customers.is_empty() };
+    let row = AdminToken {
+        id: new_id("tok"),
+        name: name.to_string(),
+        is_admin: customers.is_empty(),
+    };
     on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("INSERT INTO admin_tokens (id, name, token_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&row.id).bind(&row.name).bind(hash_token(&token)).bind(row.is_admin).bind(now_ms())
             .execute(&mut *tx).await?;
@@ -36,6 +40,8 @@ pub async fn find(db: &Db, token: &str) -> Result<Option<AdminToken>> {
 }
 
 pub async fn customers(db: &Db, token_id: &str) -> Result<Vec<String>> {
-    Ok(on_db!(db, pool => sqlx::query_scalar("SELECT customer_id FROM admin_token_customers WHERE token_id = $1")
-        .bind(token_id).fetch_all(pool).await?))
+    Ok(
+        on_db!(db, pool => sqlx::query_scalar("SELECT customer_id FROM admin_token_customers WHERE token_id = $1")
+        .bind(token_id).fetch_all(pool).await?),
+    )
 }

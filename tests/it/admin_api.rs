@@ -21,37 +21,83 @@ async fn missing_or_unknown_token_is_401_with_a_challenge() {
     let (status, body) = app.request("GET", "/api/v1/customers", None, None).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "unauthorized");
-    let (status, _) = app.request("GET", "/api/v1/customers", Some("jg_not-a-token"), None).await;
+    let (status, _) = app
+        .request("GET", "/api/v1/customers", Some("jg_not-a-token"), None)
+        .await;
     assert_eq!(status, 401);
-    let resp = app.http.get(format!("{}/api/v1/customers", app.url)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/customers", app.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
 }
 
 #[tokio::test]
 async fn validation_errors_are_422_per_field_and_change_nothing() {
     let app = spawn_app().await;
-    let (status, body) = app.request("POST", "/api/v1/customers", Some(&app.admin_token), Some(json!({"name": "  "}))).await;
+    let (status, body) = app
+        .request(
+            "POST",
+            "/api/v1/customers",
+            Some(&app.admin_token),
+            Some(json!({"name": "  "})),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(body["error"]["code"], "validation_failed");
     assert!(body["error"]["fields"]["name"].is_string());
-    let (status, body) = app.request("POST", "/api/v1/customers", Some(&app.admin_token), Some(json!({}))).await;
+    let (status, body) = app
+        .request(
+            "POST",
+            "/api/v1/customers",
+            Some(&app.admin_token),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["fields"]["name"], "is required");
 
     let id = app.create_customer("Fabrikam").await;
     let bad = json!({"tenant_id": "not a tenant", "client_id": "x", "jit_domain": "nodot", "roles": [],
         "duration": "99h", "expiry_action": "nuke"});
-    let (status, body) = app.request("PUT", &format!("/api/v1/customers/{id}/entra"), Some(&app.admin_token), Some(bad)).await;
+    let (status, body) = app
+        .request(
+            "PUT",
+            &format!("/api/v1/customers/{id}/entra"),
+            Some(&app.admin_token),
+            Some(bad),
+        )
+        .await;
     assert_eq!(status, 422);
     let fields = body["error"]["fields"].as_object().unwrap();
-    for f in ["tenant_id", "client_id", "client_secret", "jit_domain", "roles", "duration", "expiry_action"] {
+    for f in [
+        "tenant_id",
+        "client_id",
+        "client_secret",
+        "jit_domain",
+        "roles",
+        "duration",
+        "expiry_action",
+    ] {
         assert!(fields.contains_key(f), "no message for {f}: {body}");
     }
-    let customer = app.admin("GET", &format!("/api/v1/customers/{id}"), None).await;
-    assert!(customer["entra"].is_null(), "a refused PUT stored something: {customer}");
+    let customer = app
+        .admin("GET", &format!("/api/v1/customers/{id}"), None)
+        .await;
+    assert!(
+        customer["entra"].is_null(),
+        "a refused PUT stored something: {customer}"
+    );
 
     let (status, body) = app
-        .request("POST", "/api/v1/technicians", Some(&app.admin_token), Some(json!({"email": "nope", "display_name": "A"})))
+        .request(
+            "POST",
+            "/api/v1/technicians",
+            Some(&app.admin_token),
+            Some(json!({"email": "nope", "display_name": "A"})),
+        )
         .await;
     assert_eq!(status, 422);
     assert!(body["error"]["fields"]["email"].is_string());
@@ -70,7 +116,11 @@ async fn bad_json_is_400_and_unknown_ids_are_404() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    for path in ["/api/v1/customers/cus_nope", "/api/v1/technicians/tec_nope", "/api/v1/connectors/con_nope"] {
+    for path in [
+        "/api/v1/customers/cus_nope",
+        "/api/v1/technicians/tec_nope",
+        "/api/v1/connectors/con_nope",
+    ] {
         let (status, body) = app.request("GET", path, Some(&app.admin_token), None).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
@@ -80,15 +130,24 @@ async fn bad_json_is_400_and_unknown_ids_are_404() {
 async fn entra_secret_is_write_only_and_kept_when_omitted() {
     let app = spawn_app().await;
     let id = app.create_customer("Fabrikam").await;
-    let view = app.admin("PUT", &format!("/api/v1/customers/{id}/entra"), Some(entra_body("first-secret-value"))).await;
+    let view = app
+        .admin(
+            "PUT",
+            &format!("/api/v1/customers/{id}/entra"),
+            Some(entra_body("first-secret-value")),
+        )
+        .await;
     assert_eq!(view["client_secret_set"], true);
     assert!(!view.to_string().contains("first-secret-value"));
     assert_eq!(view["roles"].as_array().unwrap().len(), 2);
     let mut again = entra_body("");
     again.as_object_mut().unwrap().remove("client_secret");
-    app.admin("PUT", &format!("/api/v1/customers/{id}/entra"), Some(again)).await;
+    app.admin("PUT", &format!("/api/v1/customers/{id}/entra"), Some(again))
+        .await;
     let scope = format!("customer:{id}");
-    let stored = store::secrets::get_string(&app.db, &app.keyring, &scope, "entra_client_secret").await.unwrap();
+    let stored = store::secrets::get_string(&app.db, &app.keyring, &scope, "entra_client_secret")
+        .await
+        .unwrap();
     assert_eq!(stored.as_deref(), Some("first-secret-value"));
 }
 
@@ -97,25 +156,57 @@ async fn technicians_admin_flag_and_delegations() {
     let app = spawn_app().await;
     let customer = app.create_customer("Fabrikam").await;
     let t = app
-        .admin("POST", "/api/v1/technicians", Some(json!({"email": "Alice@MSP.example", "display_name": "Alice"})))
+        .admin(
+            "POST",
+            "/api/v1/technicians",
+            Some(json!({"email": "Alice@MSP.example", "display_name": "Alice"})),
+        )
         .await;
     let tid = t["id"].as_str().unwrap();
     assert_eq!(t["email"], "alice@msp.example");
     let (status, _) = app
-        .request("POST", "/api/v1/technicians", Some(&app.admin_token), Some(json!({"email": "alice@msp.example", "display_name": "Again"})))
+        .request(
+            "POST",
+            "/api/v1/technicians",
+            Some(&app.admin_token),
+            Some(json!({"email": "alice@msp.example", "display_name": "Again"})),
+        )
         .await;
     assert_eq!(status, 409);
-    app.admin("PUT", &format!("/api/v1/technicians/{tid}/customers/{customer}"), None).await;
-    app.admin("PUT", &format!("/api/v1/technicians/{tid}/admin"), None).await;
-    let t = app.admin("GET", &format!("/api/v1/technicians/{tid}"), None).await;
+    app.admin(
+        "PUT",
+        &format!("/api/v1/technicians/{tid}/customers/{customer}"),
+        None,
+    )
+    .await;
+    app.admin("PUT", &format!("/api/v1/technicians/{tid}/admin"), None)
+        .await;
+    let t = app
+        .admin("GET", &format!("/api/v1/technicians/{tid}"), None)
+        .await;
     assert_eq!(t["is_admin"], true);
     assert_eq!(t["customers"], json!([customer]));
-    app.admin("DELETE", &format!("/api/v1/technicians/{tid}/customers/{customer}"), None).await;
-    app.admin("DELETE", &format!("/api/v1/technicians/{tid}/admin"), None).await;
-    let t = app.admin("GET", &format!("/api/v1/technicians/{tid}"), None).await;
+    app.admin(
+        "DELETE",
+        &format!("/api/v1/technicians/{tid}/customers/{customer}"),
+        None,
+    )
+    .await;
+    app.admin("DELETE", &format!("/api/v1/technicians/{tid}/admin"), None)
+        .await;
+    let t = app
+        .admin("GET", &format!("/api/v1/technicians/{tid}"), None)
+        .await;
     assert_eq!(t["is_admin"], false);
     assert_eq!(t["customers"], json!([]));
-    let (status, _) = app.request("PUT", &format!("/api/v1/technicians/{tid}/customers/cus_nope"), Some(&app.admin_token), None).await;
+    let (status, _) = app
+        .request(
+            "PUT",
+            &format!("/api/v1/technicians/{tid}/customers/cus_nope"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -124,50 +215,119 @@ async fn delegated_token_sees_and_edits_only_its_customers() {
     let app = spawn_app().await;
     let mine = app.create_customer("Mine").await;
     let other = app.create_customer("Other").await;
-    let (_, token) = store::tokens::create(&app.db, "delegated", std::slice::from_ref(&mine)).await.unwrap();
+    let (_, token) = store::tokens::create(&app.db, "delegated", std::slice::from_ref(&mine))
+        .await
+        .unwrap();
     let tok = Some(token.as_str());
 
     let (status, list) = app.request("GET", "/api/v1/customers", tok, None).await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![mine.as_str()]);
 
-    let (status, _) = app.request("GET", &format!("/api/v1/customers/{other}"), tok, None).await;
+    let (status, _) = app
+        .request("GET", &format!("/api/v1/customers/{other}"), tok, None)
+        .await;
     assert_eq!(status, 404, "another customer must be invisible");
-    let (status, _) = app.request("PATCH", &format!("/api/v1/customers/{other}"), tok, Some(json!({"name": "pwned"}))).await;
+    let (status, _) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/customers/{other}"),
+            tok,
+            Some(json!({"name": "pwned"})),
+        )
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = app.request("PUT", &format!("/api/v1/customers/{other}/entra"), tok, Some(entra_body("x-secret"))).await;
+    let (status, _) = app
+        .request(
+            "PUT",
+            &format!("/api/v1/customers/{other}/entra"),
+            tok,
+            Some(entra_body("x-secret")),
+        )
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = app.request("PATCH", &format!("/api/v1/customers/{mine}"), tok, Some(json!({"name": "Mine 2"}))).await;
+    let (status, _) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/customers/{mine}"),
+            tok,
+            Some(json!({"name": "Mine 2"})),
+        )
+        .await;
     assert_eq!(status, 200);
 
     // Operations that span customers need an admin token: 403, distinct from 401.
-    let (status, body) = app.request("POST", "/api/v1/customers", tok, Some(json!({"name": "New"}))).await;
+    let (status, body) = app
+        .request(
+            "POST",
+            "/api/v1/customers",
+            tok,
+            Some(json!({"name": "New"})),
+        )
+        .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
     let (status, _) = app.request("GET", "/api/v1/connectors", tok, None).await;
     assert_eq!(status, 403);
     let (status, _) = app
-        .request("POST", "/api/v1/technicians", tok, Some(json!({"email": "x@msp.example", "display_name": "X"})))
+        .request(
+            "POST",
+            "/api/v1/technicians",
+            tok,
+            Some(json!({"email": "x@msp.example", "display_name": "X"})),
+        )
         .await;
     assert_eq!(status, 403);
 
-    let other_name = app.admin("GET", &format!("/api/v1/customers/{other}"), None).await["name"].clone();
-    assert_eq!(other_name, "Other", "the delegated token changed another customer");
+    let other_name = app
+        .admin("GET", &format!("/api/v1/customers/{other}"), None)
+        .await["name"]
+        .clone();
+    assert_eq!(
+        other_name, "Other",
+        "the delegated token changed another customer"
+    );
 
     // The audit trail shows it only its own customers' rows.
     let (status, rows) = app.request("GET", "/api/v1/audit", tok, None).await;
     assert_eq!(status, 200);
     assert!(!rows.as_array().unwrap().is_empty());
-    assert!(rows.as_array().unwrap().iter().all(|r| r["customer_id"] == json!(mine)), "{rows}");
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["customer_id"] == json!(mine)),
+        "{rows}"
+    );
 }
 
 #[tokio::test]
 async fn audit_records_admin_changes() {
     let app = spawn_app().await;
     let id = app.create_customer("Fabrikam").await;
-    app.admin("PUT", &format!("/api/v1/customers/{id}/entra"), Some(entra_body("s3cret-value"))).await;
-    let rows = app.admin("GET", &format!("/api/v1/audit?customer_id={id}"), None).await;
-    let actions: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert!(actions.contains(&"customer.create") && actions.contains(&"customer.entra.set"), "{actions:?}");
+    app.admin(
+        "PUT",
+        &format!("/api/v1/customers/{id}/entra"),
+        Some(entra_body("s3cret-value")),
+    )
+    .await;
+    let rows = app
+        .admin("GET", &format!("/api/v1/audit?customer_id={id}"), None)
+        .await;
+    let actions: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"customer.create") && actions.contains(&"customer.entra.set"),
+        "{actions:?}"
+    );
 }

@@ -84,11 +84,15 @@ pub async fn spawn_app_with(configure: Configure) -> TestApp {
         ..Config::default()
     };
     configure(&mut config);
-    let app = Application::build_with_listener(config.clone(), listener).await.expect("app starts");
+    let app = Application::build_with_listener(config.clone(), listener)
+        .await
+        .expect("app starts");
     let state = app.state().clone();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(async move { app.run().await.expect("server runs") });
-    let (_, admin_token) = store::tokens::create(&state.db, "test admin", &[]).await.unwrap();
+    let (_, admin_token) = store::tokens::create(&state.db, "test admin", &[])
+        .await
+        .unwrap();
     TestApp {
         url: format!("http://{addr}"),
         db: state.db.clone(),
@@ -104,8 +108,16 @@ pub async fn spawn_app_with(configure: Configure) -> TestApp {
 }
 
 impl TestApp {
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.url));
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -115,19 +127,34 @@ impl TestApp {
         let resp = req.send().await.expect("request reaches the app");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, json)
     }
 
     /// A call with the admin token that must succeed; returns the body.
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, json) = self.request(method, path, Some(&self.admin_token), body).await;
-        assert!((200..300).contains(&status), "{method} {path} answered {status}: {json}");
+        let (status, json) = self
+            .request(method, path, Some(&self.admin_token), body)
+            .await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} answered {status}: {json}"
+        );
         json
     }
 
     pub async fn create_customer(&self, name: &str) -> String {
-        let c = self.admin("POST", "/api/v1/customers", Some(serde_json::json!({ "name": name }))).await;
+        let c = self
+            .admin(
+                "POST",
+                "/api/v1/customers",
+                Some(serde_json::json!({ "name": name })),
+            )
+            .await;
         c["id"].as_str().unwrap().to_string()
     }
 
@@ -144,7 +171,12 @@ impl TestApp {
         let mut all = Vec::new();
         for entry in std::fs::read_dir(self.dir.path()).unwrap() {
             let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with("jitgate.db") {
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("jitgate.db")
+            {
                 all.extend(std::fs::read(path).unwrap());
             }
         }
@@ -173,15 +205,27 @@ impl PostgresDatabase {
     /// `JITGATE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432` selects PostgreSQL; an
     /// unreachable server fails the test rather than skipping it.
     async fn create_if_configured() -> Option<PostgresDatabase> {
-        let admin_url = std::env::var("JITGATE_TEST_POSTGRES").ok().filter(|u| !u.is_empty())?;
-        let name = format!("jitgate_test_{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
+        let admin_url = std::env::var("JITGATE_TEST_POSTGRES")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let name = format!(
+            "jitgate_test_{}",
+            ulid::Ulid::generate().to_string().to_ascii_lowercase()
+        );
         let admin_db = format!("{}/postgres", admin_url.trim_end_matches('/'));
-        let pool = sqlx::PgPool::connect(&admin_db)
+        let pool = sqlx::PgPool::connect(&admin_db).await.unwrap_or_else(|e| {
+            panic!("JITGATE_TEST_POSTGRES is set but PostgreSQL is unreachable at {admin_url}: {e}")
+        });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
             .await
-            .unwrap_or_else(|e| panic!("JITGATE_TEST_POSTGRES is set but PostgreSQL is unreachable at {admin_url}: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+            .unwrap();
         pool.close().await;
-        Some(PostgresDatabase { url: format!("{}/{name}", admin_url.trim_end_matches('/')), admin_url, name })
+        Some(PostgresDatabase {
+            url: format!("{}/{name}", admin_url.trim_end_matches('/')),
+            admin_url,
+            name,
+        })
     }
 }
 
@@ -191,12 +235,17 @@ impl Drop for PostgresDatabase {
         let name = self.name.clone();
         // Drop runs outside async context; a short-lived runtime on its own thread does the DROP.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 if let Ok(pool) = sqlx::PgPool::connect(&admin_db).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&pool)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
                     pool.close().await;
                 }
             });

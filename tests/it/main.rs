@@ -5,6 +5,8 @@
 mod helpers;
 
 mod admin_api;
+mod lifecycle;
 mod ops;
 mod secrets;
 mod webhooks;
+mod world;

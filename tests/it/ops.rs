@@ -9,7 +9,12 @@ async fn health_ready_and_metrics() {
     assert_eq!(status, 200);
     let (status, _) = app.request("GET", "/readyz", None, None).await;
     assert_eq!(status, 200);
-    let resp = app.http.get(format!("{}/metrics", app.url)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
     assert!(text.contains("jitgate_grants_started_total"), "{text}");
@@ -20,13 +25,21 @@ async fn graceful_shutdown_stops_serving() {
     let app = spawn_app().await;
     let url = app.url.clone();
     app.stop().await;
-    assert!(reqwest::get(format!("{url}/healthz")).await.is_err(), "still serving after shutdown");
+    assert!(
+        reqwest::get(format!("{url}/healthz")).await.is_err(),
+        "still serving after shutdown"
+    );
 }
 
 #[tokio::test]
 async fn every_response_has_a_request_id() {
     let app = spawn_app().await;
-    let resp = app.http.get(format!("{}/healthz", app.url)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.headers().get("x-request-id").is_some());
 }
 
@@ -35,8 +48,17 @@ async fn every_response_has_a_request_id() {
 #[tokio::test]
 async fn openapi_document_is_in_sync() {
     let app = spawn_app().await;
-    let served = app.http.get(format!("{}/api/v1/openapi.json", app.url)).send().await.unwrap().text().await.unwrap();
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+    let served = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
     assert_eq!(
         served.trim_end(),
         checked_in.trim_end(),

@@ -29,7 +29,10 @@ async fn client_secret_is_not_in_the_sqlite_file_in_plaintext() {
     let bytes = app.sqlite_bytes();
     assert!(!bytes.is_empty());
     let needle = CLIENT_SECRET.as_bytes();
-    assert!(!bytes.windows(needle.len()).any(|w| w == needle), "the client secret is stored in plaintext");
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle),
+        "the client secret is stored in plaintext"
+    );
 }
 
 #[tokio::test]
@@ -37,7 +40,9 @@ async fn secrets_set_through_the_api_never_reach_logs_or_responses() {
     let app = spawn_app().await;
     let secret = "log-canary-5f1d9e0c-entra";
     let id = customer_with_secret(&app, secret).await;
-    let customer = app.admin("GET", &format!("/api/v1/customers/{id}"), None).await;
+    let customer = app
+        .admin("GET", &format!("/api/v1/customers/{id}"), None)
+        .await;
     assert!(!customer.to_string().contains(secret));
     let audit = app.admin("GET", "/api/v1/audit", None).await;
     assert!(!audit.to_string().contains(secret));
@@ -50,7 +55,10 @@ async fn secrets_set_through_the_api_never_reach_logs_or_responses() {
     let logs = captured_logs();
     assert!(!logs.is_empty(), "the log capture is not working");
     assert!(!logs.contains(secret), "a secret reached the logs");
-    assert!(!logs.contains(&app.admin_token), "an admin token reached the logs");
+    assert!(
+        !logs.contains(&app.admin_token),
+        "an admin token reached the logs"
+    );
 }
 
 #[tokio::test]
@@ -69,8 +77,18 @@ async fn rotating_the_master_key_keeps_every_secret_readable() {
     let (fresh, _) = Keyring::load(None, &app.config.master_key_file).unwrap();
     assert_eq!(fresh.key_ids(), vec![rotation.new_key_id.clone()]);
     for (id, expected) in [(a, "secret-a"), (b, "secret-b")] {
-        let v = store::secrets::get_string(&app.db, &fresh, &format!("customer:{id}"), "entra_client_secret").await.unwrap();
+        let v = store::secrets::get_string(
+            &app.db,
+            &fresh,
+            &format!("customer:{id}"),
+            "entra_client_secret",
+        )
+        .await
+        .unwrap();
         assert_eq!(v.as_deref(), Some(expected));
     }
-    assert_eq!(store::secrets::key_ids_in_use(&app.db).await.unwrap(), vec![rotation.new_key_id]);
+    assert_eq!(
+        store::secrets::key_ids_in_use(&app.db).await.unwrap(),
+        vec![rotation.new_key_id]
+    );
 }

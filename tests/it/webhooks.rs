@@ -36,15 +36,27 @@ async fn fixture() -> Fixture {
     assert_eq!(connector["secrets"]["private_key"]["set"], true);
     assert!(!connector.to_string().contains(&cw.config().private_key));
     let connector_id = connector["id"].as_str().unwrap().to_string();
-    assert_eq!(connector["webhook_url"], format!("{}/webhooks/{connector_id}", app.url));
+    assert_eq!(
+        connector["webhook_url"],
+        format!("{}/webhooks/{connector_id}", app.url)
+    );
     cw.add_ticket(SeedTicket::new(1001, 250).with_custom_field(12, "Request JIT", json!(false)));
     cw.add_member("alice", "alice@msp.example");
-    Fixture { app, cw, connector_id, _ca: ca }
+    Fixture {
+        app,
+        cw,
+        connector_id,
+        _ca: ca,
+    }
 }
 
 impl Fixture {
     async fn post(&self, headers: &[(String, String)], body: Vec<u8>) -> (u16, serde_json::Value) {
-        let mut req = self.app.http.post(format!("{}/webhooks/{}", self.app.url, self.connector_id)).body(body);
+        let mut req = self
+            .app
+            .http
+            .post(format!("{}/webhooks/{}", self.app.url, self.connector_id))
+            .body(body);
         for (k, v) in headers {
             req = req.header(k, v);
         }
@@ -54,11 +66,15 @@ impl Fixture {
     }
 
     async fn requests(&self) -> i64 {
-        deliveries::count_requests(&self.app.db, &self.connector_id).await.unwrap()
+        deliveries::count_requests(&self.app.db, &self.connector_id)
+            .await
+            .unwrap()
     }
 
     async fn provision_jobs(&self) -> i64 {
-        deliveries::queued_jobs(&self.app.db, queue::PROVISION).await.unwrap()
+        deliveries::queued_jobs(&self.app.db, queue::PROVISION)
+            .await
+            .unwrap()
     }
 }
 
@@ -110,8 +126,23 @@ async fn ordinary_ticket_updates_are_acknowledged_and_store_nothing() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ignored");
     assert_eq!((f.requests().await, f.provision_jobs().await), (0, 0));
-    let metrics = f.app.http.get(format!("{}/metrics", f.app.url)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(&format!("connector=\"{}\",outcome=\"ignored\"", f.connector_id)), "{metrics}");
+    let metrics = f
+        .app
+        .http
+        .get(format!("{}/metrics", f.app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "connector=\"{}\",outcome=\"ignored\"",
+            f.connector_id
+        )),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -120,7 +151,9 @@ async fn a_wrong_signature_is_401_and_stores_nothing() {
     f.cw.set_custom_field(1001, "Request JIT", json!(true), "alice");
     let body = serde_json::to_vec(&f.cw.ticket_callback_body(1001, "alice", "updated")).unwrap();
     let forged = jitgate_sim::connectwise::signature("not-the-signing-key", &body);
-    let (status, _) = f.post(&[("x-content-signature".into(), forged)], body.clone()).await;
+    let (status, _) = f
+        .post(&[("x-content-signature".into(), forged)], body.clone())
+        .await;
     assert_eq!(status, 401);
     let (status, _) = f.post(&[], body).await;
     assert_eq!(status, 401, "a missing signature must be refused too");
@@ -141,11 +174,24 @@ async fn bad_input_gets_a_clear_4xx() {
     let (status, _) = f.post(&[], huge).await;
     assert_eq!(status, 413);
 
-    let (status, _) = f.app.request("POST", "/webhooks/con_unknown", None, Some(json!({}))).await;
+    let (status, _) = f
+        .app
+        .request("POST", "/webhooks/con_unknown", None, Some(json!({})))
+        .await;
     assert_eq!(status, 404);
 
-    f.app.admin("PATCH", &format!("/api/v1/connectors/{}", f.connector_id), Some(json!({"enabled": false}))).await;
+    f.app
+        .admin(
+            "PATCH",
+            &format!("/api/v1/connectors/{}", f.connector_id),
+            Some(json!({"enabled": false})),
+        )
+        .await;
     let delivery = f.cw.ticket_delivery(1001, "alice", "updated");
-    assert_eq!(f.post(&delivery.headers, delivery.body).await.0, 404, "a disabled connector answers 404");
+    assert_eq!(
+        f.post(&delivery.headers, delivery.body).await.0,
+        404,
+        "a disabled connector answers 404"
+    );
     assert_eq!(f.requests().await, 0);
 }

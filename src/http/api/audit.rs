@@ -3,7 +3,10 @@
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::Caller;
 use crate::http::state::AppState;
-use crate::store::{self, audit::{AuditEntry, AuditFilter}};
+use crate::store::{
+    self,
+    audit::{AuditEntry, AuditFilter},
+};
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
@@ -30,7 +33,11 @@ pub struct AuditQuery {
 /// Audit rows the caller may see (a delegated token: its customers' rows only).
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_audit(State(state): State<AppState>, caller: Caller, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
+async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
     let filter = AuditFilter {
         customers: (!caller.is_admin).then(|| caller.customers.clone()),
         customer_id: q.customer_id,

@@ -105,14 +105,25 @@ pub fn webhook_url(state: &AppState, connector_id: &str) -> String {
 }
 
 async fn view(state: &AppState, row: ConnectorRow) -> ApiResult<ConnectorView> {
-    let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| AppError::internal(format!("stored kind {}", row.kind)))?;
-    let stored = store::secrets::names(&state.db, &store::connectors::secret_scope(&row.id)).await?;
+    let kind = ConnectorKind::parse(&row.kind)
+        .ok_or_else(|| AppError::internal(format!("stored kind {}", row.kind)))?;
+    let stored =
+        store::secrets::names(&state.db, &store::connectors::secret_scope(&row.id)).await?;
     let secrets = kind
         .secrets()
         .iter()
         .map(|spec| {
-            let count = stored.iter().filter(|n| secret_base(n) == spec.name).count();
-            (spec.name.to_string(), SecretStatus { set: count > 0, count })
+            let count = stored
+                .iter()
+                .filter(|n| secret_base(n) == spec.name)
+                .count();
+            (
+                spec.name.to_string(),
+                SecretStatus {
+                    set: count > 0,
+                    count,
+                },
+            )
         })
         .collect();
     Ok(ConnectorView {
@@ -150,7 +161,10 @@ fn validate_secrets(
     for (name, input) in secrets {
         let Some(spec) = kind.secrets().iter().find(|s| s.name == name) else {
             let known: Vec<&str> = kind.secrets().iter().map(|s| s.name).collect();
-            errors.insert(format!("secrets.{name}"), format!("unknown secret for {kind}; expected one of {known:?}"));
+            errors.insert(
+                format!("secrets.{name}"),
+                format!("unknown secret for {kind}; expected one of {known:?}"),
+            );
             continue;
         };
         let values = input.as_ref().map(values_of).unwrap_or_default();
@@ -163,7 +177,11 @@ fn validate_secrets(
         }
         out.insert(name.clone(), values);
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Build the connector with its would-be settings and secrets: the kind validates itself.
@@ -180,12 +198,24 @@ fn validate_connector(
         }
     }
     let values = SecretValues(
-        secrets.iter().map(|(k, vs)| (k.clone(), vs.iter().map(|v| Secret::new(v.clone())).collect())).collect(),
+        secrets
+            .iter()
+            .map(|(k, vs)| {
+                (
+                    k.clone(),
+                    vs.iter().map(|v| Secret::new(v.clone())).collect(),
+                )
+            })
+            .collect(),
     );
     if let Err(e) = jitgate_connectors::build(kind, settings, values, state.http.clone()) {
         errors.extend(e.fields);
     }
-    if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
 }
 
 fn parse_kind(kind: &str) -> ApiResult<ConnectorKind> {
@@ -204,18 +234,29 @@ fn connector_name(name: &str) -> ApiResult<String> {
 }
 
 /// Load every stored secret value of a connector, grouped by name.
-async fn stored_secrets(state: &AppState, connector_id: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
+async fn stored_secrets(
+    state: &AppState,
+    connector_id: &str,
+) -> ApiResult<BTreeMap<String, Vec<String>>> {
     let scope = store::connectors::secret_scope(connector_id);
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for stored in store::secrets::names(&state.db, &scope).await? {
-        if let Some(v) = store::secrets::get_string(&state.db, &state.keyring, &scope, &stored).await? {
-            out.entry(secret_base(&stored).to_string()).or_default().push(v);
+        if let Some(v) =
+            store::secrets::get_string(&state.db, &state.keyring, &scope, &stored).await?
+        {
+            out.entry(secret_base(&stored).to_string())
+                .or_default()
+                .push(v);
         }
     }
     Ok(out)
 }
 
-async fn save_secrets(state: &AppState, connector_id: &str, secrets: &BTreeMap<String, Vec<String>>) -> ApiResult<()> {
+async fn save_secrets(
+    state: &AppState,
+    connector_id: &str,
+    secrets: &BTreeMap<String, Vec<String>>,
+) -> ApiResult<()> {
     let scope = store::connectors::secret_scope(connector_id);
     for (name, values) in secrets {
         store::secrets::replace_list(&state.db, &state.keyring, &scope, name, values).await?;
@@ -235,18 +276,36 @@ async fn create_connector(
     caller.require_admin()?;
     let kind = parse_kind(&input.kind)?;
     let name = connector_name(&input.name)?;
-    let secrets_in = input.secrets.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let secrets_in = input
+        .secrets
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
     let secrets = validate_secrets(kind, &secrets_in).map_err(AppError::Validation)?;
     validate_connector(&state, kind, &input.settings, &secrets)?;
-    let row = store::connectors::create(&state.db, kind.as_str(), &name, &input.settings, input.enabled).await?;
+    let row = store::connectors::create(
+        &state.db,
+        kind.as_str(),
+        &name,
+        &input.settings,
+        input.enabled,
+    )
+    .await?;
     save_secrets(&state, &row.id, &secrets).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "connector.create", "ok").connector(&row.id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "connector.create", "ok").connector(&row.id),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(&state, row).await?)))
 }
 
 #[utoipa::path(get, path = "/connectors", tag = "connectors",
     responses((status = 200, body = Vec<ConnectorView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_connectors(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ConnectorView>>> {
+async fn list_connectors(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ConnectorView>>> {
     caller.require_admin()?;
     let mut out = Vec::new();
     for row in store::connectors::list(&state.db).await? {
@@ -257,7 +316,11 @@ async fn list_connectors(State(state): State<AppState>, caller: Caller) -> ApiRe
 
 #[utoipa::path(get, path = "/connectors/{id}", tag = "connectors",
     responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_connector(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ConnectorView>> {
+async fn get_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectorView>> {
     caller.require_admin()?;
     let row = connector(&state, &id).await?;
     Ok(Json(view(&state, row).await?))
@@ -282,7 +345,10 @@ async fn update_connector(
     if let Some(enabled) = patch.enabled {
         row.enabled = enabled;
     }
-    let settings = patch.settings.clone().unwrap_or_else(|| serde_json::from_str(&row.settings).unwrap_or_default());
+    let settings = patch
+        .settings
+        .clone()
+        .unwrap_or_else(|| serde_json::from_str(&row.settings).unwrap_or_default());
     let changed = validate_secrets(kind, &patch.secrets).map_err(AppError::Validation)?;
     let mut merged = stored_secrets(&state, &id).await?;
     for (name, values) in &changed {
@@ -295,11 +361,16 @@ async fn update_connector(
     let detail = if changed.is_empty() {
         "settings".to_string()
     } else {
-        format!("secrets changed: {}", changed.keys().cloned().collect::<Vec<_>>().join(", "))
+        format!(
+            "secrets changed: {}",
+            changed.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
     };
     store::audit::record(
         &state.db,
-        &AuditEntry::new(caller.audit_actor(), "connector.update", "ok").connector(&id).detail(detail),
+        &AuditEntry::new(caller.audit_actor(), "connector.update", "ok")
+            .connector(&id)
+            .detail(detail),
     )
     .await?;
     Ok(Json(view(&state, connector(&state, &id).await?).await?))
@@ -307,24 +378,40 @@ async fn update_connector(
 
 #[utoipa::path(delete, path = "/connectors/{id}", tag = "connectors",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_connector(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     connector(&state, &id).await?;
     store::connectors::delete(&state.db, &id).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "connector.delete", "ok").connector(&id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "connector.delete", "ok").connector(&id),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// PSA companies mapped to customers the caller may see.
 #[utoipa::path(get, path = "/connectors/{id}/companies", tag = "connectors",
     responses((status = 200, body = Vec<MappingView>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_companies(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Vec<MappingView>>> {
+async fn list_companies(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MappingView>>> {
     connector(&state, &id).await?;
     let out = store::connectors::mappings(&state.db, &id)
         .await?
         .into_iter()
         .filter(|m| caller.may_see(&m.customer_id))
-        .map(|m| MappingView { connector_id: m.connector_id, psa_company_id: m.psa_company_id, customer_id: m.customer_id })
+        .map(|m| MappingView {
+            connector_id: m.connector_id,
+            psa_company_id: m.psa_company_id,
+            customer_id: m.customer_id,
+        })
         .collect();
     Ok(Json(out))
 }
@@ -342,14 +429,22 @@ async fn map_company(
     connector(&state, &id).await?;
     let company = psa_company_id.trim();
     if company.is_empty() || company.len() > 200 {
-        return Err(AppError::field("psa_company_id", "must be 1 to 200 characters"));
+        return Err(AppError::field(
+            "psa_company_id",
+            "must be 1 to 200 characters",
+        ));
     }
-    if store::customers::get(&state.db, &caller.visibility(), &input.customer_id).await.is_err() {
+    if store::customers::get(&state.db, &caller.visibility(), &input.customer_id)
+        .await
+        .is_err()
+    {
         return Err(AppError::field("customer_id", "no such customer"));
     }
     // A delegated token may not take over a company mapped to someone else's customer.
     if let Some(existing) = store::connectors::mapping(&state.db, &id, company).await? {
-        caller.require_customer(&existing.customer_id).map_err(|_| AppError::Forbidden("this company is mapped to another customer"))?;
+        caller
+            .require_customer(&existing.customer_id)
+            .map_err(|_| AppError::Forbidden("this company is mapped to another customer"))?;
     }
     let m = store::connectors::map_company(&state.db, &id, company, &input.customer_id).await?;
     store::audit::record(
@@ -360,7 +455,11 @@ async fn map_company(
             .detail(format!("psa company {company}")),
     )
     .await?;
-    Ok(Json(MappingView { connector_id: m.connector_id, psa_company_id: m.psa_company_id, customer_id: m.customer_id }))
+    Ok(Json(MappingView {
+        connector_id: m.connector_id,
+        psa_company_id: m.psa_company_id,
+        customer_id: m.customer_id,
+    }))
 }
 
 #[utoipa::path(delete, path = "/connectors/{id}/companies/{psa_company_id}", tag = "connectors",
@@ -373,7 +472,9 @@ async fn unmap_company(
     let existing = store::connectors::mapping(&state.db, &id, &psa_company_id)
         .await?
         .ok_or(AppError::NotFound("no such mapping"))?;
-    caller.require_customer(&existing.customer_id).map_err(|_| AppError::NotFound("no such mapping"))?;
+    caller
+        .require_customer(&existing.customer_id)
+        .map_err(|_| AppError::NotFound("no such mapping"))?;
     store::connectors::unmap_company(&state.db, &id, &psa_company_id).await?;
     store::audit::record(
         &state.db,
@@ -387,8 +488,10 @@ async fn unmap_company(
 }
 
 async fn connector(state: &AppState, id: &str) -> ApiResult<ConnectorRow> {
-    store::connectors::get(&state.db, id).await.map_err(|e| match e {
-        store::StoreError::NotFound => AppError::NotFound("no such connector"),
-        other => other.into(),
-    })
+    store::connectors::get(&state.db, id)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::NotFound => AppError::NotFound("no such connector"),
+            other => other.into(),
+        })
 }

@@ -85,11 +85,19 @@ async fn view(state: &AppState, c: store::customers::Customer) -> ApiResult<Cust
     let entra = match store::customers::entra(&state.db, &c.id).await? {
         None => None,
         Some(e) => {
-            let secret_set = store::secrets::names(&state.db, &secret_scope(&c.id)).await?.iter().any(|n| n == ENTRA_SECRET);
+            let secret_set = store::secrets::names(&state.db, &secret_scope(&c.id))
+                .await?
+                .iter()
+                .any(|n| n == ENTRA_SECRET);
             Some(entra_view(e, secret_set))
         }
     };
-    Ok(CustomerView { id: c.id, name: c.name, entra, created_at: c.created_at })
+    Ok(CustomerView {
+        id: c.id,
+        name: c.name,
+        entra,
+        created_at: c.created_at,
+    })
 }
 
 fn entra_view(e: EntraConnection, client_secret_set: bool) -> EntraView {
@@ -100,7 +108,9 @@ fn entra_view(e: EntraConnection, client_secret_set: bool) -> EntraView {
         client_secret_set,
         jit_domain: e.jit_domain,
         upn_template: e.upn_template,
-        duration: e.duration_secs.map(|s| DurationSetting::from_secs(s as u64).to_string()),
+        duration: e
+            .duration_secs
+            .map(|s| DurationSetting::from_secs(s as u64).to_string()),
         expiry_action: e.expiry_action,
     }
 }
@@ -125,14 +135,21 @@ async fn create_customer(
     caller.require_admin()?;
     let name = customer_name(&input.name)?;
     let c = store::customers::create(&state.db, &name).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.create", "ok").customer(&c.id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "customer.create", "ok").customer(&c.id),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(&state, c).await?)))
 }
 
 /// List the customers the token may see.
 #[utoipa::path(get, path = "/customers", tag = "customers",
     responses((status = 200, body = Vec<CustomerView>)), security(("bearer" = [])))]
-async fn list_customers(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<CustomerView>>> {
+async fn list_customers(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CustomerView>>> {
     let mut out = Vec::new();
     for c in store::customers::list(&state.db, &caller.visibility()).await? {
         out.push(view(&state, c).await?);
@@ -142,8 +159,14 @@ async fn list_customers(State(state): State<AppState>, caller: Caller) -> ApiRes
 
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers",
     responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_customer(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<CustomerView>> {
-    let c = store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+async fn get_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerView>> {
+    let c = store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
     Ok(Json(view(&state, c).await?))
 }
 
@@ -157,10 +180,16 @@ async fn update_customer(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CustomerInput>,
 ) -> ApiResult<Json<CustomerView>> {
-    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
     let name = customer_name(&input.name)?;
     store::customers::rename(&state.db, &id, &name).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.update", "ok").customer(&id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "customer.update", "ok").customer(&id),
+    )
+    .await?;
     let c = store::customers::get(&state.db, &caller.visibility(), &id).await?;
     Ok(Json(view(&state, c).await?))
 }
@@ -168,12 +197,22 @@ async fn update_customer(
 /// Delete a customer with its connection, mappings and delegations (admin tokens only).
 #[utoipa::path(delete, path = "/customers/{id}", tag = "customers",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_customer(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
     store::secrets::delete_scope(&state.db, &secret_scope(&id)).await?;
     store::customers::delete(&state.db, &id).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.delete", "ok").customer(&id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "customer.delete", "ok").customer(&id),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,11 +226,23 @@ async fn put_entra(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<EntraInput>,
 ) -> ApiResult<Json<EntraView>> {
-    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
-    let had_secret = store::secrets::names(&state.db, &secret_scope(&id)).await?.iter().any(|n| n == ENTRA_SECRET);
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
+    let had_secret = store::secrets::names(&state.db, &secret_scope(&id))
+        .await?
+        .iter()
+        .any(|n| n == ENTRA_SECRET);
     let connection = validate_entra(&state, &id, &input, had_secret)?;
     if let Some(secret) = input.client_secret.as_deref() {
-        store::secrets::put(&state.db, &state.keyring, &secret_scope(&id), ENTRA_SECRET, secret.trim().as_bytes()).await?;
+        store::secrets::put(
+            &state.db,
+            &state.keyring,
+            &secret_scope(&id),
+            ENTRA_SECRET,
+            secret.trim().as_bytes(),
+        )
+        .await?;
     }
     store::customers::put_entra(&state.db, &connection).await?;
     store::audit::record(
@@ -199,13 +250,22 @@ async fn put_entra(
         &AuditEntry::new(caller.audit_actor(), "customer.entra.set", "ok")
             .customer(&id)
             .tenant(&connection.tenant_id)
-            .detail(if input.client_secret.is_some() { "client secret replaced" } else { "client secret kept" }),
+            .detail(if input.client_secret.is_some() {
+                "client secret replaced"
+            } else {
+                "client secret kept"
+            }),
     )
     .await?;
     Ok(Json(entra_view(connection, true)))
 }
 
-fn validate_entra(state: &AppState, customer_id: &str, input: &EntraInput, had_secret: bool) -> ApiResult<EntraConnection> {
+fn validate_entra(
+    state: &AppState,
+    customer_id: &str,
+    input: &EntraInput,
+    had_secret: bool,
+) -> ApiResult<EntraConnection> {
     let mut errors = BTreeMap::new();
     let mut check = |field: &str, r: Result<String, String>| match r {
         Ok(v) => v,
@@ -215,18 +275,33 @@ fn validate_entra(state: &AppState, customer_id: &str, input: &EntraInput, had_s
         }
     };
     let tenant_id = check("tenant_id", parse_tenant(&input.tenant_id));
-    let client_id = check("client_id", Guid::parse(&input.client_id).map(|g| g.as_str().to_string()));
-    let jit_domain = check("jit_domain", Domain::parse(&input.jit_domain).map(|d| d.as_str().to_string()));
+    let client_id = check(
+        "client_id",
+        Guid::parse(&input.client_id).map(|g| g.as_str().to_string()),
+    );
+    let jit_domain = check(
+        "jit_domain",
+        Domain::parse(&input.jit_domain).map(|d| d.as_str().to_string()),
+    );
     let upn_template = check(
         "upn_template",
-        UpnTemplate::parse(input.upn_template.as_deref().unwrap_or(DEFAULT_UPN_TEMPLATE)).map(|t| t.as_str().to_string()),
+        UpnTemplate::parse(
+            input
+                .upn_template
+                .as_deref()
+                .unwrap_or(DEFAULT_UPN_TEMPLATE),
+        )
+        .map(|t| t.as_str().to_string()),
     );
     match input.client_secret.as_deref().map(str::trim) {
         Some("") => {
             errors.insert("client_secret".into(), "must not be empty".into());
         }
         None if !had_secret => {
-            errors.insert("client_secret".into(), "is required when the connection is first set".into());
+            errors.insert(
+                "client_secret".into(),
+                "is required when the connection is first set".into(),
+            );
         }
         _ => {}
     }
@@ -247,7 +322,10 @@ fn validate_entra(state: &AppState, customer_id: &str, input: &EntraInput, had_s
     let duration_secs = match input.duration.as_deref().map(DurationSetting::parse) {
         None => None,
         Some(Ok(d)) if d > max => {
-            errors.insert("duration".into(), format!("must not exceed jit_max_duration ({max})"));
+            errors.insert(
+                "duration".into(),
+                format!("must not exceed jit_max_duration ({max})"),
+            );
             None
         }
         Some(Ok(d)) if d.get().as_secs() < 60 => {
@@ -286,11 +364,21 @@ fn validate_entra(state: &AppState, customer_id: &str, input: &EntraInput, had_s
 /// Remove the customer's Entra connection and its stored client secret.
 #[utoipa::path(delete, path = "/customers/{id}/entra", tag = "customers",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_entra(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    store::customers::get(&state.db, &caller.visibility(), &id).await.map_err(not_found)?;
+async fn delete_entra(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
     store::customers::delete_entra(&state.db, &id).await?;
     store::secrets::delete(&state.db, &secret_scope(&id), ENTRA_SECRET).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "customer.entra.delete", "ok").customer(&id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "customer.entra.delete", "ok").customer(&id),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

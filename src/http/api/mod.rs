@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod connectors;
 pub mod customers;
+pub mod grants;
 pub mod technicians;
 
 use super::state::AppState;
@@ -26,7 +27,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -36,15 +40,24 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(customers::router())
         .merge(technicians::router())
         .merge(connectors::router())
+        .merge(grants::router())
         .merge(audit::router())
         .split_for_parts();
-    let json = doc.to_pretty_json().expect("the OpenAPI document serializes");
-    let router = router.route("/openapi.json", get(move || async move { ([("content-type", "application/json")], json) }));
+    let json = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    let router = router.route(
+        "/openapi.json",
+        get(move || async move { ([("content-type", "application/json")], json) }),
+    );
     (router, doc)
 }
 
 /// The OpenAPI document as checked in at `openapi.json`.
 pub fn openapi_json() -> String {
-    router().1.to_pretty_json().expect("the OpenAPI document serializes") + "\n"
+    router()
+        .1
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+        + "\n"
 }
-

@@ -69,16 +69,26 @@ async fn create_technician(
     let email = Email::parse(&input.email).map_err(|m| AppError::field("email", m))?;
     let name = input.display_name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(AppError::field("display_name", "must be 1 to 200 characters"));
+        return Err(AppError::field(
+            "display_name",
+            "must be 1 to 200 characters",
+        ));
     }
     let t = store::technicians::create(&state.db, email.as_str(), name).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(&state, &caller, t).await?)))
 }
 
 #[utoipa::path(get, path = "/technicians", tag = "technicians",
     responses((status = 200, body = Vec<TechnicianView>)), security(("bearer" = [])))]
-async fn list_technicians(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<TechnicianView>>> {
+async fn list_technicians(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TechnicianView>>> {
     let mut out = Vec::new();
     for t in store::technicians::list(&state.db).await? {
         out.push(view(&state, &caller, t).await?);
@@ -88,7 +98,11 @@ async fn list_technicians(State(state): State<AppState>, caller: Caller) -> ApiR
 
 #[utoipa::path(get, path = "/technicians/{id}", tag = "technicians",
     responses((status = 200, body = TechnicianView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_technician(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TechnicianView>> {
+async fn get_technician(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TechnicianView>> {
     let t = technician(&state, &id).await?;
     Ok(Json(view(&state, &caller, t).await?))
 }
@@ -96,34 +110,63 @@ async fn get_technician(State(state): State<AppState>, caller: Caller, Path(id):
 /// Remove a technician (admin tokens only).
 #[utoipa::path(delete, path = "/technicians/{id}", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_technician(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_technician(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     technician(&state, &id).await?;
     store::technicians::delete(&state.db, &id).await?;
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), "technician.delete", "ok").technician(&id)).await?;
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), "technician.delete", "ok").technician(&id),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Make the technician an MSP admin: JIT accounts in every customer tenant (admin tokens only).
 #[utoipa::path(put, path = "/technicians/{id}/admin", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn make_admin(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn make_admin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     set_admin(state, caller, id, true).await
 }
 
 /// Revoke the technician's MSP-admin flag (admin tokens only).
 #[utoipa::path(delete, path = "/technicians/{id}/admin", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn revoke_admin(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn revoke_admin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     set_admin(state, caller, id, false).await
 }
 
-async fn set_admin(state: AppState, caller: Caller, id: String, is_admin: bool) -> ApiResult<StatusCode> {
+async fn set_admin(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    is_admin: bool,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     technician(&state, &id).await?;
     store::technicians::set_admin(&state.db, &id, is_admin).await?;
-    let action = if is_admin { "technician.admin.grant" } else { "technician.admin.revoke" };
-    store::audit::record(&state.db, &AuditEntry::new(caller.audit_actor(), action, "ok").technician(&id)).await?;
+    let action = if is_admin {
+        "technician.admin.grant"
+    } else {
+        "technician.admin.revoke"
+    };
+    store::audit::record(
+        &state.db,
+        &AuditEntry::new(caller.audit_actor(), action, "ok").technician(&id),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,7 +192,13 @@ async fn undelegate(
     set_delegation(state, caller, id, customer_id, false).await
 }
 
-async fn set_delegation(state: AppState, caller: Caller, id: String, customer_id: String, on: bool) -> ApiResult<StatusCode> {
+async fn set_delegation(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    customer_id: String,
+    on: bool,
+) -> ApiResult<StatusCode> {
     technician(&state, &id).await?;
     store::customers::get(&state.db, &caller.visibility(), &customer_id)
         .await
@@ -159,18 +208,26 @@ async fn set_delegation(state: AppState, caller: Caller, id: String, customer_id
     } else {
         store::technicians::undelegate(&state.db, &id, &customer_id).await?;
     }
-    let action = if on { "delegation.add" } else { "delegation.remove" };
+    let action = if on {
+        "delegation.add"
+    } else {
+        "delegation.remove"
+    };
     store::audit::record(
         &state.db,
-        &AuditEntry::new(caller.audit_actor(), action, "ok").technician(&id).customer(&customer_id),
+        &AuditEntry::new(caller.audit_actor(), action, "ok")
+            .technician(&id)
+            .customer(&customer_id),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn technician(state: &AppState, id: &str) -> ApiResult<Technician> {
-    store::technicians::get(&state.db, id).await.map_err(|e| match e {
-        store::StoreError::NotFound => AppError::NotFound("no such technician"),
-        other => other.into(),
-    })
+    store::technicians::get(&state.db, id)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::NotFound => AppError::NotFound("no such technician"),
+            other => other.into(),
+        })
 }
