@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin_api;
+mod demo;
 mod lifecycle;
 mod ops;
 mod secrets;
