@@ -15,15 +15,13 @@ use jitgate_graph::EndAction;
 use std::sync::Arc;
 use std::time::Duration;
 
-const ACCOUNT_LEASE_MS: i64 = 120_000;
-
 pub async fn handle(job: ExpireJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     match end_grant(&ctx, &job.grant_id).await {
         Ok(_) => {
             ctx.metrics.job("expire", "ok");
             Ok(())
         }
-        Err(JobError::Retry { after, reason }) => {
+        Err(JobError::Wait { after, reason } | JobError::Retry { after, reason }) => {
             ctx.metrics.job("expire", "rescheduled");
             tracing::info!(grant = %job.grant_id, ?after, %reason, "ending rescheduled");
             let next = ExpireJob {
@@ -65,17 +63,7 @@ pub async fn end_grant(ctx: &JobContext, grant_id: &str) -> Result<EndOutcome, J
     if !grant.is_open() || (!grant.end_requested && grant.expires_at > now_ms()) {
         return Ok(EndOutcome::NotDue);
     }
-    // Unique per run: the lease must exclude other jobs of this very process too.
-    let owner = super::lock_owner(ctx);
-    if !accounts::lock(&ctx.db, &grant.account_id, &owner, ACCOUNT_LEASE_MS).await? {
-        return Err(JobError::retry(
-            Duration::from_millis(500),
-            "another job is working on this account",
-        ));
-    }
-    let result = end_locked(ctx, &grant).await;
-    accounts::unlock(&ctx.db, &grant.account_id, &owner).await?;
-    result
+    super::with_account_lease(ctx, &grant.account_id, end_locked(ctx, &grant)).await
 }
 
 async fn end_locked(ctx: &JobContext, grant: &Grant) -> Result<EndOutcome, JobError> {

@@ -40,6 +40,10 @@ pub enum JobError {
     /// Try again after `after` (rate limit, replication lag, an outage, a lease held).
     #[error("retry in {after:?}: {reason}")]
     Retry { after: Duration, reason: String },
+    /// Someone else holds the account right now: try again soon, without counting it as a
+    /// failed attempt.
+    #[error("waiting {after:?}: {reason}")]
+    Wait { after: Duration, reason: String },
     /// Our own storage failed: let apalis retry the job at once (it is idempotent).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -52,6 +56,44 @@ impl JobError {
             reason: reason.into(),
         }
     }
+}
+
+/// How long an account lease lasts without renewal: a crashed holder blocks the account for
+/// at most this long. A live holder renews it every third of that.
+const ACCOUNT_LEASE: Duration = Duration::from_secs(30);
+
+/// Run `work` holding the account's lease, renewed in the background while it runs, so Graph
+/// work on one account is serialized across jobs and processes (one password, one set of
+/// roles at a time). `Wait` if another run holds it.
+pub async fn with_account_lease<T>(
+    ctx: &JobContext,
+    account_id: &str,
+    work: impl std::future::Future<Output = Result<T, JobError>>,
+) -> Result<T, JobError> {
+    // Unique per run: the lease must exclude other jobs of this very process too.
+    let owner = format!("{}/{}", ctx.instance, ulid::Ulid::generate());
+    let ttl_ms = ACCOUNT_LEASE.as_millis() as i64;
+    if !store::accounts::lock(&ctx.db, account_id, &owner, ttl_ms).await? {
+        return Err(JobError::Wait {
+            after: Duration::from_millis(500),
+            reason: "another job is working on this account".into(),
+        });
+    }
+    let renewal = {
+        let (db, id, owner) = (ctx.db.clone(), account_id.to_string(), owner.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ACCOUNT_LEASE / 3).await;
+                if let Err(e) = store::accounts::lock(&db, &id, &owner, ttl_ms).await {
+                    tracing::warn!(error = %e, account = %id, "could not renew an account lease");
+                }
+            }
+        })
+    };
+    let result = work.await;
+    renewal.abort();
+    store::accounts::unlock(&ctx.db, account_id, &owner).await?;
+    result
 }
 
 /// Exponential backoff for attempt `n` (0-based): 2 s, 4 s, 8 s, … capped at 60 s.
@@ -84,11 +126,6 @@ pub async fn tenant_of(
         jitgate_graph::Secret::new(secret),
     );
     Ok(Some((conn, tenant)))
-}
-
-/// A lease owner for one run of one job: the process's name plus a fresh id.
-pub fn lock_owner(ctx: &JobContext) -> String {
-    format!("{}/{}", ctx.instance, ulid::Ulid::generate())
 }
 
 /// A unique name for this process: host name plus a ULID, so a restart never collides with

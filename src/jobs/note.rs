@@ -19,7 +19,9 @@ pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxD
             ctx.metrics.job("note", "ok");
             Ok(())
         }
-        Err(JobError::Retry { after, reason }) if job.attempt + 1 < MAX_ATTEMPTS => {
+        Err(JobError::Wait { after, reason } | JobError::Retry { after, reason })
+            if job.attempt + 1 < MAX_ATTEMPTS =>
+        {
             ctx.metrics.job("note", "rescheduled");
             tracing::info!(note = %job.note_id, ?after, %reason, "note rescheduled");
             let next = NoteJob {
@@ -34,7 +36,7 @@ pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxD
             .await?;
             Ok(())
         }
-        Err(JobError::Retry { reason, .. }) => {
+        Err(JobError::Wait { reason, .. } | JobError::Retry { reason, .. }) => {
             ctx.metrics.job("note", "failed");
             tracing::error!(note = %job.note_id, %reason, "giving up on a ticket note");
             Ok(())

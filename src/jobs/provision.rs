@@ -20,13 +20,30 @@ use std::time::Duration;
 /// Attempts (with backoff up to a minute) before a request is given up with a failure note:
 /// about ten minutes, enough for Entra replication lag and short outages.
 const MAX_ATTEMPTS: u32 = 14;
-/// How long one provisioning run may hold the account's lease.
-const ACCOUNT_LEASE_MS: i64 = 120_000;
 
 pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     match provision(&ctx, &job).await {
         Ok(()) => {
             ctx.metrics.job("provision", "ok");
+            Ok(())
+        }
+        Err(JobError::Wait { after, .. }) => {
+            let next = ProvisionJob {
+                request_id: job.request_id.clone(),
+                attempt: job.attempt,
+                waits: job.waits + 1,
+            };
+            let key = format!(
+                "provision:{}:{}:w{}",
+                job.request_id, next.attempt, next.waits
+            );
+            queue::push(
+                &ctx.db,
+                queue::Job::new(queue::PROVISION, &next)
+                    .after(after)
+                    .key(key),
+            )
+            .await?;
             Ok(())
         }
         Err(JobError::Retry { after, reason }) if job.attempt + 1 < MAX_ATTEMPTS => {
@@ -35,8 +52,12 @@ pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(),
             let next = ProvisionJob {
                 request_id: job.request_id.clone(),
                 attempt: job.attempt + 1,
+                waits: job.waits,
             };
-            let key = format!("provision:{}:{}", job.request_id, next.attempt);
+            let key = format!(
+                "provision:{}:{}:w{}",
+                job.request_id, next.attempt, next.waits
+            );
             queue::push(
                 &ctx.db,
                 queue::Job::new(queue::PROVISION, &next)
@@ -213,17 +234,12 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
     };
     let account =
         accounts::get_or_create(&ctx.db, &who.customer.id, &who.technician.id, &upn).await?;
-    // Unique per run: the lease must exclude other jobs of this very process too.
-    let owner = super::lock_owner(ctx);
-    if !accounts::lock(&ctx.db, &account.id, &owner, ACCOUNT_LEASE_MS).await? {
-        return Err(JobError::retry(
-            Duration::from_secs(1),
-            "another job is working on this account",
-        ));
-    }
-    let result = grant_locked(ctx, req, who, &connection, &tenant, &account).await;
-    accounts::unlock(&ctx.db, &account.id, &owner).await?;
-    let started = result?;
+    let started = super::with_account_lease(
+        ctx,
+        &account.id,
+        grant_locked(ctx, req, who, &connection, &tenant, &account),
+    )
+    .await?;
     if let Some(started) = started {
         after_start(ctx, req, who, started).await;
     }

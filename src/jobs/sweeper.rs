@@ -22,8 +22,16 @@ pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: Cancellatio
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = sweep(&ctx).await {
-            tracing::error!(error = %e, "sweeper pass failed");
+        let started = std::time::Instant::now();
+        let result = sweep(&ctx).await;
+        let took = started.elapsed();
+        ctx.metrics
+            .sweeper_last_pass_seconds
+            .set(took.as_secs_f64());
+        ctx.metrics.sweeper_passes.inc();
+        match result {
+            Ok(ended) => tracing::debug!(ended, took_ms = took.as_millis() as u64, "sweeper pass"),
+            Err(e) => tracing::error!(error = %e, "sweeper pass failed"),
         }
     }
 }
@@ -59,9 +67,15 @@ pub async fn sweep(ctx: &Arc<JobContext>) -> Result<usize, store::StoreError> {
                 Ok(EndOutcome::NotDue) => {
                     store::grants::release_lease(&ctx.db, &id, &ctx.instance).await?
                 }
-                // The lease stays until it lapses: the natural backoff before the next try.
-                Err(JobError::Retry { reason, .. }) => {
-                    tracing::warn!(grant = %id, %reason, "sweeper could not end a grant yet")
+                // Keep the claim for the wait asked for: the next pass after it tries again.
+                Err(JobError::Wait { after, .. }) => {
+                    store::grants::hold_lease(&ctx.db, &id, &ctx.instance, after.as_millis() as i64)
+                        .await?
+                }
+                Err(JobError::Retry { after, reason }) => {
+                    tracing::warn!(grant = %id, %reason, "sweeper could not end a grant yet");
+                    store::grants::hold_lease(&ctx.db, &id, &ctx.instance, after.as_millis() as i64)
+                        .await?
                 }
                 Err(JobError::Store(e)) => return Err(e),
             }

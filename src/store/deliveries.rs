@@ -39,6 +39,9 @@ pub struct ProvisionJob {
     /// How many times this request was rescheduled (backoff).
     #[serde(default)]
     pub attempt: u32,
+    /// How many times it waited for another job holding the account (not failures).
+    #[serde(default)]
+    pub waits: u32,
 }
 
 pub async fn accept(db: &Db, incoming: &Incoming) -> Result<Accepted> {
@@ -73,7 +76,7 @@ pub async fn accept(db: &Db, incoming: &Incoming) -> Result<Accepted> {
             .bind(&incoming.ticket_ref).bind(&incoming.psa_company_id).bind(&incoming.actor)
             .bind(incoming.duration_secs).bind(now)
             .execute(&mut *tx).await?;
-        let job = Job::new(queue::PROVISION, &ProvisionJob { request_id: request_id.clone(), attempt: 0 })
+        let job = Job::new(queue::PROVISION, &ProvisionJob { request_id: request_id.clone(), attempt: 0, waits: 0 })
             .key(format!("provision:{request_id}:0"));
         (*tx).push_job(&job).await?;
         tx.commit().await?;

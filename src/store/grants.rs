@@ -344,6 +344,13 @@ pub async fn release_lease(db: &Db, grant_id: &str, owner: &str) -> Result<()> {
     Ok(())
 }
 
+/// Keep a sweeper claim for `ms` more from now (a wait or a backoff before the next try).
+pub async fn hold_lease(db: &Db, grant_id: &str, owner: &str, ms: i64) -> Result<()> {
+    on_db!(db, pool => sqlx::query("UPDATE grants SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+        .bind(now_ms() + ms).bind(grant_id).bind(owner).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
 /// Grants past expiry that are not yet verified ended (for the overdue gauge).
 pub async fn count_overdue(db: &Db) -> Result<i64> {
     Ok(

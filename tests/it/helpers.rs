@@ -107,7 +107,49 @@ pub async fn spawn_app_with(configure: Configure) -> TestApp {
     }
 }
 
+/// The admin API of a running jitgate, in-process or a child process.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: String,
+}
+
+impl Api {
+    /// A call with the admin token that must succeed; returns the body.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request reaches the app");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} answered {status}: {json}"
+        );
+        json
+    }
+}
+
 impl TestApp {
+    pub fn api(&self) -> Api {
+        Api {
+            http: self.http.clone(),
+            url: self.url.clone(),
+            token: self.admin_token.clone(),
+        }
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -195,16 +237,16 @@ impl Drop for TestApp {
 }
 
 /// A uniquely named PostgreSQL database for one test, dropped afterwards.
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl PostgresDatabase {
     /// `JITGATE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432` selects PostgreSQL; an
     /// unreachable server fails the test rather than skipping it.
-    async fn create_if_configured() -> Option<PostgresDatabase> {
+    pub async fn create_if_configured() -> Option<PostgresDatabase> {
         let admin_url = std::env::var("JITGATE_TEST_POSTGRES")
             .ok()
             .filter(|u| !u.is_empty())?;

@@ -8,6 +8,7 @@ mod admin_api;
 mod demo;
 mod lifecycle;
 mod ops;
+mod processes;
 mod secrets;
 mod webhooks;
 mod world;

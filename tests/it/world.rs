@@ -1,7 +1,7 @@
 //! A whole MSP world for end-to-end tests: jitgate, a simulated Entra tenant (Graph) and a
 //! simulated ConnectWise PSA, wired together through the real admin API.
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{Api, TestApp, spawn_app_with};
 use jitgate::config::Config;
 use jitgate::domain::duration::DurationSetting;
 use jitgate_sim::connectwise::{ConnectWiseSim, CwNote, SeedTicket};
@@ -50,13 +50,12 @@ impl World {
     }
 
     pub async fn with(opts: WorldOptions) -> World {
-        let ca = TestCa::generate();
-        let ca_dir = tempfile::tempdir().unwrap().keep();
-        let ca_file = ca.write_ca_file(&ca_dir);
-        let graph = GraphSim::start(Some(&ca)).await;
-        graph.add_tenant(TenantSpec::new(TENANT, CLIENT_ID, CLIENT_SECRET, DOMAIN));
-        let cw = ConnectWiseSim::start(&ca).await;
-        let (graph_url, login_url) = (graph.graph_url(), graph.login_url());
+        let sims = Sims::start().await;
+        let (graph_url, login_url, ca_file) = (
+            sims.graph.graph_url(),
+            sims.graph.login_url(),
+            sims.ca_file.clone(),
+        );
         let jit = DurationSetting::parse(opts.jit_duration).unwrap();
         let sweep = DurationSetting::parse(opts.sweep_interval).unwrap();
         let app = spawn_app_with(Box::new(move |c: &mut Config| {
@@ -68,58 +67,15 @@ impl World {
             c.poll_interval = DurationSetting::from_millis(100);
         }))
         .await;
-        let customer_id = app.create_customer("Fabrikam").await;
-        app.admin(
-            "PUT",
-            &format!("/api/v1/customers/{customer_id}/entra"),
-            Some(
-                json!({"tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                "jit_domain": DOMAIN, "roles": ["Global Administrator", "User Administrator"]}),
-            ),
-        )
-        .await;
-        let technician = app
-            .admin(
-                "POST",
-                "/api/v1/technicians",
-                Some(json!({"email": "alice@msp.example", "display_name": "Alice Smith"})),
-            )
-            .await;
-        let technician_id = technician["id"].as_str().unwrap().to_string();
-        if opts.delegated {
-            app.admin(
-                "PUT",
-                &format!("/api/v1/technicians/{technician_id}/customers/{customer_id}"),
-                None,
-            )
-            .await;
-        }
-        let connector = app
-            .admin(
-                "POST",
-                "/api/v1/connectors",
-                Some(json!({"kind": "connectwise", "name": "ConnectWise",
-                    "settings": cw.connector_settings(json!({"custom_field": "Request JIT"})),
-                    "secrets": cw.connector_secrets()})),
-            )
-            .await;
-        let connector_id = connector["id"].as_str().unwrap().to_string();
-        app.admin(
-            "PUT",
-            &format!("/api/v1/connectors/{connector_id}/companies/{COMPANY}"),
-            Some(json!({"customer_id": customer_id})),
-        )
-        .await;
-        cw.add_member("alice", "alice@msp.example");
-        cw.add_member("mallory", "mallory@msp.example");
+        let msp = setup_msp(&app.api(), &sims.cw, opts.delegated).await;
         World {
             app,
-            graph,
-            cw,
-            connector_id,
-            customer_id,
-            technician_id,
-            _ca: ca,
+            graph: sims.graph,
+            cw: sims.cw,
+            connector_id: msp.connector_id,
+            customer_id: msp.customer_id,
+            technician_id: msp.technician_id,
+            _ca: sims.ca,
         }
     }
 
@@ -182,6 +138,106 @@ impl World {
     pub async fn grants(&self) -> serde_json::Value {
         self.app.admin("GET", "/api/v1/grants", None).await
     }
+}
+
+/// The simulated Entra tenant and ConnectWise PSA, with the CA jitgate must trust.
+pub struct Sims {
+    pub graph: GraphSim,
+    pub cw: ConnectWiseSim,
+    pub ca: TestCa,
+    pub ca_file: std::path::PathBuf,
+}
+
+impl Sims {
+    pub async fn start() -> Sims {
+        jitgate_sim::tls::install_crypto_provider();
+        let ca = TestCa::generate();
+        let ca_file = ca.write_ca_file(&tempfile::tempdir().unwrap().keep());
+        let graph = GraphSim::start(Some(&ca)).await;
+        graph.add_tenant(TenantSpec::new(TENANT, CLIENT_ID, CLIENT_SECRET, DOMAIN));
+        let cw = ConnectWiseSim::start(&ca).await;
+        Sims {
+            graph,
+            cw,
+            ca,
+            ca_file,
+        }
+    }
+}
+
+pub struct Msp {
+    pub customer_id: String,
+    pub technician_id: String,
+    pub connector_id: String,
+}
+
+/// Through the admin API: a customer with its Entra connection, technician Alice (delegated
+/// or not), a ConnectWise connector and the company mapping; PSA members alice and mallory.
+pub async fn setup_msp(api: &Api, cw: &ConnectWiseSim, delegated: bool) -> Msp {
+    let customer_id = api
+        .admin(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"name": "Fabrikam"})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.admin(
+        "PUT",
+        &format!("/api/v1/customers/{customer_id}/entra"),
+        Some(
+            json!({"tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+            "jit_domain": DOMAIN, "roles": ["Global Administrator", "User Administrator"]}),
+        ),
+    )
+    .await;
+    let technician_id = add_technician(api, "alice", "Alice Smith").await;
+    if delegated {
+        api.admin(
+            "PUT",
+            &format!("/api/v1/technicians/{technician_id}/customers/{customer_id}"),
+            None,
+        )
+        .await;
+    }
+    let connector = api
+        .admin(
+            "POST",
+            "/api/v1/connectors",
+            Some(json!({"kind": "connectwise", "name": "ConnectWise",
+                "settings": cw.connector_settings(json!({"custom_field": "Request JIT"})),
+                "secrets": cw.connector_secrets()})),
+        )
+        .await;
+    let connector_id = connector["id"].as_str().unwrap().to_string();
+    api.admin(
+        "PUT",
+        &format!("/api/v1/connectors/{connector_id}/companies/{COMPANY}"),
+        Some(json!({"customer_id": customer_id})),
+    )
+    .await;
+    cw.add_member("alice", "alice@msp.example");
+    cw.add_member("mallory", "mallory@msp.example");
+    Msp {
+        customer_id,
+        technician_id,
+        connector_id,
+    }
+}
+
+/// A technician `name@msp.example`; returns their id.
+pub async fn add_technician(api: &Api, name: &str, display: &str) -> String {
+    api.admin(
+        "POST",
+        "/api/v1/technicians",
+        Some(json!({"email": format!("{name}@msp.example"), "display_name": display})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Poll `check` until it yields a value or `within` passes.
