@@ -126,6 +126,7 @@ CREATE TABLE grants (
     ended_at        BIGINT,
     end_reason      TEXT,                   -- expired | ended_by_admin | cancelled
     end_requested   BOOLEAN NOT NULL DEFAULT FALSE,
+    end_request_reason TEXT,                -- ended_by_admin | cancelled
     end_attempts    INTEGER NOT NULL DEFAULT 0,
     last_end_error  TEXT,
     lease_owner     TEXT,

@@ -74,10 +74,13 @@ async fn end_locked(ctx: &JobContext, grant: &Grant) -> Result<EndOutcome, JobEr
         &grant.customer_id,
     )
     .await?;
-    let reason = if grant.end_requested && grant.expires_at > now_ms() {
-        "ended_by_admin"
-    } else {
-        "expired"
+    let reason = match (
+        grant.end_requested && grant.expires_at > now_ms(),
+        grant.end_request_reason.as_deref(),
+    ) {
+        (true, Some("cancelled")) => "cancelled",
+        (true, _) => "ended_by_admin",
+        (false, _) => "expired",
     };
     let (connection, state) = match tenant_of(ctx, &grant.customer_id).await? {
         None => {
@@ -209,13 +212,10 @@ async fn failed(
     Err(JobError::retry(after, error.to_string()))
 }
 
-/// Ask for an early end and run it now through the expire queue.
-pub async fn request_early_end(ctx: &JobContext, grant_id: &str) -> Result<bool, JobError> {
-    request_end(&ctx.db, grant_id).await
-}
-
-pub async fn request_end(db: &store::Db, grant_id: &str) -> Result<bool, JobError> {
-    if !store::grants::request_end(db, grant_id).await? {
+/// Ask for an early end (`ended_by_admin` or `cancelled`) and run it now through the expire
+/// queue.
+pub async fn request_end(db: &store::Db, grant_id: &str, reason: &str) -> Result<bool, JobError> {
+    if !store::grants::request_end(db, grant_id, reason).await? {
         return Ok(false);
     }
     let job = queue::Job::new(

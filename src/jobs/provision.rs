@@ -432,7 +432,7 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
     };
     let detail = match &open {
         Some(g) => {
-            super::end::request_early_end(ctx, &g.id).await?;
+            super::end::request_end(&ctx.db, &g.id, "cancelled").await?;
             format!("grant {} ends now", g.id)
         }
         None => "no open grant".to_string(),

@@ -24,6 +24,8 @@ pub struct Grant {
     /// `expired`, `ended_by_admin` or `cancelled`.
     pub end_reason: Option<String>,
     pub end_requested: bool,
+    /// Why an early end was asked for: `ended_by_admin` or `cancelled`.
+    pub end_request_reason: Option<String>,
     pub end_attempts: i32,
     pub last_end_error: Option<String>,
     pub version: i32,
@@ -38,7 +40,7 @@ impl Grant {
 }
 
 const COLUMNS: &str = "id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref, started_at, \
-    expires_at, ended_at, end_reason, end_requested, end_attempts, last_end_error, version, created_at, updated_at";
+    expires_at, ended_at, end_reason, end_requested, end_request_reason, end_attempts, last_end_error, version, created_at, updated_at";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExpireJob {
@@ -276,10 +278,10 @@ pub async fn add_note(
 }
 
 /// Ask for the grant to end now (admin API, `jit.cancelled`); the expire path does the work.
-pub async fn request_end(db: &Db, grant_id: &str) -> Result<bool> {
+pub async fn request_end(db: &Db, grant_id: &str, reason: &str) -> Result<bool> {
     let n = on_db!(db, pool => sqlx::query(
-        "UPDATE grants SET end_requested = TRUE, updated_at = $1 WHERE id = $2 AND ended_at IS NULL")
-        .bind(now_ms()).bind(grant_id).execute(pool).await?.rows_affected());
+        "UPDATE grants SET end_requested = TRUE, end_request_reason = $1, updated_at = $2 WHERE id = $3 AND ended_at IS NULL")
+        .bind(reason).bind(now_ms()).bind(grant_id).execute(pool).await?.rows_affected());
     Ok(n == 1)
 }
 

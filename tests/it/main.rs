@@ -9,6 +9,7 @@ mod demo;
 mod lifecycle;
 mod ops;
 mod processes;
+mod psa_flows;
 mod secrets;
 mod webhooks;
 mod world;

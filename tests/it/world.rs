@@ -51,22 +51,7 @@ impl World {
 
     pub async fn with(opts: WorldOptions) -> World {
         let sims = Sims::start().await;
-        let (graph_url, login_url, ca_file) = (
-            sims.graph.graph_url(),
-            sims.graph.login_url(),
-            sims.ca_file.clone(),
-        );
-        let jit = DurationSetting::parse(opts.jit_duration).unwrap();
-        let sweep = DurationSetting::parse(opts.sweep_interval).unwrap();
-        let app = spawn_app_with(Box::new(move |c: &mut Config| {
-            c.ca_file = Some(ca_file);
-            c.graph_url = graph_url;
-            c.login_url = login_url;
-            c.jit_duration = jit;
-            c.sweep_interval = sweep;
-            c.poll_interval = DurationSetting::from_millis(100);
-        }))
-        .await;
+        let app = sims.spawn_app(&opts).await;
         let msp = setup_msp(&app.api(), &sims.cw, opts.delegated).await;
         World {
             app,
@@ -163,6 +148,26 @@ impl Sims {
             ca_file,
         }
     }
+
+    /// jitgate in-process, pointed at these simulators.
+    pub async fn spawn_app(&self, opts: &WorldOptions) -> TestApp {
+        let (graph_url, login_url, ca_file) = (
+            self.graph.graph_url(),
+            self.graph.login_url(),
+            self.ca_file.clone(),
+        );
+        let jit = DurationSetting::parse(opts.jit_duration).unwrap();
+        let sweep = DurationSetting::parse(opts.sweep_interval).unwrap();
+        spawn_app_with(Box::new(move |c: &mut Config| {
+            c.ca_file = Some(ca_file);
+            c.graph_url = graph_url;
+            c.login_url = login_url;
+            c.jit_duration = jit;
+            c.sweep_interval = sweep;
+            c.poll_interval = DurationSetting::from_millis(100);
+        }))
+        .await
+    }
 }
 
 pub struct Msp {
@@ -174,6 +179,27 @@ pub struct Msp {
 /// Through the admin API: a customer with its Entra connection, technician Alice (delegated
 /// or not), a ConnectWise connector and the company mapping; PSA members alice and mallory.
 pub async fn setup_msp(api: &Api, cw: &ConnectWiseSim, delegated: bool) -> Msp {
+    let (customer_id, technician_id) = setup_customer(api, delegated).await;
+    let connector_id = add_connector(
+        api,
+        json!({"kind": "connectwise", "name": "ConnectWise",
+            "settings": cw.connector_settings(json!({"custom_field": "Request JIT"})),
+            "secrets": cw.connector_secrets()}),
+    )
+    .await;
+    map_company(api, &connector_id, &COMPANY.to_string(), &customer_id).await;
+    cw.add_member("alice", "alice@msp.example");
+    cw.add_member("mallory", "mallory@msp.example");
+    Msp {
+        customer_id,
+        technician_id,
+        connector_id,
+    }
+}
+
+/// Customer Fabrikam with its Entra connection, and technician Alice (delegated to it or
+/// not); returns their ids.
+pub async fn setup_customer(api: &Api, delegated: bool) -> (String, String) {
     let customer_id = api
         .admin(
             "POST",
@@ -202,29 +228,24 @@ pub async fn setup_msp(api: &Api, cw: &ConnectWiseSim, delegated: bool) -> Msp {
         )
         .await;
     }
-    let connector = api
-        .admin(
-            "POST",
-            "/api/v1/connectors",
-            Some(json!({"kind": "connectwise", "name": "ConnectWise",
-                "settings": cw.connector_settings(json!({"custom_field": "Request JIT"})),
-                "secrets": cw.connector_secrets()})),
-        )
-        .await;
-    let connector_id = connector["id"].as_str().unwrap().to_string();
+    (customer_id, technician_id)
+}
+
+/// Register a connector from its `POST /api/v1/connectors` body; returns its id.
+pub async fn add_connector(api: &Api, body: serde_json::Value) -> String {
+    api.admin("POST", "/api/v1/connectors", Some(body)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+pub async fn map_company(api: &Api, connector_id: &str, company: &str, customer_id: &str) {
     api.admin(
         "PUT",
-        &format!("/api/v1/connectors/{connector_id}/companies/{COMPANY}"),
+        &format!("/api/v1/connectors/{connector_id}/companies/{company}"),
         Some(json!({"customer_id": customer_id})),
     )
     .await;
-    cw.add_member("alice", "alice@msp.example");
-    cw.add_member("mallory", "mallory@msp.example");
-    Msp {
-        customer_id,
-        technician_id,
-        connector_id,
-    }
 }
 
 /// A technician `name@msp.example`; returns their id.

@@ -75,7 +75,7 @@ async fn end_grant(
     if !grant.is_open() {
         return Err(AppError::Conflict("the grant has already ended".into()));
     }
-    crate::jobs::end::request_end(&state.db, &id)
+    crate::jobs::end::request_end(&state.db, &id, "ended_by_admin")
         .await
         .map_err(AppError::internal)?;
     store::audit::record(

@@ -1,0 +1,190 @@
+//! The flow through each PSA other than ConnectWise: Autotask, HaloPSA and Standard Webhooks,
+//! each against its simulator (or, for Standard Webhooks, signed requests and a note receiver).
+
+use crate::world::{
+    Sims, TENANT, WorldOptions, add_connector, eventually, map_company, setup_customer,
+};
+use jitgate_connectors::standard_webhooks::{SigningSecret, signed_headers};
+use jitgate_sim::autotask::{AutotaskSim, SeedTicket, SignatureForm};
+use jitgate_sim::halopsa::{DeliveryAuth, HaloConfig, HaloSim};
+use serde_json::json;
+use std::time::Duration;
+
+async fn post(
+    app: &crate::helpers::TestApp,
+    connector: &str,
+    headers: &reqwest::header::HeaderMap,
+    body: Vec<u8>,
+) -> u16 {
+    let resp = app
+        .http
+        .post(format!("{}/webhooks/{connector}", app.url))
+        .headers(headers.clone())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+#[tokio::test]
+async fn autotask_udf_request_gets_an_account_and_an_internal_note() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let (customer, _) = setup_customer(&api, true).await;
+    let at = AutotaskSim::start(Some(&sims.ca)).await;
+    let connector = add_connector(
+        &api,
+        json!({"kind": "autotask", "name": "Autotask",
+            "settings": at.connector_settings(json!({"udf": "Request JIT"})), "secrets": at.connector_secrets()}),
+    )
+    .await;
+    map_company(&api, &connector, "29683501", &customer).await;
+    at.add_resource(29682885, "alice@msp.example");
+    at.add_ticket(SeedTicket::new(351181, 29683501).with_udf("Request JIT", Some("false")));
+    at.set_udf(351181, "Request JIT", Some("true"));
+    let delivery = at.ticket_delivery(351181, 29682885, "Update", SignatureForm::RawBytes);
+    assert_eq!(
+        post(
+            &app,
+            &connector,
+            &delivery.header_map(),
+            delivery.body.clone()
+        )
+        .await,
+        202
+    );
+    let notes = eventually("the Autotask note", Duration::from_secs(30), || {
+        let n = at.notes(351181);
+        async move { (!n.is_empty()).then_some(n) }
+    })
+    .await;
+    assert!(
+        format!("{:?}", notes[0]).contains("alice-jit@fabrikam.com"),
+        "{:?}",
+        notes[0]
+    );
+    assert_eq!(sims.graph.users(TENANT).len(), 1);
+}
+
+#[tokio::test]
+async fn halopsa_outcome_request_gets_an_account_and_a_hidden_note() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let (customer, _) = setup_customer(&api, true).await;
+    let halo = HaloSim::start(
+        HaloConfig::new("jitgate-client", "halo-client-secret-value").with_tenant("msp"),
+        Some(&sims.ca),
+    )
+    .await;
+    let password = "halo-webhook-password-0042";
+    let connector = add_connector(
+        &api,
+        json!({"kind": "halopsa", "name": "HaloPSA",
+            "settings": {"base_url": halo.url(), "tenant": "msp", "client_id": "jitgate-client",
+                "delivery_auth": {"mode": "basic", "username": "halo"},
+                "trigger": {"outcome_id": 50}, "note": {"outcome_id": 7}},
+            "secrets": {"webhook_password": [password], "client_secret": "halo-client-secret-value"}}),
+    )
+    .await;
+    map_company(&api, &connector, "17", &customer).await;
+    halo.seed_ticket(4242, 17);
+    halo.seed_agent(3, "Alice Smith", "alice@msp.example");
+    let delivery = halo
+        .action_added(4242, 3, 50, "Request JIT")
+        .deliver(&DeliveryAuth::basic("halo", password));
+    assert_eq!(
+        post(
+            &app,
+            &connector,
+            &delivery.header_map(),
+            delivery.body.clone()
+        )
+        .await,
+        202
+    );
+    let notes = eventually("the Halo note", Duration::from_secs(30), || {
+        let n = halo.notes(4242);
+        async move { (!n.is_empty()).then_some(n) }
+    })
+    .await;
+    assert!(notes[0].contains("alice-jit@fabrikam.com"), "{notes:?}");
+    let wrong = halo
+        .action_added(4242, 3, 50, "Request JIT")
+        .deliver(&DeliveryAuth::basic(
+            "halo",
+            "wrong-password-wrong-password",
+        ));
+    assert_eq!(
+        post(&app, &connector, &wrong.header_map(), wrong.body).await,
+        401
+    );
+}
+
+#[tokio::test]
+async fn standard_webhooks_request_then_cancel_ends_the_grant_early() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let (customer, _) = setup_customer(&api, true).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let connector = add_connector(
+        &api,
+        json!({"kind": "standard_webhooks", "name": "Rewst", "settings": {}, "secrets": {"webhook_secret": [secret]}}),
+    )
+    .await;
+    map_company(&api, &connector, "fabrikam", &customer).await;
+    let send = |kind: &'static str, id: &'static str| {
+        let body = serde_json::to_vec(&json!({"type": kind, "timestamp": "2026-11-26T12:00:00Z",
+            "data": {"ticket": {"id": "T-1042"}, "company": {"id": "fabrikam"}, "technician": {"email": "alice@msp.example"}}}))
+        .unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let headers =
+            signed_headers(&[SigningSecret::parse(secret).unwrap()], id, now, &body).unwrap();
+        (headers, body)
+    };
+    let (headers, body) = send("jit.requested", "msg_request_1");
+    assert_eq!(post(&app, &connector, &headers, body).await, 202);
+    let user = eventually("the account", Duration::from_secs(30), || {
+        let u = sims
+            .graph
+            .users(TENANT)
+            .into_iter()
+            .find(|u| u.account_enabled);
+        async move { u }
+    })
+    .await;
+    let (headers, body) = send("jit.cancelled", "msg_cancel_1");
+    assert_eq!(post(&app, &connector, &headers, body).await, 202);
+    eventually("the grant to end", Duration::from_secs(30), || {
+        let u = sims.graph.user(TENANT, &user.id).unwrap();
+        async move { (!u.account_enabled).then_some(()) }
+    })
+    .await;
+    let grant = eventually(
+        "the grant to be marked ended",
+        Duration::from_secs(10),
+        || {
+            let api = api.clone();
+            async move {
+                let g = api.admin("GET", "/api/v1/grants", None).await[0].clone();
+                g["ended_at"].is_i64().then_some(g)
+            }
+        },
+    )
+    .await;
+    assert_eq!(grant["end_reason"], "cancelled");
+    // A stale timestamp is refused.
+    let body = b"{}".to_vec();
+    let old = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+    let headers = signed_headers(
+        &[SigningSecret::parse(secret).unwrap()],
+        "msg_old",
+        old,
+        &body,
+    )
+    .unwrap();
+    assert_eq!(post(&app, &connector, &headers, body).await, 401);
+}
