@@ -93,7 +93,7 @@ CREATE TABLE jit_requests (
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL
 );
-CREATE INDEX jit_requests_by_status ON jit_requests(status, created_at);
+CREATE INDEX jit_requests_pending ON jit_requests(updated_at) WHERE status = 'pending';
 
 -- One JIT account per (customer, technician); password and TOTP key in `secrets`
 -- (scope account:<id>).
@@ -164,8 +164,10 @@ CREATE TABLE ticket_notes (
     posted_at     BIGINT,
     attempts      INTEGER NOT NULL DEFAULT 0,
     last_error    TEXT,
-    created_at    BIGINT NOT NULL
+    created_at    BIGINT NOT NULL,
+    touched_at    BIGINT NOT NULL            -- last time a job worked on it (lost-job rescue)
 );
+CREATE INDEX ticket_notes_unposted ON ticket_notes(touched_at) WHERE posted_at IS NULL;
 
 CREATE TABLE audit_log (
     id             TEXT PRIMARY KEY,        -- ULID: sorts by time

@@ -94,6 +94,7 @@ async fn provision(ctx: &JobContext, job: &ProvisionJob) -> Result<(), JobError>
     if req.status != "pending" {
         return Ok(()); // already handled: this is a re-run
     }
+    store::deliveries::touch_request(&ctx.db, &req.id).await?;
     match resolve(ctx, &req).await? {
         Err(Refusal(why)) => {
             tracing::info!(request = %req.id, reason = %why, "JIT request refused");

@@ -3,8 +3,10 @@
 //! guarantees that an outage, a lost job or a restart cannot leave an admin enabled (I3).
 
 use super::end::{EndOutcome, end_grant};
-use super::{JobContext, JobError};
+use super::{JobContext, JobError, queue};
 use crate::store;
+use crate::store::deliveries::ProvisionJob;
+use crate::store::grants::NoteJob;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +36,43 @@ pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: Cancellatio
             Err(e) => tracing::error!(error = %e, "sweeper pass failed"),
         }
     }
+}
+
+/// A request or note no job touched for this long lost its job (a crash apalis did not
+/// recover, apalis-sqlite #58): it gets a new one. Jobs retrying with backoff touch their work
+/// at least every minute, so this does not fire for them.
+const LOST_AFTER_MS: i64 = 180_000;
+
+/// Push new jobs for requests and notes whose job was lost. Handlers are idempotent, so a
+/// rescue that races a slow original does no harm.
+pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError> {
+    let bucket = store::now_ms() / LOST_AFTER_MS;
+    for id in store::deliveries::take_stale_requests(&ctx.db, LOST_AFTER_MS, 100).await? {
+        tracing::warn!(request = %id, "a provisioning request lost its job; queueing it again");
+        let job = ProvisionJob {
+            request_id: id.clone(),
+            attempt: 0,
+            waits: 0,
+        };
+        queue::push(
+            &ctx.db,
+            queue::Job::new(queue::PROVISION, &job).key(format!("provision:{id}:rescue{bucket}")),
+        )
+        .await?;
+    }
+    for id in store::notes::take_stale(&ctx.db, LOST_AFTER_MS, 100).await? {
+        tracing::warn!(note = %id, "a ticket note lost its job; queueing it again");
+        let job = NoteJob {
+            note_id: id.clone(),
+            attempt: 0,
+        };
+        queue::push(
+            &ctx.db,
+            queue::Job::new(queue::NOTE, &job).key(format!("note:{id}:rescue{bucket}")),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// One pass: claim due grants and end them. Returns how many ended.

@@ -157,3 +157,22 @@ pub async fn queued_jobs(db: &Db, queue_name: &str) -> Result<i64> {
         }
     })
 }
+
+/// A job is working on the request: it is not lost.
+pub async fn touch_request(db: &Db, id: &str) -> Result<()> {
+    on_db!(db, pool => sqlx::query("UPDATE jit_requests SET updated_at = $1 WHERE id = $2 AND status = 'pending'")
+        .bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// Requests still pending that no job touched for `idle_ms`: their job was lost. Marks them
+/// touched so the rescue happens once per idle period.
+pub async fn take_stale_requests(db: &Db, idle_ms: i64, limit: i64) -> Result<Vec<String>> {
+    let now = now_ms();
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "UPDATE jit_requests SET updated_at = $1
+         WHERE id IN (SELECT id FROM jit_requests WHERE status = 'pending' AND updated_at < $2 ORDER BY updated_at LIMIT $3)
+           AND status = 'pending' AND updated_at < $2
+         RETURNING id")
+        .bind(now).bind(now - idle_ms).bind(limit).fetch_all(pool).await?))
+}

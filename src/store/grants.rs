@@ -73,8 +73,8 @@ macro_rules! insert_note {
         let note: &NewNote = $note;
         let note_id = new_id("not");
         sqlx::query(
-            "INSERT INTO ticket_notes (id, connector_id, ticket_ref, kind, grant_id, request_id, title, body, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO ticket_notes (id, connector_id, ticket_ref, kind, grant_id, request_id, title, body, created_at, touched_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(&note_id).bind(&note.connector_id).bind(&note.ticket_ref).bind(note.kind)
         .bind($grant).bind($request).bind(&note.title).bind(&note.body).bind(now_ms())

@@ -17,6 +17,7 @@ pub struct TicketNote {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: i64,
+    pub touched_at: i64,
 }
 
 /// Stands in for the credential link in a stored note body; the raw link token exists only
@@ -47,12 +48,25 @@ pub async fn mark_posted(db: &Db, id: &str) -> Result<()> {
 
 pub async fn record_failure(db: &Db, id: &str, error: &str) -> Result<i32> {
     Ok(on_db!(db, pool => sqlx::query_scalar(
-        "UPDATE ticket_notes SET attempts = attempts + 1, last_error = $1 WHERE id = $2 RETURNING attempts")
-        .bind(error).bind(id).fetch_one(pool).await?))
+        "UPDATE ticket_notes SET attempts = attempts + 1, last_error = $1, touched_at = $2 WHERE id = $3 RETURNING attempts")
+        .bind(error).bind(now_ms()).bind(id).fetch_one(pool).await?))
 }
 
 pub async fn for_ticket(db: &Db, connector_id: &str, ticket_ref: &str) -> Result<Vec<TicketNote>> {
     Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT * FROM ticket_notes WHERE connector_id = $1 AND ticket_ref = $2 ORDER BY created_at, id")
         .bind(connector_id).bind(ticket_ref).fetch_all(pool).await?))
+}
+
+/// Notes not posted and not worked on for `idle_ms`: their job was lost. Marks them touched so
+/// the rescue happens once per idle period.
+pub async fn take_stale(db: &Db, idle_ms: i64, limit: i64) -> Result<Vec<String>> {
+    let now = now_ms();
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "UPDATE ticket_notes SET touched_at = $1
+         WHERE id IN (SELECT id FROM ticket_notes WHERE posted_at IS NULL AND touched_at < $2 AND attempts < 20
+                        ORDER BY touched_at LIMIT $3)
+           AND posted_at IS NULL AND touched_at < $2
+         RETURNING id")
+        .bind(now).bind(now - idle_ms).bind(limit).fetch_all(pool).await?))
 }
