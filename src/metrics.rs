@@ -5,6 +5,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabels {
@@ -35,6 +36,10 @@ pub struct Metrics {
     /// Grants past their expiry and not yet verified ended, as of the last sweep.
     pub overdue_grants: Gauge,
     pub reveals: Counter,
+    /// Wall time of the sweeper's last pass, and how many passes ran: shows the sweeper keeps
+    /// up however many grants are open (and lets the benchmark read a pass's cost).
+    pub sweeper_last_pass_seconds: Gauge<f64, AtomicU64>,
+    pub sweeper_passes: Counter,
 }
 
 impl Metrics {
@@ -78,6 +83,18 @@ impl Metrics {
             "Credential page reveals",
             reveals.clone(),
         );
+        let sweeper_last_pass_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "sweeper_last_pass_seconds",
+            "Wall time of the sweeper's last pass",
+            sweeper_last_pass_seconds.clone(),
+        );
+        let sweeper_passes = Counter::default();
+        registry.register(
+            "sweeper_passes",
+            "Sweeper passes completed",
+            sweeper_passes.clone(),
+        );
         Metrics {
             registry,
             deliveries,
@@ -87,6 +104,8 @@ impl Metrics {
             grant_end_failures,
             overdue_grants,
             reveals,
+            sweeper_last_pass_seconds,
+            sweeper_passes,
         }
     }
 
