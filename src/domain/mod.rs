@@ -3,3 +3,4 @@
 pub mod duration;
 pub mod names;
 pub mod roles;
+pub mod totp;

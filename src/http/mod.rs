@@ -1,6 +1,7 @@
 //! HTTP: the admin API, webhooks, the credential page, health and metrics.
 
 pub mod api;
+pub mod credential;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -21,14 +22,17 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(webhooks::router())
+        .merge(credential::router())
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                     let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    // The path only: query strings can carry tokens.
-                    tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
+                    // The path only (query strings can carry tokens), and a credential link's
+                    // token blanked out.
+                    let path = credential::loggable_path(req.uri().path());
+                    tracing::info_span!("http", request_id = %id, method = %req.method(), path = %path)
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )

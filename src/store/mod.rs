@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod customers;
 pub mod deliveries;
 pub mod grants;
+pub mod links;
 pub mod notes;
 pub mod secrets;
 pub mod technicians;

@@ -12,16 +12,34 @@ pub fn aad(scope: &str, name: &str) -> String {
 
 pub async fn put(db: &Db, keyring: &Keyring, scope: &str, name: &str, value: &[u8]) -> Result<()> {
     let sealed = keyring.seal(&aad(scope, name), value);
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO secrets (scope, name, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (scope, name) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed,
-             updated_at = excluded.updated_at",
-        )
-        .bind(scope).bind(name).bind(&sealed.key_id).bind(&sealed.bytes).bind(now_ms())
-        .execute(pool).await?;
-    });
+    on_db!(db, pool => upsert(scope, name, &sealed).execute(pool).await?.rows_affected());
     Ok(())
+}
+
+/// The INSERT-or-replace of one sealed value, for either database, to run on a pool or inside
+/// a transaction with the change it belongs to.
+pub(crate) fn upsert<'q, DB>(
+    scope: &str,
+    name: &str,
+    sealed: &Sealed,
+) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    DB: sqlx::Database,
+    for<'e> &'e str: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    Vec<u8>: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    i64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO secrets (scope, name, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (scope, name) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed,
+         updated_at = excluded.updated_at",
+    )
+    .bind(scope)
+    .bind(name)
+    .bind(&sealed.key_id)
+    .bind(&sealed.bytes)
+    .bind(now_ms())
 }
 
 pub async fn get(db: &Db, keyring: &Keyring, scope: &str, name: &str) -> Result<Option<Vec<u8>>> {

@@ -5,6 +5,8 @@
 mod helpers;
 
 mod admin_api;
+mod browser;
+mod credential;
 mod demo;
 mod lifecycle;
 mod ops;
