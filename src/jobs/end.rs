@@ -16,30 +16,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub async fn handle(job: ExpireJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    match end_grant(&ctx, &job.grant_id).await {
-        Ok(_) => {
-            ctx.metrics.job("expire", "ok");
-            Ok(())
-        }
-        Err(JobError::Wait { after, reason } | JobError::Retry { after, reason }) => {
-            ctx.metrics.job("expire", "rescheduled");
-            tracing::info!(grant = %job.grant_id, ?after, %reason, "ending rescheduled");
-            let next = ExpireJob {
-                grant_id: job.grant_id.clone(),
-                attempt: job.attempt + 1,
-            };
-            let key = format!("expire:{}:retry{}", job.grant_id, next.attempt);
-            queue::push(
-                &ctx.db,
-                queue::Job::new(queue::EXPIRE, &next).after(after).key(key),
-            )
-            .await?;
-            Ok(())
-        }
-        Err(JobError::Store(e)) => {
-            ctx.metrics.job("expire", "failed");
-            tracing::error!(error = %e, "expire job failed on storage; apalis will run it again");
-            Err(e.into())
+    let outcome = end_grant(&ctx, &job.grant_id).await.map(|_| ());
+    super::finish(&ctx, &job, outcome, async |_| Ok(())).await
+}
+
+impl super::Rescheduled for ExpireJob {
+    const QUEUE: &'static str = queue::EXPIRE;
+    const NAME: &'static str = "expire";
+    /// Never: a grant must end. Failures stay loud (metric, error log, ticket note).
+    const MAX_ATTEMPTS: Option<u32> = None;
+    fn subject(&self) -> &str {
+        &self.grant_id
+    }
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+    fn waits(&self) -> u32 {
+        self.waits
+    }
+    fn with(&self, attempt: u32, waits: u32) -> Self {
+        ExpireJob {
+            grant_id: self.grant_id.clone(),
+            attempt,
+            waits,
         }
     }
 }
@@ -223,6 +222,7 @@ pub async fn request_end(db: &store::Db, grant_id: &str, reason: &str) -> Result
         &ExpireJob {
             grant_id: grant_id.to_string(),
             attempt: 0,
+            waits: 0,
         },
     )
     .key(format!("expire:{grant_id}:early"));

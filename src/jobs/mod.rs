@@ -96,6 +96,75 @@ pub async fn with_account_lease<T>(
     result
 }
 
+/// The arguments of a job that reschedules itself as a new delayed job rather than sleeping or
+/// returning apalis's retry errors.
+pub trait Rescheduled: serde::Serialize + Sized {
+    const QUEUE: &'static str;
+    /// Name in metrics, logs and idempotency keys.
+    const NAME: &'static str;
+    /// Failed attempts before giving up; `None` never gives up (ending a grant).
+    const MAX_ATTEMPTS: Option<u32>;
+    /// The id of what the job works on (request, note, grant).
+    fn subject(&self) -> &str;
+    fn attempt(&self) -> u32;
+    fn waits(&self) -> u32;
+    fn with(&self, attempt: u32, waits: u32) -> Self;
+}
+
+/// Turn a handler's outcome into apalis's: waits and retries become new delayed jobs (a
+/// wait does not count as a failed attempt), `give_up` runs when attempts run out, and a
+/// storage failure goes back to apalis to run the (idempotent) job again at once.
+pub async fn finish<J, G>(
+    ctx: &JobContext,
+    job: &J,
+    outcome: Result<(), JobError>,
+    give_up: G,
+) -> Result<(), apalis::prelude::BoxDynError>
+where
+    J: Rescheduled,
+    G: AsyncFnOnce(String) -> Result<(), StoreError>,
+{
+    let next = match outcome {
+        Ok(()) => {
+            ctx.metrics.job(J::NAME, "ok");
+            return Ok(());
+        }
+        Err(JobError::Wait { after, .. }) => (job.with(job.attempt(), job.waits() + 1), after),
+        Err(JobError::Retry { after, reason })
+            if J::MAX_ATTEMPTS.is_none_or(|max| job.attempt() + 1 < max) =>
+        {
+            ctx.metrics.job(J::NAME, "rescheduled");
+            tracing::info!(job = J::NAME, subject = job.subject(), attempt = job.attempt(), ?after, %reason, "rescheduled");
+            (job.with(job.attempt() + 1, job.waits()), after)
+        }
+        Err(JobError::Retry { reason, .. }) => {
+            ctx.metrics.job(J::NAME, "failed");
+            tracing::error!(job = J::NAME, subject = job.subject(), %reason, "giving up after repeated failures");
+            give_up(reason).await?;
+            return Ok(());
+        }
+        Err(JobError::Store(e)) => {
+            ctx.metrics.job(J::NAME, "failed");
+            tracing::error!(job = J::NAME, subject = job.subject(), error = %e, "storage failed; apalis will run the job again");
+            return Err(e.into());
+        }
+    };
+    let (next, after) = next;
+    let key = format!(
+        "{}:{}:{}:w{}",
+        J::NAME,
+        next.subject(),
+        next.attempt(),
+        next.waits()
+    );
+    queue::push(
+        &ctx.db,
+        queue::Job::new(J::QUEUE, &next).after(after).key(key),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Exponential backoff for attempt `n` (0-based): 2 s, 4 s, 8 s, … capped at 60 s.
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempt.saturating_add(1)).min(60))

@@ -10,41 +10,31 @@ use apalis::prelude::{BoxDynError, Data};
 use jitgate_connectors::{Note, PsaError, TicketRef};
 use std::sync::Arc;
 
-/// Attempts before a note is given up (with backoff capped at a minute: about ten minutes).
-const MAX_ATTEMPTS: u32 = 14;
-
 pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    match post(&ctx, &job.note_id).await {
-        Ok(()) => {
-            ctx.metrics.job("note", "ok");
-            Ok(())
-        }
-        Err(JobError::Wait { after, reason } | JobError::Retry { after, reason })
-            if job.attempt + 1 < MAX_ATTEMPTS =>
-        {
-            ctx.metrics.job("note", "rescheduled");
-            tracing::info!(note = %job.note_id, ?after, %reason, "note rescheduled");
-            let next = NoteJob {
-                note_id: job.note_id.clone(),
-                attempt: job.attempt + 1,
-            };
-            let key = format!("note:{}:{}", job.note_id, next.attempt);
-            queue::push(
-                &ctx.db,
-                queue::Job::new(queue::NOTE, &next).after(after).key(key),
-            )
-            .await?;
-            Ok(())
-        }
-        Err(JobError::Wait { reason, .. } | JobError::Retry { reason, .. }) => {
-            ctx.metrics.job("note", "failed");
-            tracing::error!(note = %job.note_id, %reason, "giving up on a ticket note");
-            Ok(())
-        }
-        Err(JobError::Store(e)) => {
-            ctx.metrics.job("note", "failed");
-            tracing::error!(error = %e, "note job failed on storage; apalis will run it again");
-            Err(e.into())
+    let outcome = post(&ctx, &job.note_id).await;
+    // Giving up leaves the note unposted with its last error, visible in the database.
+    super::finish(&ctx, &job, outcome, async |_| Ok(())).await
+}
+
+impl super::Rescheduled for NoteJob {
+    const QUEUE: &'static str = queue::NOTE;
+    const NAME: &'static str = "note";
+    /// With backoff capped at a minute, about ten minutes.
+    const MAX_ATTEMPTS: Option<u32> = Some(14);
+    fn subject(&self) -> &str {
+        &self.note_id
+    }
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+    fn waits(&self) -> u32 {
+        self.waits
+    }
+    fn with(&self, attempt: u32, waits: u32) -> Self {
+        NoteJob {
+            note_id: self.note_id.clone(),
+            attempt,
+            waits,
         }
     }
 }

@@ -17,70 +17,48 @@ use jitgate_graph::{AccountSpec, GraphError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Attempts (with backoff up to a minute) before a request is given up with a failure note:
-/// about ten minutes, enough for Entra replication lag and short outages.
-const MAX_ATTEMPTS: u32 = 14;
-
 pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    match provision(&ctx, &job).await {
-        Ok(()) => {
-            ctx.metrics.job("provision", "ok");
-            Ok(())
+    let outcome = provision(&ctx, &job).await;
+    super::finish(&ctx, &job, outcome, async |reason| {
+        if let Some(req) = store::deliveries::request(&ctx.db, &job.request_id).await? {
+            let why = format!("it kept failing for about ten minutes (last: {reason})");
+            close(&ctx, &req, "failed", &why, texts::failed(&why), None, None)
+                .await
+                .map_err(into_store)?;
         }
-        Err(JobError::Wait { after, .. }) => {
-            let next = ProvisionJob {
-                request_id: job.request_id.clone(),
-                attempt: job.attempt,
-                waits: job.waits + 1,
-            };
-            let key = format!(
-                "provision:{}:{}:w{}",
-                job.request_id, next.attempt, next.waits
-            );
-            queue::push(
-                &ctx.db,
-                queue::Job::new(queue::PROVISION, &next)
-                    .after(after)
-                    .key(key),
-            )
-            .await?;
-            Ok(())
+        Ok(())
+    })
+    .await
+}
+
+impl super::Rescheduled for ProvisionJob {
+    const QUEUE: &'static str = queue::PROVISION;
+    const NAME: &'static str = "provision";
+    /// With backoff capped at a minute, about ten minutes: enough for Entra replication lag
+    /// and short outages.
+    const MAX_ATTEMPTS: Option<u32> = Some(14);
+    fn subject(&self) -> &str {
+        &self.request_id
+    }
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+    fn waits(&self) -> u32 {
+        self.waits
+    }
+    fn with(&self, attempt: u32, waits: u32) -> Self {
+        ProvisionJob {
+            request_id: self.request_id.clone(),
+            attempt,
+            waits,
         }
-        Err(JobError::Retry { after, reason }) if job.attempt + 1 < MAX_ATTEMPTS => {
-            tracing::info!(request = %job.request_id, attempt = job.attempt, ?after, %reason, "provisioning rescheduled");
-            ctx.metrics.job("provision", "rescheduled");
-            let next = ProvisionJob {
-                request_id: job.request_id.clone(),
-                attempt: job.attempt + 1,
-                waits: job.waits,
-            };
-            let key = format!(
-                "provision:{}:{}:w{}",
-                job.request_id, next.attempt, next.waits
-            );
-            queue::push(
-                &ctx.db,
-                queue::Job::new(queue::PROVISION, &next)
-                    .after(after)
-                    .key(key),
-            )
-            .await?;
-            Ok(())
-        }
-        Err(JobError::Retry { reason, .. }) => {
-            ctx.metrics.job("provision", "failed");
-            tracing::error!(request = %job.request_id, %reason, "provisioning gave up");
-            if let Some(req) = store::deliveries::request(&ctx.db, &job.request_id).await? {
-                let why = format!("it kept failing for about ten minutes (last: {reason})");
-                close(&ctx, &req, "failed", &why, texts::failed(&why), None, None).await?;
-            }
-            Ok(())
-        }
-        Err(JobError::Store(e)) => {
-            ctx.metrics.job("provision", "failed");
-            tracing::error!(error = %e, "provision job failed on storage; apalis will run it again");
-            Err(e.into())
-        }
+    }
+}
+
+fn into_store(e: JobError) -> store::StoreError {
+    match e {
+        JobError::Store(e) => e,
+        other => store::StoreError::Queue(other.to_string()),
     }
 }
 
@@ -290,6 +268,12 @@ async fn grant_locked(
                 )
                 .await?;
                 accounts::set_active(&ctx.db, &account.id, &access.user_id, &access.upn).await?;
+                if access.created && account.totp_set {
+                    // A new Entra user has no authenticator yet: a key stored for the old one
+                    // would show wrong codes.
+                    store::secrets::delete(&ctx.db, &scope, accounts::TOTP_KEY).await?;
+                    accounts::set_totp(&ctx.db, &account.id, false).await?;
+                }
                 access.upn
             }
             Err(e) => {

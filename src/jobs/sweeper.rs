@@ -65,6 +65,7 @@ pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError>
         let job = NoteJob {
             note_id: id.clone(),
             attempt: 0,
+            waits: 0,
         };
         queue::push(
             &ctx.db,

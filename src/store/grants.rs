@@ -47,6 +47,8 @@ pub struct ExpireJob {
     pub grant_id: String,
     #[serde(default)]
     pub attempt: u32,
+    #[serde(default)]
+    pub waits: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +56,8 @@ pub struct NoteJob {
     pub note_id: String,
     #[serde(default)]
     pub attempt: u32,
+    #[serde(default)]
+    pub waits: u32,
 }
 
 /// A note to post to the originating ticket, committed with the state change it reports.
@@ -87,7 +91,7 @@ macro_rules! insert_note {
                 .bind(&scope).bind(notes::LINK_TOKEN).bind(&sealed.key_id).bind(&sealed.bytes).bind(now_ms())
                 .execute(&mut *$tx).await?;
         }
-        let job = Job::new(queue::NOTE, &NoteJob { note_id: note_id.clone(), attempt: 0 }).key(format!("note:{note_id}:0"));
+        let job = Job::new(queue::NOTE, &NoteJob { note_id: note_id.clone(), attempt: 0, waits: 0 }).key(format!("note:{note_id}:0"));
         (*$tx).push_job(&job).await?;
     }};
 }
@@ -175,7 +179,7 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
         if let Some(note) = &s.note {
             insert_note!(tx, keyring, note, Some(&grant_id), Some(&s.request_id), Some(s.link_token.as_str()));
         }
-        let expire = Job::new(queue::EXPIRE, &ExpireJob { grant_id: grant_id.clone(), attempt: 0 })
+        let expire = Job::new(queue::EXPIRE, &ExpireJob { grant_id: grant_id.clone(), attempt: 0, waits: 0 })
             .at_ms(grant.expires_at)
             .key(format!("expire:{grant_id}:v{}", grant.version));
         (*tx).push_job(&expire).await?;
