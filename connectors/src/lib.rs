@@ -48,6 +48,11 @@ pub enum ReceiveError {
     /// Signature valid but the payload is not what the vendor documents: 400.
     #[error("malformed payload: {0}")]
     Malformed(String),
+    /// The delivery cannot be verified right now because something it depends on is down
+    /// (ConnectWise's signing-key URL timed out or answered 5xx). The app answers 429 so the
+    /// PSA retries (ConnectWise retries 429, not 5xx or 401), rather than losing a request.
+    #[error("cannot verify now: {0}")]
+    Unavailable(String),
 }
 
 /// A note for the originating ticket. Plain text; each connector renders it for its PSA

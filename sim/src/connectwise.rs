@@ -199,6 +199,8 @@ struct CwState {
     notes: BTreeMap<u64, Vec<CwNote>>,
     members: Vec<Member>,
     throttle: Option<(usize, u64)>,
+    /// The next this-many callback-key fetches answer 503 (the site having a bad moment).
+    failing_key_fetches: usize,
     seen: Vec<SeenRequest>,
     next_id: u64,
     guid_counter: u64,
@@ -376,6 +378,11 @@ impl ConnectWiseSim {
     }
 
     /// The next `count` API calls answer 429 with `Retry-After: retry_after_secs`.
+    /// The next `count` callback-key fetches answer 503 Service Unavailable.
+    pub fn fail_key_fetches(&self, count: usize) {
+        self.shared.lock().failing_key_fetches = count;
+    }
+
     pub fn throttle_next(&self, count: usize, retry_after_secs: u64) {
         self.shared.lock().throttle = Some((count, retry_after_secs));
     }
@@ -906,6 +913,15 @@ async fn callback_key(State(shared): State<Shared>, uri: Uri) -> Response {
     }
     let mut state = shared.lock();
     state.key_fetches += 1;
+    if state.failing_key_fetches > 0 {
+        state.failing_key_fetches -= 1;
+        return cw_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The service is temporarily unavailable.",
+            Value::Null,
+        );
+    }
     let query: HashMap<String, String> =
         url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
             .into_owned()

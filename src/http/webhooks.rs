@@ -53,6 +53,16 @@ async fn receive(
                 "the delivery's signature or credentials do not verify",
             ));
         }
+        Err(ReceiveError::Unavailable(why)) => {
+            state.metrics.delivery(&connector_id, "unavailable");
+            tracing::warn!(connector = %connector_id, reason = %why, "delivery not verifiable now; asking the PSA to retry");
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, "2")],
+                Json(json!({ "status": "retry", "reason": "the delivery cannot be verified right now" })),
+            )
+                .into_response());
+        }
         Err(ReceiveError::Malformed(why)) => {
             state.metrics.delivery(&connector_id, "invalid");
             tracing::info!(connector = %connector_id, reason = %why, "delivery refused: malformed");

@@ -195,3 +195,29 @@ async fn bad_input_gets_a_clear_4xx() {
     );
     assert_eq!(f.requests().await, 0);
 }
+
+#[tokio::test]
+async fn an_unreachable_signing_key_asks_connectwise_to_retry() {
+    let f = fixture().await;
+    f.cw.set_custom_field(1001, "Request JIT", json!(true), "alice");
+    let delivery = f.cw.ticket_delivery(1001, "alice", "updated");
+    f.cw.fail_key_fetches(1);
+    let mut req = f
+        .app
+        .http
+        .post(format!("{}/webhooks/{}", f.app.url, f.connector_id))
+        .body(delivery.body.clone());
+    for (k, v) in &delivery.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    // ConnectWise retries 429 (not 401 or 5xx), so the request is not lost.
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    assert_eq!(f.requests().await, 0);
+    assert_eq!(
+        f.post(&delivery.headers, delivery.body).await.0,
+        202,
+        "the retry is accepted"
+    );
+}

@@ -83,13 +83,22 @@ struct KeyDocument {
     signing_key: String,
 }
 
+/// Why the signing key could not be had.
+#[derive(Debug)]
+pub enum FetchError {
+    /// Timeout, connection failure, 5xx or 429: ConnectWise may answer next time.
+    Unavailable(String),
+    /// The site answered but gave no usable key.
+    Refused(String),
+}
+
 /// Fetch the signing key. `client_id` is sent because one integration (amp-labs) does and it
 /// does no harm where the endpoint needs no authentication (reference/psa.md §1.3).
 pub async fn fetch(
     http: &reqwest::Client,
     url: &AllowedKeyUrl,
     client_id: &str,
-) -> Result<Secret, String> {
+) -> Result<Secret, FetchError> {
     let mut response = http
         .get(url.0.clone())
         .header("clientId", client_id)
@@ -97,22 +106,37 @@ pub async fn fetch(
         .timeout(FETCH_TIMEOUT)
         .send()
         .await
-        .map_err(|e| describe_transport(&e))?;
+        .map_err(|e| FetchError::Unavailable(describe_transport(&e)))?;
     let status = response.status();
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(FetchError::Unavailable(format!(
+            "the signing key URL answered {status}"
+        )));
+    }
     if !status.is_success() {
-        return Err(format!("the signing key URL answered {status}"));
+        return Err(FetchError::Refused(format!(
+            "the signing key URL answered {status}"
+        )));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe_transport(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Unavailable(describe_transport(&e)))?
+    {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_KEY_RESPONSE {
-            return Err("the signing key response is too large".into());
+            return Err(FetchError::Refused(
+                "the signing key response is too large".into(),
+            ));
         }
     }
     let doc: KeyDocument = serde_json::from_slice(&body)
-        .map_err(|_| "the signing key response has no signing_key".to_string())?;
+        .map_err(|_| FetchError::Refused("the signing key response has no signing_key".into()))?;
     if doc.signing_key.is_empty() {
-        return Err("the signing key response has an empty signing_key".into());
+        return Err(FetchError::Refused(
+            "the signing key response has an empty signing_key".into(),
+        ));
     }
     Ok(Secret::new(doc.signing_key))
 }

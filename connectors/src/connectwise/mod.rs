@@ -73,8 +73,11 @@ impl ConnectWise {
                 }
                 let key = key_url::fetch(&self.http, &url, &self.settings.client_id)
                     .await
-                    .map_err(|why| {
-                        ReceiveError::Unauthorized(format!("cannot verify the signature: {why}"))
+                    .map_err(|e| match e {
+                        key_url::FetchError::Unavailable(why) => ReceiveError::Unavailable(why),
+                        key_url::FetchError::Refused(why) => ReceiveError::Unauthorized(format!(
+                            "cannot verify the signature: {why}"
+                        )),
                     })?;
                 let ok = signature.verifies(key.expose(), delivery.body);
                 if ok {

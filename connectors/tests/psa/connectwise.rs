@@ -521,6 +521,8 @@ fn receive_only_refuses_with_unauthorized_or_malformed() {
     let check = |d: SignedDelivery| -> Result<(), TestCaseError> {
         match runtime.block_on(receive(&*c, &d)) {
             Ok(_) | Err(ReceiveError::Unauthorized(_)) | Err(ReceiveError::Malformed(_)) => Ok(()),
+            // The fake's key endpoint is up: a mutated delivery must never look like an outage.
+            Err(e @ ReceiveError::Unavailable(_)) => Err(TestCaseError::fail(e.to_string())),
         }
     };
 
