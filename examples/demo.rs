@@ -188,8 +188,10 @@ pub async fn run(opts: DemoOptions, out: &mut impl Write) -> Result<Outcome, Dem
     say.title(opts.grant)?;
     let stage = Stage::start(&opts, &mut say).await?;
     let told = tokio::select! {
-        told = story(&stage, &opts, &mut say) => told,
+        // A Ctrl-C during start-up wins over the first step.
+        biased;
         _ = opts.stop.cancelled() => Ok(Outcome::Interrupted),
+        told = story(&stage, &opts, &mut say) => told,
     };
     if let Ok(Outcome::Interrupted) = told {
         say.end_line()?;
@@ -213,8 +215,8 @@ async fn story(
     let ids = set_up_through_admin_api(stage, say).await?;
     request_from_ticket(stage, opts, &ids, say).await?;
     watch_provisioning(stage, say).await?;
-    show_credentials_note(stage, say).await?;
-    watch_the_end(stage, say).await?;
+    let link = show_credentials_note(stage, say).await?;
+    watch_the_end(stage, &link, say).await?;
     say.blank()?;
     say.heading("That was the whole flow.")?;
     say.info("In production the same steps run against a customer's real Entra tenant and your")?;
@@ -282,7 +284,8 @@ impl Stage {
             "SQLite database and master key in {}",
             dir.path().display()
         ))?;
-        say.ok("Admin API token created (what `jitgate admin token create` does; only its hash is stored)")?;
+        say.ok("Admin API token created, as `jitgate admin token create` does")?;
+        say.detail("only its hash is stored; the demo keeps the token to itself")?;
         Ok(Stage {
             dir,
             graph,
@@ -447,7 +450,7 @@ async fn set_up_through_admin_api(
         &path,
         status,
         &format!(
-            "Entra connection: accounts in {DOMAIN} with {}; the client secret is sealed and write-only",
+            "Entra connection: accounts in {DOMAIN} with {}; secret sealed, write-only",
             ROLES.join(" + ")
         ),
     )?;
@@ -543,7 +546,7 @@ async fn request_from_ticket(
         .cw
         .set_custom_field(TICKET, TRIGGER_FIELD, json!(true), MEMBER);
     say.ok(&format!(
-        "{TECHNICIAN_NAME} ticks \"{TRIGGER_FIELD}\" and saves; ConnectWise signs a callback (x-content-signature)"
+        "{TECHNICIAN_NAME} ticks \"{TRIGGER_FIELD}\" and saves; ConnectWise signs a callback"
     ))?;
     let delivery = stage.cw.ticket_delivery(TICKET, MEMBER, "updated");
     let mut request = stage.api.post(&ids.webhook_url).body(delivery.body);
@@ -608,7 +611,7 @@ async fn watch_provisioning(
 async fn show_credentials_note(
     stage: &Stage,
     say: &mut Narrator<'_, impl Write>,
-) -> Result<(), DemoError> {
+) -> Result<String, DemoError> {
     say.step(&format!(
         "jitgate writes an internal note on ticket #{TICKET}"
     ))?;
@@ -627,9 +630,19 @@ async fn show_credentials_note(
         "Open the credential link in your browser while the demo runs:",
         &link,
     )?;
-    say.detail("Reveal shows the username and password; the password is never in the note, the")?;
-    say.detail("logs or this output.")?;
-    Ok(())
+    let status = link_status(stage, &link).await?;
+    say.detail(&format!(
+        "GET -> {status} {}: a page with a Reveal button and no secret, so link",
+        reason(status)
+    ))?;
+    say.detail("previews and mail scanners see nothing. Reveal shows the username and password,")?;
+    say.detail("which are never in the note, the logs or this output.")?;
+    Ok(link)
+}
+
+/// What a plain GET of the credential link answers (no redirects are followed).
+async fn link_status(stage: &Stage, link: &str) -> Result<u16, DemoError> {
+    Ok(stage.api.get(link).send().await?.status().as_u16())
 }
 
 /// `{public_url}/c/{token}` as it appears in the note text.
@@ -642,7 +655,11 @@ fn credential_link(note: &CwNote, base: &str) -> Option<String> {
 }
 
 /// Count down to the end of the grant, then show what jitgate did when it ended.
-async fn watch_the_end(stage: &Stage, say: &mut Narrator<'_, impl Write>) -> Result<(), DemoError> {
+async fn watch_the_end(
+    stage: &Stage,
+    link: &str,
+    say: &mut Narrator<'_, impl Write>,
+) -> Result<(), DemoError> {
     let grant = current_grant(stage).await?;
     let grant_id = id_of(&grant)?;
     let expires_at = grant["expires_at"]
@@ -678,6 +695,13 @@ async fn watch_the_end(stage: &Stage, say: &mut Narrator<'_, impl Write>) -> Res
     .await?;
     say.ok(&format!("closing note on ticket #{TICKET}:"))?;
     say.note(&closing)?;
+    match link_status(stage, link).await? {
+        status @ (404 | 410) => say.ok(&format!(
+            "the credential link is dead: GET -> {status} {}",
+            reason(status)
+        ))?,
+        status => say.warn(&format!("the credential link still answers {status}"))?,
+    }
     Ok(())
 }
 
@@ -837,10 +861,10 @@ impl<'a, W: Write> Narrator<'a, W> {
             "{title}: a just-in-time admin account, requested from a PSA ticket, from start to end."
         ))?;
         self.line(
-            "Everything runs on this machine: a simulated Entra tenant, a simulated ConnectWise PSA,",
+            "Everything runs on this machine: a simulated Entra tenant, a simulated ConnectWise",
         )?;
         self.line(&format!(
-            "and jitgate itself. The grant lasts {}. Ctrl-C stops at any point.",
+            "PSA and jitgate itself. The grant lasts {}. Ctrl-C stops at any point.",
             DurationSetting::from_millis(grant.as_millis() as u64)
         ))
     }
@@ -951,6 +975,8 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        404 => "Not Found",
+        410 => "Gone",
         _ => "",
     }
 }

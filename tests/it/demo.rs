@@ -29,6 +29,7 @@ async fn the_short_demo_runs_the_whole_flow_and_says_so() {
         "account alice-jit@fabrikam.com: disabled",
         "roles removed: none left",
         "JIT admin access ended",
+        "the credential link is dead",
     ] {
         assert!(
             text.contains(expected),
