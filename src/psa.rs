@@ -1,11 +1,22 @@
 //! Live connector instances, built from stored settings and secrets and cached until the
 //! connector changes (its `updated_at` moves).
+//!
+//! Every webhook delivery needs its connector, and most deliveries are ignored at once, so the
+//! cached entry is trusted for [`RECHECK_AFTER`] before the row is read again: a delivery then
+//! costs no database read. A change made through this process's admin API drops the entry at
+//! once ([`ConnectorRegistry::forget`]); another instance's change (several instances on
+//! PostgreSQL), or a direct database edit, is seen within [`RECHECK_AFTER`].
 
 use crate::crypto::Keyring;
 use crate::store::{self, Db, StoreError};
 use jitgate_connectors::{Connector, ConnectorKind, Secret, SecretValues};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a cached connector is used without reading its row again: disabling or deleting a
+/// connector elsewhere takes effect within this (well inside a second).
+pub const RECHECK_AFTER: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct LiveConnector {
@@ -16,11 +27,16 @@ pub struct LiveConnector {
     updated_at: i64,
 }
 
+struct Cached {
+    live: LiveConnector,
+    checked_at: Instant,
+}
+
 pub struct ConnectorRegistry {
     db: Db,
     keyring: Arc<Keyring>,
     http: reqwest::Client,
-    cache: Mutex<HashMap<String, LiveConnector>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,20 +60,29 @@ impl ConnectorRegistry {
         }
     }
 
-    /// The connector as stored now; rebuilt only when it changed since it was cached.
+    /// The connector as stored at most [`RECHECK_AFTER`] ago; rebuilt only when it changed
+    /// since it was cached.
     pub async fn get(&self, id: &str) -> Result<LiveConnector, RegistryError> {
+        if let Some(c) = self.cache.lock().expect("registry lock").get(id)
+            && c.checked_at.elapsed() < RECHECK_AFTER
+        {
+            return Ok(c.live.clone());
+        }
         let row = match store::connectors::get(&self.db, id).await {
             Ok(row) => row,
-            Err(StoreError::NotFound) => return Err(RegistryError::Unknown),
+            Err(StoreError::NotFound) => {
+                self.forget(id);
+                return Err(RegistryError::Unknown);
+            }
             Err(e) => return Err(e.into()),
         };
-        if let Some(live) = self.cache.lock().expect("registry lock").get(id)
-            && live.updated_at == row.updated_at
+        let checked_at = Instant::now();
+        if let Some(c) = self.cache.lock().expect("registry lock").get_mut(id)
+            && c.live.updated_at == row.updated_at
         {
-            return Ok(LiveConnector {
-                enabled: row.enabled,
-                ..live.clone()
-            });
+            c.live.enabled = row.enabled;
+            c.checked_at = checked_at;
+            return Ok(c.live.clone());
         }
         let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| RegistryError::Broken {
             id: id.into(),
@@ -81,11 +106,20 @@ impl ConnectorRegistry {
             instance,
             updated_at: row.updated_at,
         };
-        self.cache
-            .lock()
-            .expect("registry lock")
-            .insert(row.id, live.clone());
+        self.cache.lock().expect("registry lock").insert(
+            row.id,
+            Cached {
+                live: live.clone(),
+                checked_at,
+            },
+        );
         Ok(live)
+    }
+
+    /// Drop a connector from the cache (it was changed or deleted through this process), so
+    /// the next delivery reads it afresh.
+    pub fn forget(&self, id: &str) {
+        self.cache.lock().expect("registry lock").remove(id);
     }
 
     async fn secrets(&self, id: &str) -> Result<SecretValues, StoreError> {

@@ -16,14 +16,11 @@ const LEASE_MS: i64 = 120_000;
 /// Grants ended concurrently per pass.
 const PARALLEL: usize = 8;
 
+/// Pass every `interval`, and also right when the next grant expires: then an expiry is
+/// ended at its time to the millisecond, while its `expire` job (apalis-sqlite schedules in
+/// whole seconds, then waits for a poll) comes later and finds it done.
 pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
         let started = std::time::Instant::now();
         let result = sweep(&ctx).await;
         let took = started.elapsed();
@@ -34,6 +31,27 @@ pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: Cancellatio
         match result {
             Ok(ended) => tracing::debug!(ended, took_ms = took.as_millis() as u64, "sweeper pass"),
             Err(e) => tracing::error!(error = %e, "sweeper pass failed"),
+        }
+        let wait = until_next_pass(&ctx, interval).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// The next regular pass, or the next expiry if that comes first. Grants created after this
+/// look are seen at the following pass at the latest (any grant lasts at least a minute unless
+/// `jit_duration` is set shorter).
+async fn until_next_pass(ctx: &JobContext, interval: Duration) -> Duration {
+    let now = store::now_ms();
+    match store::grants::next_expiry(&ctx.db, now).await {
+        // A millisecond past the expiry, so `expires_at <= now` holds when the pass runs.
+        Ok(Some(at)) => interval.min(Duration::from_millis((at - now + 1).max(1) as u64)),
+        Ok(None) => interval,
+        Err(e) => {
+            tracing::warn!(error = %e, "sweeper could not read the next expiry");
+            interval
         }
     }
 }

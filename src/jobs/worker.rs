@@ -1,10 +1,16 @@
 //! Running the apalis workers for the three queues on whichever database is configured.
+//!
+//! A worker looks for jobs when a job is queued (SQLite: the update hook, see
+//! `store::job_signal`; PostgreSQL: apalis's `LISTEN` on inserts of due jobs) and every
+//! `poll_interval` (jobs due later, retries, and anything a wake-up missed). Without the wake-up
+//! each job of a chain waited for the next poll (reference/stack.md §2.4).
 
 use super::{JobContext, end, note, provision, queue};
 use crate::store::Db;
 use crate::store::deliveries::ProvisionJob;
 use crate::store::grants::{ExpireJob, NoteJob};
-use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
+use crate::store::job_signal::JobSignal;
+use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder, WorkerBuilderExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -16,20 +22,20 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 const CONCURRENCY: usize = 8;
 
 /// Build one worker per queue on `$storage` (a concrete apalis storage type) and run them
-/// until `shutdown`. A macro because the SQLite and PostgreSQL storages share no trait
-/// that spells their configuration.
+/// until `shutdown`; `$strategy(queue)` says when each one looks for jobs. A macro because the
+/// SQLite and PostgreSQL storages share no trait that spells their configuration.
 macro_rules! run_monitor {
-    ($storage:ident, $config:ty, $pool:expr, $ctx:expr, $poll:expr, $shutdown:expr, $timeout:expr) => {{
+    ($storage:ident, $config:ty, $pool:expr, $ctx:expr, $strategy:expr, $shutdown:expr, $timeout:expr) => {{
         let config = |q: &str| <$config>::default().queue(q).heartbeat_interval(HEARTBEAT);
         let provision_backend = $storage::<ProvisionJob>::new($pool)
             .with_config(config(queue::PROVISION))
-            .poll_with_interval($poll);
+            .poll_with_strategy($strategy(queue::PROVISION));
         let note_backend = $storage::<NoteJob>::new($pool)
             .with_config(config(queue::NOTE))
-            .poll_with_interval($poll);
+            .poll_with_strategy($strategy(queue::NOTE));
         let expire_backend = $storage::<ExpireJob>::new($pool)
             .with_config(config(queue::EXPIRE))
-            .poll_with_interval($poll);
+            .poll_with_strategy($strategy(queue::EXPIRE));
         let instance = $ctx.instance.clone();
         let (c1, c2, c3) = ($ctx.clone(), $ctx.clone(), $ctx.clone());
         let (i1, i2, i3) = (instance.clone(), instance.clone(), instance);
@@ -74,24 +80,36 @@ pub async fn run(
     let result = match ctx.db.clone() {
         Db::Sqlite(pool) => {
             use apalis_sqlite::SqliteStorage;
+            let signal = JobSignal::for_file(pool.connect_options().get_filename());
+            // The interval first: it must stay armed whatever the stream does.
+            let strategy = |_queue: &str| Strategy::new().interval(poll).stream(signal.subscribe());
             run_monitor!(
                 SqliteStorage,
                 apalis_sqlite::Config,
                 &pool,
                 ctx,
-                poll,
+                strategy,
                 shutdown,
                 timeout
             )
         }
         Db::Postgres(pool) => {
             use apalis_postgres::PostgresStorage;
+            // One LISTEN connection per queue; a lost one leaves the interval polling.
+            let strategy = |queue: &str| {
+                Strategy::new()
+                    .interval(poll)
+                    .stream(apalis_postgres::Pubsub::new(
+                        pool.clone(),
+                        queue.to_string(),
+                    ))
+            };
             run_monitor!(
                 PostgresStorage,
                 apalis_postgres::Config,
                 &pool,
                 ctx,
-                poll,
+                strategy,
                 shutdown,
                 timeout
             )

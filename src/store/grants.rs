@@ -331,17 +331,32 @@ pub async fn list(db: &Db, f: &GrantFilter) -> Result<Vec<Grant>> {
 
 /// Claim up to `limit` grants that must end now (past expiry, or asked to end) and that no
 /// other worker holds, for `lease_ms`. Safe with several processes: the lease condition is
-/// re-checked by the UPDATE itself.
+/// re-checked by the UPDATE itself. The two kinds of due grants are found by two index range
+/// scans (`grants_open_by_expiry`, `grants_open_end_requested`), so a pass costs the same with
+/// a hundred thousand open grants as with ten.
 pub async fn claim_due(db: &Db, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<String>> {
     let now = now_ms();
     Ok(on_db!(db, pool => sqlx::query_scalar(
         "UPDATE grants SET lease_owner = $1, lease_until = $2
-         WHERE id IN (SELECT id FROM grants WHERE ended_at IS NULL AND (expires_at <= $3 OR end_requested)
-                        AND (lease_until IS NULL OR lease_until < $3) ORDER BY expires_at LIMIT $4)
+         WHERE id IN (SELECT id FROM (
+                          SELECT id, expires_at FROM grants
+                          WHERE ended_at IS NULL AND expires_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+                          UNION
+                          SELECT id, expires_at FROM grants
+                          WHERE ended_at IS NULL AND end_requested AND (lease_until IS NULL OR lease_until < $3)
+                      ) due ORDER BY expires_at LIMIT $4)
            AND ended_at IS NULL AND (lease_until IS NULL OR lease_until < $3)
          RETURNING id")
         .bind(owner).bind(now + lease_ms).bind(now).bind(limit)
         .fetch_all(pool).await?))
+}
+
+/// The earliest expiry after `after_ms` among open grants, if any (so the sweeper can wake
+/// right then instead of at its next tick).
+pub async fn next_expiry(db: &Db, after_ms: i64) -> Result<Option<i64>> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "SELECT MIN(expires_at) FROM grants WHERE ended_at IS NULL AND expires_at > $1")
+        .bind(after_ms).fetch_one(pool).await?))
 }
 
 pub async fn release_lease(db: &Db, grant_id: &str, owner: &str) -> Result<()> {

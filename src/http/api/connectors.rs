@@ -358,6 +358,8 @@ async fn update_connector(
     row.settings = settings.to_string();
     save_secrets(&state, &id, &changed).await?;
     store::connectors::update(&state.db, &row).await?;
+    // Deliveries use a briefly cached connector: make this change count from the next one.
+    state.connectors.forget(&id);
     let detail = if changed.is_empty() {
         "settings".to_string()
     } else {
@@ -386,6 +388,7 @@ async fn delete_connector(
     caller.require_admin()?;
     connector(&state, &id).await?;
     store::connectors::delete(&state.db, &id).await?;
+    state.connectors.forget(&id);
     store::audit::record(
         &state.db,
         &AuditEntry::new(caller.audit_actor(), "connector.delete", "ok").connector(&id),
