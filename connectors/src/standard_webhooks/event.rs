@@ -12,6 +12,7 @@
 
 use crate::json_fields::{clip, object, opt_id, opt_object, opt_str};
 use crate::{Actor, CompanyRef, DeliveryKey, Event, TicketRef, Trigger};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 pub const REQUESTED: &str = "jit.requested";
@@ -25,6 +26,18 @@ const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
 
 /// Parse a verified body into the normalized event. `delivery_key` is the `webhook-id`.
 pub(crate) fn parse(delivery_key: String, body: &[u8]) -> Result<Event, String> {
+    // Most deliveries are other events, acknowledged and ignored: read their `type` without
+    // building the whole document (a sender may post every ticket update of an MSP).
+    if let Some(kind) = other_event_type(body) {
+        return Ok(Event {
+            delivery_key: DeliveryKey(delivery_key),
+            kind: clip(kind.trim(), 100),
+            ticket: None,
+            company: None,
+            actor: None,
+            trigger: Trigger::None,
+        });
+    }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let root = object(&value, "the body")?;
@@ -67,6 +80,43 @@ pub(crate) fn parse(delivery_key: String, body: &[u8]) -> Result<Event, String> 
         Trigger::Cancelled
     };
     Ok(event)
+}
+
+/// The `type` of a well-formed event object when it is neither `jit.requested` nor
+/// `jit.cancelled`. `None` sends the body through the full parse, which then accepts it or says
+/// what is wrong exactly as before (not an object, no or a non-string `type`, a repeated
+/// `type`, bad JSON).
+fn other_event_type(body: &[u8]) -> Option<String> {
+    struct TypeOnly;
+    impl<'de> Visitor<'de> for TypeOnly {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kind = None;
+            while let Some(key) = map.next_key::<String>()? {
+                if key != "type" {
+                    map.next_value::<IgnoredAny>()?;
+                } else if kind.is_some() {
+                    return Ok(None);
+                } else {
+                    kind = Some(map.next_value::<Value>()?);
+                }
+            }
+            Ok(match kind {
+                Some(Value::String(t)) => Some(t),
+                _ => None,
+            })
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let kind = de.deserialize_map(TypeOnly).ok()??;
+    de.end().ok()?;
+    let trimmed = kind.trim();
+    (!trimmed.is_empty() && trimmed != REQUESTED && trimmed != CANCELLED).then_some(kind)
 }
 
 /// `data.{name}.id`, required.
@@ -161,6 +211,32 @@ mod tests {
 
     fn data() -> Value {
         json!({"ticket": {"id": "T-1"}, "company": {"id": 42}, "technician": {"email": "jane@msp.example"}})
+    }
+
+    #[test]
+    fn other_events_are_read_without_their_data_and_match_the_full_parse() {
+        let body =
+            br#"{"type":" ticket.updated ","data":{"ticket":{"id":"T-1"},"x":[1,2,{"y":null}]}}"#;
+        let event = parse("msg_1".into(), body).unwrap();
+        assert_eq!(event.kind, "ticket.updated");
+        assert_eq!(event.trigger, Trigger::None);
+        assert!(event.ticket.is_none());
+        // Whatever the shortcut does not vouch for goes through the full parse, unchanged.
+        for bad in [
+            &br#"["ticket.updated"]"#[..],
+            br#"{"type":"ticket.updated","type":"jit.requested"}"#,
+            br#"{"type":"ticket.updated"} trailing"#,
+            br#"{"type":"ticket.updated","data":{"#,
+            br#"{"type":7}"#,
+            br#"{"type":"  "}"#,
+        ] {
+            assert!(
+                other_event_type(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(other_event_type(br#"{"type":"jit.requested"}"#).is_none());
     }
 
     #[test]
