@@ -379,3 +379,15 @@ pub async fn count_overdue(db: &Db) -> Result<i64> {
         .bind(now_ms()).fetch_one(pool).await?),
     )
 }
+
+/// Open grants of a customer or a technician: such a customer, connection or technician cannot
+/// be deleted, or nothing would be left to end the access (I3).
+pub async fn count_open_for(
+    db: &Db,
+    customer_id: Option<&str>,
+    technician_id: Option<&str>,
+) -> Result<i64> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM grants WHERE ended_at IS NULL AND ($1 = '' OR customer_id = $1) AND ($2 = '' OR technician_id = $2)")
+        .bind(customer_id.unwrap_or("")).bind(technician_id.unwrap_or("")).fetch_one(pool).await?))
+}

@@ -272,3 +272,35 @@ async fn an_admin_can_end_a_grant_early() {
     assert_eq!(status, 409);
     let _ = (COMPANY, DOMAIN);
 }
+
+#[tokio::test]
+async fn a_customer_or_technician_with_open_access_cannot_be_deleted() {
+    let w = World::new().await;
+    assert_eq!(w.request_on_ticket(1007, "alice").await, 202);
+    w.notes(1007, 1).await;
+    for path in [
+        format!("/api/v1/customers/{}", w.customer_id),
+        format!("/api/v1/customers/{}/entra", w.customer_id),
+        format!("/api/v1/technicians/{}", w.technician_id),
+    ] {
+        let (status, body) = w
+            .app
+            .request("DELETE", &path, Some(&w.app.admin_token), None)
+            .await;
+        assert_eq!(status, 409, "{path}: {body}");
+    }
+    let user = w.graph.user_by_upn(TENANT, &w.jit_upn()).unwrap();
+    assert!(user.account_enabled, "nothing changed");
+    let grant_id = w.grants().await[0]["id"].as_str().unwrap().to_string();
+    w.app
+        .admin("POST", &format!("/api/v1/grants/{grant_id}/end"), None)
+        .await;
+    w.notes(1007, 2).await;
+    w.app
+        .admin(
+            "DELETE",
+            &format!("/api/v1/customers/{}", w.customer_id),
+            None,
+        )
+        .await;
+}

@@ -206,6 +206,7 @@ async fn delete_customer(
     store::customers::get(&state.db, &caller.visibility(), &id)
         .await
         .map_err(not_found)?;
+    refuse_with_open_grants(&state, &id).await?;
     store::secrets::delete_scope(&state.db, &secret_scope(&id)).await?;
     store::customers::delete(&state.db, &id).await?;
     store::audit::record(
@@ -363,7 +364,7 @@ fn validate_entra(
 
 /// Remove the customer's Entra connection and its stored client secret.
 #[utoipa::path(delete, path = "/customers/{id}/entra", tag = "customers",
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_entra(
     State(state): State<AppState>,
     caller: Caller,
@@ -372,6 +373,7 @@ async fn delete_entra(
     store::customers::get(&state.db, &caller.visibility(), &id)
         .await
         .map_err(not_found)?;
+    refuse_with_open_grants(&state, &id).await?;
     store::customers::delete_entra(&state.db, &id).await?;
     store::secrets::delete(&state.db, &secret_scope(&id), ENTRA_SECRET).await?;
     store::audit::record(
@@ -380,6 +382,17 @@ async fn delete_entra(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Access that is still open needs the customer and its connection to be ended (I3).
+async fn refuse_with_open_grants(state: &AppState, customer_id: &str) -> ApiResult<()> {
+    let open = store::grants::count_open_for(&state.db, Some(customer_id), None).await?;
+    if open > 0 {
+        return Err(AppError::Conflict(format!(
+            "{open} grant(s) of this customer are still open; end them first (POST /api/v1/grants/{{id}}/end)"
+        )));
+    }
+    Ok(())
 }
 
 fn not_found(e: store::StoreError) -> AppError {

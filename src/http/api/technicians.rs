@@ -109,7 +109,7 @@ async fn get_technician(
 
 /// Remove a technician (admin tokens only).
 #[utoipa::path(delete, path = "/technicians/{id}", tag = "technicians",
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_technician(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +117,12 @@ async fn delete_technician(
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     technician(&state, &id).await?;
+    let open = store::grants::count_open_for(&state.db, None, Some(&id)).await?;
+    if open > 0 {
+        return Err(AppError::Conflict(format!(
+            "{open} grant(s) of this technician are still open; end them first (POST /api/v1/grants/{{id}}/end)"
+        )));
+    }
     store::technicians::delete(&state.db, &id).await?;
     store::audit::record(
         &state.db,
