@@ -74,7 +74,11 @@ impl PushJob for sqlx::SqliteConnection {
     async fn push_job(&mut self, job: &Job) -> Result<()> {
         apalis_sqlite::queries::push_tasks(self, job.queue, &[job.task()])
             .await
-            .map_err(|e| StoreError::Queue(e.to_string()))
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
+        // Wake that queue's worker now rather than at its next poll (PostgreSQL: apalis's
+        // trigger NOTIFYs on commit).
+        crate::store::job_signal::queued(job.queue);
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Running the apalis workers for the three queues on whichever database is configured.
 //!
-//! A worker looks for jobs when a job is queued (SQLite: the update hook, see
+//! A worker looks for jobs when a job is queued on its queue (SQLite: a signal from the push, see
 //! `store::job_signal`; PostgreSQL: apalis's `LISTEN` on inserts of due jobs) and every
 //! `poll_interval` (jobs due later, retries, and anything a wake-up missed). Without the wake-up
 //! each job of a chain waited for the next poll (reference/stack.md §2.4).
@@ -9,7 +9,7 @@ use super::{JobContext, end, note, provision, queue};
 use crate::store::Db;
 use crate::store::deliveries::ProvisionJob;
 use crate::store::grants::{ExpireJob, NoteJob};
-use crate::store::job_signal::JobSignal;
+use crate::store::job_signal;
 use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder, WorkerBuilderExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,9 +80,12 @@ pub async fn run(
     let result = match ctx.db.clone() {
         Db::Sqlite(pool) => {
             use apalis_sqlite::SqliteStorage;
-            let signal = JobSignal::for_file(pool.connect_options().get_filename());
             // The interval first: it must stay armed whatever the stream does.
-            let strategy = |_queue: &str| Strategy::new().interval(poll).stream(signal.subscribe());
+            let strategy = |queue: &str| {
+                Strategy::new()
+                    .interval(poll)
+                    .stream(job_signal::queue(queue).subscribe())
+            };
             run_monitor!(
                 SqliteStorage,
                 apalis_sqlite::Config,

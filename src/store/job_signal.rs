@@ -1,26 +1,48 @@
 //! Waking job workers the moment a job is queued on SQLite, instead of at their next poll.
 //!
 //! apalis only looks for new jobs every `poll_interval` (reference/stack.md §2.4), so every
-//! job in a chain (provision → note) waited for a poll. SQLite tells a connection about each row
-//! it changes (the update hook); every connection of our pool reports inserts into apalis's
-//! `Jobs` table here, and each worker's poll strategy wakes on them. The hook fires inside the
-//! inserting transaction: a worker woken early runs its claim (an `UPDATE`), which waits for the
-//! writer's lock and so sees the committed row. Jobs due later are still found by the interval.
+//! job in a chain (provision → note) waited for a poll. Every job jitgate queues goes through
+//! `jobs::queue`, which calls [`queued`] right after the insert; the worker of that queue wakes
+//! and claims it. The insert may still be inside its transaction: the woken worker's claim (an
+//! `UPDATE`) waits for the writer's lock and so sees the committed row. Jobs due later are
+//! found by the poll interval.
 //!
-//! Signals are per database file, so several apps in one process (tests) wake only their own
-//! workers, and any pool on the same file in this process wakes them.
+//! Only the job's own queue wakes: a claim takes SQLite's write lock even when it finds nothing,
+//! so waking every worker on every insert cost write throughput. Signals are per queue name and
+//! per process: several apps in one process (tests) may wake each other's workers, which then
+//! find nothing, at no harm.
 
 use futures::Stream;
 use futures::task::AtomicWaker;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::task::{Context, Poll};
 
-/// apalis-sqlite's job table.
-pub const JOBS_TABLE: &str = "Jobs";
+static QUEUES: LazyLock<Mutex<HashMap<String, Arc<JobSignal>>>> = LazyLock::new(Default::default);
+
+/// The signal of one queue.
+pub fn queue(name: &str) -> Arc<JobSignal> {
+    QUEUES
+        .lock()
+        .expect("queue signal lock")
+        .entry(name.to_string())
+        .or_default()
+        .clone()
+}
+
+/// A job was just inserted into `queue` (its transaction may not have committed yet).
+pub fn queued(queue: &str) {
+    let signal = QUEUES
+        .lock()
+        .expect("queue signal lock")
+        .get(queue)
+        .cloned();
+    if let Some(signal) = signal {
+        signal.notify();
+    }
+}
 
 /// "A job was inserted": a counter plus the wakers of everyone listening.
 #[derive(Default)]
@@ -30,23 +52,7 @@ pub struct JobSignal {
 }
 
 impl JobSignal {
-    /// The signal of one SQLite database file.
-    pub fn for_file(path: &Path) -> Arc<JobSignal> {
-        static SIGNALS: LazyLock<Mutex<HashMap<PathBuf, Weak<JobSignal>>>> =
-            LazyLock::new(Default::default);
-        // Not canonicalize: the file may not exist yet when the pool is built.
-        let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let mut signals = SIGNALS.lock().expect("signal registry lock");
-        signals.retain(|_, s| s.strong_count() > 0);
-        if let Some(signal) = signals.get(&key).and_then(Weak::upgrade) {
-            return signal;
-        }
-        let signal = Arc::new(JobSignal::default());
-        signals.insert(key, Arc::downgrade(&signal));
-        signal
-    }
-
-    /// Called from SQLite's update hook: cheap, never blocks on anything but a short lock.
+    /// Cheap: never blocks on anything but a short lock.
     pub fn notify(&self) {
         self.generation.fetch_add(1, Ordering::Release);
         let mut listeners = self.listeners.lock().expect("listener lock");
@@ -129,26 +135,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn queuing_a_job_on_sqlite_wakes_listeners() {
+    async fn queuing_a_job_on_sqlite_wakes_that_queue_only() {
+        use crate::jobs::queue as jobs;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jobs.db");
         let db = crate::store::Db::connect(&format!("sqlite://{}", path.display()), 4)
             .await
             .unwrap();
         db.migrate().await.unwrap();
-        let mut inserted = JobSignal::for_file(&path).subscribe();
-        let job = crate::jobs::queue::Job::new(crate::jobs::queue::NOTE, &"x");
-        crate::jobs::queue::push(&db, job).await.unwrap();
-        let woke = tokio::time::timeout(std::time::Duration::from_secs(2), inserted.next()).await;
-        assert_eq!(woke, Ok(Some(())));
-    }
-
-    #[test]
-    fn one_signal_per_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let (f1, f2) = (dir.path().join("a.db"), dir.path().join("b.db"));
-        let s1 = JobSignal::for_file(&f1);
-        assert!(Arc::ptr_eq(&s1, &JobSignal::for_file(&f1)));
-        assert!(!Arc::ptr_eq(&s1, &JobSignal::for_file(&f2)));
+        let mut notes = queue(jobs::NOTE).subscribe();
+        let mut expiries = queue(jobs::EXPIRE).subscribe();
+        jobs::push(&db, jobs::Job::new(jobs::NOTE, &"x"))
+            .await
+            .unwrap();
+        let wait = std::time::Duration::from_secs(2);
+        assert_eq!(tokio::time::timeout(wait, notes.next()).await, Ok(Some(())));
+        let other = tokio::time::timeout(std::time::Duration::from_millis(50), expiries.next());
+        assert!(other.await.is_err(), "another queue's worker stays asleep");
     }
 }

@@ -15,6 +15,7 @@ pub mod job_signal;
 pub mod links;
 pub mod notes;
 pub mod secrets;
+mod sqlite_busy;
 pub mod technicians;
 pub mod tokens;
 
@@ -129,20 +130,11 @@ impl Db {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
-            let signal = job_signal::JobSignal::for_file(options.get_filename());
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
-                .after_connect(move |conn, _| {
-                    let signal = signal.clone();
+                .after_connect(|conn, _| {
                     Box::pin(async move {
-                        let mut handle = conn.lock_handle().await?;
-                        handle.set_update_hook(move |change| {
-                            if change.operation == sqlx::sqlite::SqliteOperation::Insert
-                                && change.table == job_signal::JOBS_TABLE
-                            {
-                                signal.notify();
-                            }
-                        });
+                        sqlite_busy::install(&mut conn.lock_handle().await?);
                         Ok(())
                     })
                 })
