@@ -20,7 +20,15 @@ const PARALLEL: usize = 8;
 /// ended at its time to the millisecond, while its `expire` job (apalis-sqlite schedules in
 /// whole seconds, then waits for a poll) comes later and finds it done.
 pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: CancellationToken) {
+    let mut last_rescue: Option<std::time::Instant> = None;
     loop {
+        // Lost work is looked for at the regular pace only, not at every expiry-driven pass.
+        if last_rescue.is_none_or(|at| at.elapsed() >= interval) {
+            last_rescue = Some(std::time::Instant::now());
+            if let Err(e) = rescue_lost_work(&ctx).await {
+                tracing::error!(error = %e, "lost-job rescue failed");
+            }
+        }
         let started = std::time::Instant::now();
         let result = sweep(&ctx).await;
         let took = started.elapsed();

@@ -304,3 +304,27 @@ async fn a_customer_or_technician_with_open_access_cannot_be_deleted() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn a_request_whose_job_was_lost_is_queued_again_by_the_sweeper() {
+    let w = World::new().await;
+    w.cw.add_ticket(
+        jitgate_sim::connectwise::SeedTicket::new(1008, COMPANY).with_custom_field(
+            12,
+            "Request JIT",
+            json!(false),
+        ),
+    );
+    // A request accepted long ago whose provisioning job vanished (no job row at all).
+    let long_ago = jitgate::store::now_ms() - 600_000;
+    let actor = serde_json::to_string(&jitgate_connectors::Actor::PsaUser("alice".into())).unwrap();
+    jitgate::on_db!(&w.app.db, pool => sqlx::query(
+        "INSERT INTO jit_requests (id, connector_id, delivery_key, kind, ticket_ref, psa_company_id, actor, status,
+             created_at, updated_at)
+         VALUES ('req_lost', $1, 'lost-delivery', 'request', '1008', $2, $3, 'pending', $4, $4)")
+        .bind(&w.connector_id).bind(COMPANY.to_string()).bind(&actor).bind(long_ago)
+        .execute(pool).await.unwrap().rows_affected());
+    let notes = w.notes(1008, 1).await;
+    assert!(notes[0].text.contains(&w.jit_upn()), "{}", notes[0].text);
+    assert_eq!(w.graph.users(TENANT).len(), 1);
+}
