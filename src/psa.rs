@@ -123,20 +123,12 @@ impl ConnectorRegistry {
     }
 
     async fn secrets(&self, id: &str) -> Result<SecretValues, StoreError> {
-        let scope = store::connectors::secret_scope(id);
-        let mut values = SecretValues::default();
-        for stored in store::secrets::names(&self.db, &scope).await? {
-            let base = stored
-                .rsplit_once('.')
-                .map(|(b, _)| b)
-                .unwrap_or(&stored)
-                .to_string();
-            if let Some(v) =
-                store::secrets::get_string(&self.db, &self.keyring, &scope, &stored).await?
-            {
-                values.0.entry(base).or_default().push(Secret::new(v));
-            }
-        }
-        Ok(values)
+        let grouped = store::connectors::secrets(&self.db, &self.keyring, id).await?;
+        Ok(SecretValues(
+            grouped
+                .into_iter()
+                .map(|(name, values)| (name, values.into_iter().map(Secret::new).collect()))
+                .collect(),
+        ))
     }
 }

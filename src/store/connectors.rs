@@ -25,6 +25,31 @@ pub fn secret_scope(connector_id: &str) -> String {
     format!("connector:{connector_id}")
 }
 
+/// Stored secret names are `name.0`, `name.1`, … (several active values during a rotation):
+/// the name a stored one belongs to.
+pub fn secret_base(stored: &str) -> &str {
+    stored.rsplit_once('.').map(|(b, _)| b).unwrap_or(stored)
+}
+
+/// Every stored secret value of a connector, unsealed and grouped by name, newest first (at
+/// most ten values per name, so the names' text order is their list order).
+pub async fn secrets(
+    db: &Db,
+    keyring: &crate::crypto::Keyring,
+    connector_id: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let scope = secret_scope(connector_id);
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for stored in super::secrets::names(db, &scope).await? {
+        if let Some(v) = super::secrets::get_string(db, keyring, &scope, &stored).await? {
+            out.entry(secret_base(&stored).to_string())
+                .or_default()
+                .push(v);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn create(
     db: &Db,
     kind: &str,

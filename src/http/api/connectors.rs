@@ -115,7 +115,7 @@ async fn view(state: &AppState, row: ConnectorRow) -> ApiResult<ConnectorView> {
         .map(|spec| {
             let count = stored
                 .iter()
-                .filter(|n| secret_base(n) == spec.name)
+                .filter(|n| store::connectors::secret_base(n) == spec.name)
                 .count();
             (
                 spec.name.to_string(),
@@ -137,11 +137,6 @@ async fn view(state: &AppState, row: ConnectorRow) -> ApiResult<ConnectorView> {
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
-}
-
-/// Stored secret names are `name.0`, `name.1`, …
-fn secret_base(stored: &str) -> &str {
-    stored.rsplit_once('.').map(|(b, _)| b).unwrap_or(stored)
 }
 
 fn values_of(input: &SecretInput) -> Vec<String> {
@@ -238,18 +233,7 @@ async fn stored_secrets(
     state: &AppState,
     connector_id: &str,
 ) -> ApiResult<BTreeMap<String, Vec<String>>> {
-    let scope = store::connectors::secret_scope(connector_id);
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for stored in store::secrets::names(&state.db, &scope).await? {
-        if let Some(v) =
-            store::secrets::get_string(&state.db, &state.keyring, &scope, &stored).await?
-        {
-            out.entry(secret_base(&stored).to_string())
-                .or_default()
-                .push(v);
-        }
-    }
-    Ok(out)
+    Ok(store::connectors::secrets(&state.db, &state.keyring, connector_id).await?)
 }
 
 async fn save_secrets(
