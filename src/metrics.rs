@@ -26,6 +26,11 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub step: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub deliveries: Family<DeliveryLabels, Counter>,
@@ -33,6 +38,8 @@ pub struct Metrics {
     pub grants_started: Counter,
     pub grants_ended: Family<ReasonLabels, Counter>,
     pub grant_end_failures: Counter,
+    /// Failed steps of ending access (including follow-ups retried after the end), by step.
+    pub grant_end_step_failures: Family<StepLabels, Counter>,
     /// Grants past their expiry and not yet verified ended, as of the last sweep.
     pub overdue_grants: Gauge,
     pub reveals: Counter,
@@ -71,6 +78,12 @@ impl Metrics {
             "Failed attempts to end a grant",
             grant_end_failures.clone(),
         );
+        let grant_end_step_failures = Family::<StepLabels, Counter>::default();
+        registry.register(
+            "grant_end_step_failures",
+            "Failed steps of ending access (remove_roles, disable, revoke_sessions, delete_taps, rotate_password, delete_account, read_back)",
+            grant_end_step_failures.clone(),
+        );
         let overdue_grants = Gauge::default();
         registry.register(
             "overdue_grants",
@@ -102,6 +115,7 @@ impl Metrics {
             grants_started,
             grants_ended,
             grant_end_failures,
+            grant_end_step_failures,
             overdue_grants,
             reveals,
             sweeper_last_pass_seconds,

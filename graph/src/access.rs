@@ -16,6 +16,9 @@ pub struct AccountSpec {
     pub upn: String,
     pub display_name: String,
     pub mail_nickname: String,
+    /// The tag of the technician the account belongs to, written to `employeeId` (at most 16
+    /// characters). An account tagged for another technician is never taken over.
+    pub owner: String,
     /// Directory role template ids to hold while the grant is active.
     pub roles: Vec<String>,
 }
@@ -40,16 +43,105 @@ pub enum EndAction {
     Delete,
 }
 
-/// Proof that a grant's end state was read back from Graph.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedEnd {
+/// One step of ending access, in the order [`GraphClient::end_access`] runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndStep {
+    RemoveRoles,
+    Disable,
+    RevokeSessions,
+    DeleteTaps,
+    RotatePassword,
+    DeleteAccount,
+    ReadBack,
+}
+
+impl EndStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndStep::RemoveRoles => "remove_roles",
+            EndStep::Disable => "disable",
+            EndStep::RevokeSessions => "revoke_sessions",
+            EndStep::DeleteTaps => "delete_taps",
+            EndStep::RotatePassword => "rotate_password",
+            EndStep::DeleteAccount => "delete_account",
+            EndStep::ReadBack => "read_back",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EndStep> {
+        [
+            EndStep::RemoveRoles,
+            EndStep::Disable,
+            EndStep::RevokeSessions,
+            EndStep::DeleteTaps,
+            EndStep::RotatePassword,
+            EndStep::DeleteAccount,
+            EndStep::ReadBack,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Steps that still matter once the account reads back disabled with no roles: they are
+    /// retried after the grant has ended instead of holding the end back.
+    pub fn is_follow_up(self) -> bool {
+        matches!(
+            self,
+            EndStep::RevokeSessions
+                | EndStep::DeleteTaps
+                | EndStep::RotatePassword
+                | EndStep::DeleteAccount
+        )
+    }
+}
+
+/// What one step did: a short description, or why it failed.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub step: EndStep,
+    pub result: Result<String, GraphError>,
+}
+
+/// Everything [`GraphClient::end_access`] did and read back.
+#[derive(Debug, Clone)]
+pub struct EndReport {
     pub user_id: String,
     pub action: EndAction,
-    /// The account no longer existed when `end_access` started (someone deleted it, or an
-    /// earlier run already did).
+    /// The account no longer existed when `end_access` started.
     pub already_gone: bool,
-    pub role_assignments_removed: usize,
-    pub taps_removed: usize,
+    pub steps: Vec<StepOutcome>,
+    /// `None` when the account read back disabled with no role assignments (or gone): access
+    /// has ended. Otherwise why not ([`GraphError::EndNotVerified`] or the failed read).
+    pub unverified: Option<GraphError>,
+}
+
+impl EndReport {
+    /// The account reads back disabled with no role assignments, or no longer exists.
+    pub fn is_verified(&self) -> bool {
+        self.unverified.is_none()
+    }
+
+    /// Follow-up steps that failed (to retry after the grant has ended).
+    pub fn failed_follow_ups(&self) -> Vec<EndStep> {
+        self.steps
+            .iter()
+            .filter(|s| s.step.is_follow_up() && s.result.is_err())
+            .map(|s| s.step)
+            .collect()
+    }
+
+    /// Every failed step with its error, most important first.
+    pub fn failures(&self) -> impl Iterator<Item = (EndStep, &GraphError)> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.result.as_ref().err().map(|e| (s.step, e)))
+            .chain(self.unverified.iter().map(|e| (EndStep::ReadBack, e)))
+    }
+
+    /// The longest wait a failed step asked for (throttling, replication lag).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.failures().filter_map(|(_, e)| e.retry_after()).max()
+    }
 }
 
 impl GraphClient {
@@ -58,10 +150,11 @@ impl GraphClient {
     ///
     /// Steps, each safe to repeat:
     /// 1. find the account by `known_user_id`, else by UPN; an account without jitgate's
-    ///    marker is refused with [`GraphError::ForeignAccount`] (never adopted);
-    /// 2. create it if absent; otherwise remove every role assignment it still holds and
-    ///    then enable it with the new password (changing the password of a role holder is a
-    ///    sensitive action the app may not be allowed to perform);
+    ///    marker is refused with [`GraphError::ForeignAccount`] (never adopted), one tagged
+    ///    for another technician with [`GraphError::AnotherTechniciansAccount`];
+    /// 2. create it if absent; otherwise remove every role assignment it still holds, set the
+    ///    new password, and only then enable it, each in its own call: a refused password
+    ///    change (the app lacks User Administrator) leaves the account disabled;
     /// 3. assign each configured role it does not hold yet.
     ///
     /// Replication-lag answers are retried for the policy's short budget, then reported as
@@ -87,7 +180,7 @@ impl GraphClient {
                     // attempt whose answer was lost, or anyone's, not yet replicated to the
                     // replica that answered the lookup.
                     let user = self.find_after_conflict(tenant, &spec.upn).await?;
-                    ensure_created_by_jitgate(&user)?;
+                    ensure_owned_by(&user, &spec.owner)?;
                     self.reset_for_new_grant(tenant, &user.id, &password)
                         .await?;
                     (user, false)
@@ -110,73 +203,135 @@ impl GraphClient {
         })
     }
 
-    /// Ends access for the account `user_id` and verifies it: removes its role assignments
-    /// (first, so the following sensitive changes are allowed without Privileged
-    /// Authentication Administrator), disables it and rotates its password to a value
-    /// nobody keeps, revokes its sessions, deletes any Temporary Access Pass, deletes the
-    /// account for [`EndAction::Delete`], then reads the account back. Returns
-    /// [`GraphError::EndNotVerified`] unless the end state holds. An account that is
-    /// already gone counts as ended.
+    /// Ends access for the account `user_id` and reads the result back. The steps run in
+    /// order of importance, each on its own, and a failed step never stops the ones after
+    /// it: remove role assignments (first, so the account is no longer an admin and the
+    /// following changes are not sensitive actions), disable (`accountEnabled` alone), revoke
+    /// sign-in sessions, delete Temporary Access Passes, rotate the password to a value
+    /// nobody keeps (`passwordProfile` alone: it needs the User Administrator role, which a
+    /// tenant may lack), delete the account for [`EndAction::Delete`]; then read back.
+    ///
+    /// Access has ended when the report [`EndReport::is_verified`]: the account is disabled
+    /// with no role assignments, or gone. Failed follow-up steps are in the report for the
+    /// caller to retry with [`GraphClient::retry_end_steps`]. `Err` only when nothing could be
+    /// tried (the first read failed: no token, throttled, …).
     ///
     /// The account's marker is not checked here: `user_id` is an immutable object id that
-    /// jitgate recorded when it created or verified the account.
+    /// jitgate recorded in this tenant when it created or verified the account.
     pub async fn end_access(
         &self,
         tenant: &Tenant,
         user_id: &str,
         action: EndAction,
-    ) -> Result<VerifiedEnd, GraphError> {
+    ) -> Result<EndReport, GraphError> {
         if self.get_user(tenant, user_id).await?.is_none() {
             return self.confirm_gone(tenant, user_id, action).await;
         }
-        let role_assignments_removed = self.remove_all_roles(tenant, user_id).await?;
-
-        // A fresh random password nobody will ever see: even if disabling were undone, the
-        // technician's credential no longer works.
-        let unknown_password = Password::generate();
-        match self
-            .disable_with_password(tenant, user_id, &unknown_password)
-            .await
-        {
-            Err(error) if error.is_not_found() => {
-                return self.confirm_gone(tenant, user_id, action).await;
-            }
-            other => other?,
-        }
-        drop(unknown_password);
-
-        match self.revoke_sessions(tenant, user_id).await {
-            Err(error) if error.is_not_found() => {
-                return self.confirm_gone(tenant, user_id, action).await;
-            }
-            other => other?,
-        }
-        let mut taps_removed = 0;
-        for tap in self.list_taps(tenant, user_id).await? {
-            if self.delete_tap(tenant, user_id, &tap.id).await? {
-                taps_removed += 1;
-            }
-        }
+        let mut plan = vec![
+            EndStep::RemoveRoles,
+            EndStep::Disable,
+            EndStep::RevokeSessions,
+            EndStep::DeleteTaps,
+            EndStep::RotatePassword,
+        ];
         if action == EndAction::Delete {
-            self.delete_user(tenant, user_id).await?;
+            plan.push(EndStep::DeleteAccount);
         }
-
-        self.verify_end(tenant, user_id, action).await?;
+        let steps = self.run_end_steps(tenant, user_id, &plan).await;
+        let unverified = self.verify_end(tenant, user_id).await.err();
+        let report = EndReport {
+            user_id: user_id.to_string(),
+            action,
+            already_gone: false,
+            steps,
+            unverified,
+        };
+        for (step, error) in report.failures() {
+            tracing::warn!(tenant_id = %tenant.tenant_id, %user_id, step = step.as_str(), %error, "a step of ending access failed");
+        }
         tracing::info!(
             tenant_id = %tenant.tenant_id,
             %user_id,
             ?action,
-            role_assignments_removed,
-            taps_removed,
-            "JIT access ended and verified"
+            verified = report.is_verified(),
+            failed_follow_ups = report.failed_follow_ups().len(),
+            "end of access ran"
         );
-        Ok(VerifiedEnd {
-            user_id: user_id.to_string(),
-            action,
-            already_gone: false,
-            role_assignments_removed,
-            taps_removed,
-        })
+        Ok(report)
+    }
+
+    /// Runs `steps` again (follow-ups that failed earlier), each on its own. An account that
+    /// is gone counts as done for every step.
+    pub async fn retry_end_steps(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        steps: &[EndStep],
+    ) -> Vec<StepOutcome> {
+        self.run_end_steps(tenant, user_id, steps).await
+    }
+
+    async fn run_end_steps(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        steps: &[EndStep],
+    ) -> Vec<StepOutcome> {
+        let mut outcomes = Vec::with_capacity(steps.len());
+        for &step in steps {
+            let result = match self.run_end_step(tenant, user_id, step).await {
+                Err(error) if error.is_not_found() => Ok("the account no longer exists".into()),
+                other => other,
+            };
+            outcomes.push(StepOutcome { step, result });
+        }
+        outcomes
+    }
+
+    async fn run_end_step(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        step: EndStep,
+    ) -> Result<String, GraphError> {
+        match step {
+            EndStep::RemoveRoles => {
+                let removed = self.remove_all_roles(tenant, user_id).await?;
+                Ok(format!("{removed} role assignment(s) removed"))
+            }
+            EndStep::Disable => {
+                self.disable(tenant, user_id).await?;
+                Ok("disabled".into())
+            }
+            EndStep::RevokeSessions => {
+                self.revoke_sessions(tenant, user_id).await?;
+                Ok("sign-in sessions revoked".into())
+            }
+            EndStep::DeleteTaps => {
+                let mut removed = 0;
+                for tap in self.list_taps(tenant, user_id).await? {
+                    if self.delete_tap(tenant, user_id, &tap.id).await? {
+                        removed += 1;
+                    }
+                }
+                Ok(format!("{removed} Temporary Access Pass(es) deleted"))
+            }
+            EndStep::RotatePassword => {
+                // A fresh random password nobody will ever see: even if the account were
+                // enabled again, the technician's credential no longer works.
+                self.set_password(tenant, user_id, &Password::generate())
+                    .await?;
+                Ok("password rotated".into())
+            }
+            EndStep::DeleteAccount => {
+                self.delete_user(tenant, user_id).await?;
+                Ok("account deleted".into())
+            }
+            EndStep::ReadBack => self
+                .verify_end(tenant, user_id)
+                .await
+                .map(|()| "verified".into()),
+        }
     }
 
     async fn locate_account(
@@ -190,12 +345,12 @@ impl GraphClient {
         if let Some(id) = known_user_id
             && let Some(user) = self.get_user(tenant, id).await?
         {
-            ensure_created_by_jitgate(&user)?;
+            ensure_owned_by(&user, &spec.owner)?;
             return Ok(Some(user));
         }
         match self.find_user_by_upn(tenant, &spec.upn).await? {
             Some(user) => {
-                ensure_created_by_jitgate(&user)?;
+                ensure_owned_by(&user, &spec.owner)?;
                 Ok(Some(user))
             }
             None => Ok(None),
@@ -217,7 +372,8 @@ impl GraphClient {
         })
     }
 
-    /// Leaves an existing account without roles, enabled, with `password`.
+    /// Leaves an existing account without roles, with `password`, enabled: in that order, so
+    /// that a refused step never leaves it enabled with an old password.
     async fn reset_for_new_grant(
         &self,
         tenant: &Tenant,
@@ -232,12 +388,13 @@ impl GraphClient {
             || self.remove_all_roles(tenant, user_id),
         )
         .await?;
-        through_replication_lag(
-            policy,
-            "enable the account with a new password",
-            Some(user_id),
-            || self.enable_with_password(tenant, user_id, password),
-        )
+        through_replication_lag(policy, "set a new password", Some(user_id), || {
+            self.set_password(tenant, user_id, password)
+        })
+        .await?;
+        through_replication_lag(policy, "enable the account", Some(user_id), || {
+            self.enable(tenant, user_id)
+        })
         .await
     }
 
@@ -294,7 +451,7 @@ impl GraphClient {
         tenant: &Tenant,
         user_id: &str,
         action: EndAction,
-    ) -> Result<VerifiedEnd, GraphError> {
+    ) -> Result<EndReport, GraphError> {
         let policy = self.retry_policy();
         let reappeared =
             until_settled(policy, || self.get_user(tenant, user_id), Option::is_some).await?;
@@ -305,22 +462,19 @@ impl GraphClient {
                 request_id: None,
             });
         }
-        Ok(VerifiedEnd {
+        Ok(EndReport {
             user_id: user_id.to_string(),
             action,
             already_gone: true,
-            role_assignments_removed: 0,
-            taps_removed: 0,
+            steps: Vec::new(),
+            unverified: None,
         })
     }
 
-    /// Reads the account back; an end that does not hold is an error, never a success.
-    async fn verify_end(
-        &self,
-        tenant: &Tenant,
-        user_id: &str,
-        action: EndAction,
-    ) -> Result<(), GraphError> {
+    /// Reads the account back: gone, or disabled with no role assignments. An end that does
+    /// not hold is an error, never a success. (Sessions, passes and the password cannot be
+    /// read back; their steps' own answers are the evidence.)
+    async fn verify_end(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
         let policy = self.retry_policy();
         let not_verified = |problem: String| GraphError::EndNotVerified {
             user_id: user_id.to_string(),
@@ -329,21 +483,15 @@ impl GraphClient {
         let user = until_settled(
             policy,
             || self.get_user(tenant, user_id),
-            |user| match (action, user) {
-                (_, None) => true,
-                (EndAction::Disable, Some(user)) => user.account_enabled == Some(false),
-                (EndAction::Delete, Some(_)) => false,
+            |user| {
+                user.as_ref()
+                    .is_none_or(|u| u.account_enabled == Some(false))
             },
         )
         .await?;
         let Some(user) = user else {
             return Ok(());
         };
-        if action == EndAction::Delete {
-            return Err(not_verified(
-                "the account still exists after it was deleted".into(),
-            ));
-        }
         if user.account_enabled != Some(false) {
             return Err(not_verified(format!(
                 "the account {} is still enabled (accountEnabled = {})",
@@ -370,14 +518,20 @@ impl GraphClient {
                 ids.join(", ")
             )));
         }
-        let taps = self.list_taps(tenant, user_id).await?;
-        if !taps.is_empty() {
-            return Err(not_verified(format!(
-                "the account still has {} Temporary Access Pass(es)",
-                taps.len()
-            )));
-        }
         Ok(())
+    }
+}
+
+/// Refuses an account jitgate did not create (I7) or created for another technician (I9).
+fn ensure_owned_by(user: &User, owner: &str) -> Result<(), GraphError> {
+    ensure_created_by_jitgate(user)?;
+    if user.belongs_to(owner) {
+        Ok(())
+    } else {
+        Err(GraphError::AnotherTechniciansAccount {
+            upn: user.user_principal_name.clone(),
+            user_id: user.id.clone(),
+        })
     }
 }
 

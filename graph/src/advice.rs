@@ -121,13 +121,23 @@ fn first_sentence(description: &str) -> String {
     line.chars().take(300).collect()
 }
 
-/// Which kind of Graph permission an operation needs, for 403 advice.
+/// Which kind of Graph permission (or directory role of the app) an operation needs, for 403
+/// advice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Needs {
     ReadUsers,
     WriteUsers,
-    /// `accountEnabled` / `passwordProfile` / delete: sensitive on admins (entra.md A4).
+    /// `passwordProfile`: in app-only access always a directory role on the app, at least User
+    /// Administrator (Graph's `user` resource, property `passwordProfile`:
+    /// https://learn.microsoft.com/graph/api/resources/user).
+    PasswordWrite,
+    /// `accountEnabled` or delete: sensitive only when the target holds an admin role
+    /// (https://learn.microsoft.com/entra/identity/role-based-access-control/privileged-roles-permissions,
+    /// "Who can perform sensitive actions").
     SensitiveUserWrite,
+    /// `revokeSignInSessions`: least-privileged application permission User.RevokeSessions.All
+    /// (https://learn.microsoft.com/graph/api/user-revokesigninsessions).
+    RevokeSessions,
     RoleManagement,
     AuthenticationMethods,
 }
@@ -152,15 +162,29 @@ pub(crate) fn permission_denied(
              User.ReadWrite.All and have a Global Administrator grant admin consent \
              (App registrations > API permissions)."
         }
+        Needs::PasswordWrite => {
+            "Setting a user's password in app-only access needs a directory role on the jitgate \
+             app itself, not only a Graph permission: assign its service principal at least the \
+             User Administrator role (Privileged Authentication Administrator if JIT accounts may \
+             hold admin roles that jitgate did not give them) in the customer's tenant (Entra \
+             admin center > Roles & admins > User Administrator > Add assignments > select the \
+             jitgate enterprise application). Also check User.ReadWrite.All is consented."
+        }
         Needs::SensitiveUserWrite => {
-            "Enabling, disabling, resetting the password of or deleting an account that holds \
-             an admin role (or belongs to a role-assignable group) is a sensitive action that \
-             app-only callers may perform only when the app's service principal holds the \
-             Privileged Authentication Administrator role. jitgate removes the JIT account's \
-             role assignments first, so check whether the account still holds a role or is a \
-             member of a role-assignable group; otherwise assign the jitgate enterprise \
-             application the Privileged Authentication Administrator role (Entra admin center \
-             > Roles & admins). Also check User.ReadWrite.All is consented."
+            "Disabling or deleting an account that holds an admin role (or belongs to a \
+             role-assignable group) is a sensitive action that app-only callers may perform only \
+             when the app's service principal holds the Privileged Authentication Administrator \
+             role. jitgate removes the JIT account's role assignments first, so check whether \
+             the account still holds a role or is a member of a role-assignable group; \
+             otherwise assign the jitgate enterprise application the Privileged Authentication \
+             Administrator role (Entra admin center > Roles & admins). Also check \
+             User.ReadWrite.All is consented."
+        }
+        Needs::RevokeSessions => {
+            "Give the jitgate app registration the Microsoft Graph application permission \
+             User.RevokeSessions.All (Microsoft's least-privileged permission for \
+             revokeSignInSessions; Directory.ReadWrite.All also works) and have a Global \
+             Administrator grant admin consent (App registrations > API permissions)."
         }
         Needs::RoleManagement => {
             "Give the jitgate app registration the Microsoft Graph application permission \

@@ -48,6 +48,14 @@ pub enum GraphError {
     )]
     ForeignAccount { upn: String, user_id: String },
 
+    /// The UPN belongs to a jitgate account of another technician (its `employeeId` tag
+    /// differs). One Entra account serves one technician: choose another UPN.
+    #[error(
+        "the account {upn} is the JIT account of another technician; jitgate never shares or \
+         takes over another technician's account"
+    )]
+    AnotherTechniciansAccount { upn: String, user_id: String },
+
     /// Entra refused to issue a token (wrong tenant, client id or secret; no consent; …).
     /// `message` says what to check and where.
     #[error("{message}")]

@@ -9,7 +9,7 @@
 //! * [`GraphError`] — throttling (`retry_after`), transient, replication lag, foreign account,
 //!   actionable auth/permission errors, Graph rejections; never containing secrets.
 //!
-//! Facts this relies on are in `reference/entra.md`; module docs cite the relevant parts.
+//! Module docs cite the Microsoft pages each fact comes from.
 
 mod access;
 mod advice;
@@ -26,7 +26,7 @@ mod token;
 mod transport;
 mod users;
 
-pub use access::{Access, AccountSpec, EndAction, VerifiedEnd};
+pub use access::{Access, AccountSpec, EndAction, EndReport, EndStep, StepOutcome};
 pub use client::GraphClient;
 pub use error::GraphError;
 pub use marker::JITGATE_MARKER;

@@ -10,9 +10,15 @@
 //! * customer admins see it in the Entra admin center as "Employee type", so a JIT account is
 //!   recognisable without knowing jitgate;
 //! * the alternatives cost more: schema and directory extensions need an extension registered
-//!   by an app and break when duplicated (CIPP #3877, see entra.md A2); open extensions need a
+//!   by an app and break when duplicated (https://github.com/KelvinTegelaar/CIPP/issues/3877); open extensions need a
 //!   separate call or `$expand`; `onPremisesExtensionAttributes` are commonly used by the
 //!   customer's own tooling and sync.
+//!
+//! Each account also carries the tag of the technician it belongs to in `employeeId` (a plain
+//! v1.0 string property of at most 16 characters, set in the same `POST /users`): one Entra
+//! account serves one technician, and an account tagged for another technician is never
+//! reused, even when two technicians' names render to the same UPN. Accounts created before
+//! tags existed have none and are tied to their technician by jitgate's own records.
 //!
 //! The marker guards against *adopting* an account; it is not an authenticator. A tenant
 //! admin can edit it, which at worst makes jitgate refuse its own account (safe direction).

@@ -16,6 +16,12 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// SHA-256 of the value: tells secrets apart (cache keys) without keeping or showing one.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(self.0.as_bytes()).into()
+    }
 }
 
 impl fmt::Debug for Secret {

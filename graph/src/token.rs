@@ -1,7 +1,9 @@
 //! App-only access tokens (client credentials), cached per tenant with one refresh in flight.
 //!
 //! Entra issues no refresh token in this flow, so a token is simply requested again shortly
-//! before `expires_in` runs out (entra.md A1). Each (tenant, client) has its own async lock:
+//! before `expires_in` runs out (Microsoft identity platform, client credentials flow:
+//! https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
+//! Each (tenant, client, secret) has its own async lock:
 //! concurrent callers for one tenant wait for the single request in flight instead of all
 //! asking Entra, and tenants never wait for each other. When that request fails, the callers
 //! that were already waiting get the same error rather than each retrying it.
@@ -28,8 +30,10 @@ const OPERATION: &str = "token request";
 /// Refresh this long before expiry (capped at a quarter of the lifetime for short tokens).
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// One lock per (tenant id, client id), lower-cased.
-type Slots = HashMap<(String, String), Arc<tokio::sync::Mutex<Slot>>>;
+/// One lock per (tenant id, client id) lower-cased, and a fingerprint of the client secret:
+/// a token is only ever reused with the secret it was issued for, so a wrong secret never
+/// rides on a token that the right one obtained.
+type Slots = HashMap<(String, String, [u8; 32]), Arc<tokio::sync::Mutex<Slot>>>;
 
 #[derive(Default)]
 pub(crate) struct TokenCache {
@@ -53,6 +57,7 @@ impl TokenCache {
         let key = (
             tenant.tenant_id.to_ascii_lowercase(),
             tenant.client_id.to_ascii_lowercase(),
+            tenant.client_secret.fingerprint(),
         );
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(key).or_default().clone()

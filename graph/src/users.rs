@@ -17,9 +17,9 @@ use crate::secret::Password;
 use crate::tenant::Tenant;
 use crate::transport::Call;
 
-/// Properties jitgate reads. `accountEnabled` and `employeeType` are not in Graph's default
-/// set, so every read names what it needs.
-const USER_SELECT: &str = "id,userPrincipalName,displayName,accountEnabled,employeeType";
+/// Properties jitgate reads. `accountEnabled`, `employeeType` and `employeeId` are not in
+/// Graph's default set, so every read names what it needs.
+const USER_SELECT: &str = "id,userPrincipalName,displayName,accountEnabled,employeeType,employeeId";
 
 /// A user as jitgate reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -33,12 +33,26 @@ pub struct User {
     pub account_enabled: Option<bool>,
     #[serde(default)]
     pub employee_type: Option<String>,
+    /// The owner tag of the technician the account belongs to (see [`crate::marker`]).
+    #[serde(default)]
+    pub employee_id: Option<String>,
 }
 
 impl User {
     /// Whether jitgate created this account (see [`crate::marker`]).
     pub fn is_jitgate_account(&self) -> bool {
         is_marked(self.employee_type.as_deref())
+    }
+
+    /// Whether the account may serve the technician tagged `owner`: jitgate's marker, and
+    /// either that technician's tag or no tag at all (accounts created before tags existed,
+    /// which the job layer's own records tie to one technician).
+    pub fn belongs_to(&self, owner: &str) -> bool {
+        self.is_jitgate_account()
+            && match self.employee_id.as_deref() {
+                None | Some("") => true,
+                Some(tag) => tag == owner,
+            }
     }
 }
 
@@ -128,6 +142,7 @@ impl GraphClient {
             "mailNickname": spec.mail_nickname,
             "userPrincipalName": spec.upn,
             "employeeType": JITGATE_MARKER,
+            "employeeId": spec.owner,
             "passwordProfile": {
                 "password": password.expose(),
                 "forceChangePasswordNextSignIn": false,
@@ -155,37 +170,41 @@ impl GraphClient {
         let user: User = reply.success(tenant)?.json()?;
         Ok(CreateOutcome::Created(User {
             employee_type: Some(JITGATE_MARKER.to_string()),
+            employee_id: Some(spec.owner.clone()),
             account_enabled: Some(true),
             ..user
         }))
     }
 
-    /// Enables the account and sets `password` in one update.
-    pub async fn enable_with_password(
-        &self,
-        tenant: &Tenant,
-        user_id: &str,
-        password: &Password,
-    ) -> Result<(), GraphError> {
-        let body = json!({
-            "accountEnabled": true,
-            "passwordProfile": {
-                "password": password.expose(),
-                "forceChangePasswordNextSignIn": false,
-            },
-        });
-        self.patch_user(tenant, user_id, "enable user and set its password", &body)
-            .await
+    /// Enables the account (its own update: a refused password change must never leave an
+    /// account enabled, so `accountEnabled` and `passwordProfile` never share a PATCH).
+    pub async fn enable(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
+        let body = json!({ "accountEnabled": true });
+        self.patch_user(
+            tenant,
+            user_id,
+            "enable user",
+            Needs::SensitiveUserWrite,
+            &body,
+        )
+        .await
     }
 
     /// Disables the account.
     pub async fn disable(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
         let body = json!({ "accountEnabled": false });
-        self.patch_user(tenant, user_id, "disable user", &body)
-            .await
+        self.patch_user(
+            tenant,
+            user_id,
+            "disable user",
+            Needs::SensitiveUserWrite,
+            &body,
+        )
+        .await
     }
 
-    /// Sets the password (no forced change at next sign-in).
+    /// Sets the password (no forced change at next sign-in). App-only callers need a
+    /// directory role for this on any user ([`Needs::PasswordWrite`]).
     pub async fn set_password(
         &self,
         tenant: &Tenant,
@@ -198,28 +217,11 @@ impl GraphClient {
                 "forceChangePasswordNextSignIn": false,
             },
         });
-        self.patch_user(tenant, user_id, "set user password", &body)
-            .await
-    }
-
-    /// Disables the account and replaces its password with `password` in one update.
-    pub(crate) async fn disable_with_password(
-        &self,
-        tenant: &Tenant,
-        user_id: &str,
-        password: &Password,
-    ) -> Result<(), GraphError> {
-        let body = json!({
-            "accountEnabled": false,
-            "passwordProfile": {
-                "password": password.expose(),
-                "forceChangePasswordNextSignIn": false,
-            },
-        });
         self.patch_user(
             tenant,
             user_id,
-            "disable user and rotate its password",
+            "set user password",
+            Needs::PasswordWrite,
             &body,
         )
         .await
@@ -230,12 +232,12 @@ impl GraphClient {
         tenant: &Tenant,
         user_id: &str,
         operation: &'static str,
+        needs: Needs,
         body: &Value,
     ) -> Result<(), GraphError> {
         let call = Call {
             operation,
-            // Every PATCH jitgate sends touches accountEnabled or passwordProfile.
-            needs: Needs::SensitiveUserWrite,
+            needs,
             method: Method::PATCH,
             url: self.v1(&["users", user_id]),
             query: &[],
@@ -249,7 +251,7 @@ impl GraphClient {
     pub async fn revoke_sessions(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
         let call = Call {
             operation: "revoke sign-in sessions",
-            needs: Needs::WriteUsers,
+            needs: Needs::RevokeSessions,
             method: Method::POST,
             url: self.v1(&["users", user_id, "revokeSignInSessions"]),
             query: &[],

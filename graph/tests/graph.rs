@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use jitgate_graph::{
-    AccountSpec, EndAction, GraphClient, GraphError, JITGATE_MARKER, Password, RetryPolicy, Tenant,
+    AccountSpec, EndAction, EndReport, EndStep, GraphClient, GraphError, JITGATE_MARKER, Password,
+    RetryPolicy, Tenant,
 };
-use jitgate_sim::graph::{Fault, GraphSim, LagRoleAnswer, TenantSpec};
+use jitgate_sim::graph::{AppRole, Fault, GraphSim, LagRoleAnswer, TenantSpec};
 use jitgate_sim::tls::{TestCa, install_crypto_provider};
 
 const TENANT_ID: &str = "6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
@@ -65,8 +66,18 @@ fn spec(local: &str, roles: &[&str]) -> AccountSpec {
         upn: format!("{local}@{DOMAIN}"),
         display_name: format!("JIT {local}"),
         mail_nickname: local.to_string(),
+        owner: format!("t-{local}").chars().take(16).collect(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
     }
+}
+
+fn step_result(report: &EndReport, step: EndStep) -> &Result<String, GraphError> {
+    &report
+        .steps
+        .iter()
+        .find(|s| s.step == step)
+        .unwrap_or_else(|| panic!("no step {step:?} in {report:?}"))
+        .result
 }
 
 fn role_set(f: &Fixture, user_id: &str) -> BTreeSet<String> {
@@ -609,8 +620,18 @@ async fn ending_access_works_without_privileged_authentication_administrator() {
         .await
         .unwrap();
     assert!(!ended.already_gone);
-    assert_eq!(ended.role_assignments_removed, 2);
-    assert_eq!(ended.taps_removed, 1);
+    assert!(ended.is_verified(), "{ended:?}");
+    assert!(ended.failed_follow_ups().is_empty(), "{ended:?}");
+    assert_eq!(
+        step_result(&ended, EndStep::RemoveRoles)
+            .as_deref()
+            .unwrap(),
+        "2 role assignment(s) removed"
+    );
+    assert_eq!(
+        step_result(&ended, EndStep::DeleteTaps).as_deref().unwrap(),
+        "1 Temporary Access Pass(es) deleted"
+    );
 
     let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
     assert!(!user.account_enabled);
@@ -629,7 +650,141 @@ async fn ending_access_works_without_privileged_authentication_administrator() {
         .end_access(&f.tenant, &access.user_id, EndAction::Disable)
         .await
         .unwrap();
-    assert_eq!(again.role_assignments_removed, 0);
+    assert!(again.is_verified());
+    assert_eq!(
+        step_result(&again, EndStep::RemoveRoles)
+            .as_deref()
+            .unwrap(),
+        "0 role assignment(s) removed"
+    );
+}
+
+/// An app without User Administrator may not change passwords (Graph's `user` resource,
+/// `passwordProfile`): the end still removes the roles, disables the account and revokes its
+/// sessions, and reports the refused rotation as a failed follow-up with advice.
+#[tokio::test]
+async fn ending_access_without_user_administrator_still_disables_and_reports_the_rotation() {
+    let f = fixture().await;
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-olga", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    f.sim.set_app_role(TENANT_ID, AppRole::None);
+
+    let ended = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+    assert!(ended.is_verified(), "{ended:?}");
+    assert_eq!(ended.failed_follow_ups(), vec![EndStep::RotatePassword]);
+    match step_result(&ended, EndStep::RotatePassword) {
+        Err(GraphError::PermissionDenied { code, message, .. }) => {
+            assert_eq!(code, "Authorization_RequestDenied");
+            assert!(message.contains("User Administrator"), "{message}");
+        }
+        other => panic!("expected PermissionDenied, got {other:?}"),
+    }
+    let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
+    assert!(!user.account_enabled);
+    assert_eq!(user.sessions_revoked, 1);
+    assert_eq!(user.password.as_deref(), Some(access.password.expose()));
+    assert!(role_set(&f, &access.user_id).is_empty());
+
+    // Once the role is assigned, retrying the follow-up rotates the password.
+    f.sim.set_app_role(TENANT_ID, AppRole::UserAdministrator);
+    let retried = f
+        .graph
+        .retry_end_steps(&f.tenant, &access.user_id, &[EndStep::RotatePassword])
+        .await;
+    assert!(retried[0].result.is_ok(), "{retried:?}");
+    let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
+    assert_ne!(user.password.as_deref(), Some(access.password.expose()));
+}
+
+#[tokio::test]
+async fn a_refused_session_revocation_names_the_permission_and_stops_nothing() {
+    let f = fixture().await;
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-pia", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    f.sim
+        .set_permission(TENANT_ID, "User.RevokeSessions.All", false);
+    let ended = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+    assert!(ended.is_verified());
+    assert_eq!(ended.failed_follow_ups(), vec![EndStep::RevokeSessions]);
+    let message = step_result(&ended, EndStep::RevokeSessions)
+        .as_ref()
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("User.RevokeSessions.All"), "{message}");
+    // The steps after it still ran.
+    let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
+    assert_ne!(user.password.as_deref(), Some(access.password.expose()));
+}
+
+/// Re-enabling an existing account sets its password first, in its own call: without User
+/// Administrator that is refused at once, with advice, and the account stays disabled.
+#[tokio::test]
+async fn re_enabling_without_user_administrator_fails_fast_and_leaves_the_account_disabled() {
+    let f = fixture().await;
+    let account = spec("jit-quinn", &[GLOBAL_ADMIN]);
+    let first = f
+        .graph
+        .ensure_access(&f.tenant, &account, None)
+        .await
+        .unwrap();
+    f.graph
+        .end_access(&f.tenant, &first.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+    f.sim.set_app_role(TENANT_ID, AppRole::None);
+    let started = Instant::now();
+    let err = f
+        .graph
+        .ensure_access(&f.tenant, &account, Some(&first.user_id))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(err.needs_admin_action(), "{err:?}");
+    assert!(err.to_string().contains("User Administrator"), "{err}");
+    let user = f.sim.user(TENANT_ID, &first.user_id).unwrap();
+    assert!(!user.account_enabled);
+    assert!(role_set(&f, &first.user_id).is_empty());
+}
+
+/// One Entra account belongs to one technician: an account tagged for another technician is
+/// refused, never re-enabled with a new password.
+#[tokio::test]
+async fn another_technicians_account_is_never_taken_over() {
+    let f = fixture().await;
+    let alice = spec("alice-jit", &[GLOBAL_ADMIN]);
+    let first = f
+        .graph
+        .ensure_access(&f.tenant, &alice, None)
+        .await
+        .unwrap();
+    let mut other = alice.clone();
+    other.owner = "t-other".into();
+    let err = f
+        .graph
+        .ensure_access(&f.tenant, &other, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GraphError::AnotherTechniciansAccount { .. }),
+        "{err:?}"
+    );
+    let user = f.sim.user(TENANT_ID, &first.user_id).unwrap();
+    assert_eq!(user.password.as_deref(), Some(first.password.expose()));
+    assert_eq!(user.employee_id.as_deref(), Some("t-alice-jit"));
 }
 
 #[tokio::test]
@@ -641,11 +796,13 @@ async fn verification_fails_loudly_when_the_account_stays_enabled() {
         .await
         .unwrap();
     f.sim.keep_accounts_enabled(TENANT_ID, true);
-    let err = f
+    let report = f
         .graph
         .end_access(&f.tenant, &access.user_id, EndAction::Disable)
         .await
-        .unwrap_err();
+        .unwrap();
+    assert!(!report.is_verified());
+    let err = report.unverified.clone().unwrap();
     match &err {
         GraphError::EndNotVerified { user_id, problem } => {
             assert_eq!(user_id, &access.user_id);

@@ -13,9 +13,16 @@
 //! * users: required properties, Entra's password and UPN rules, verified domains, duplicate
 //!   UPN → `ObjectConflict`; reads without `$select` return only Graph's default property set
 //!   (so `accountEnabled`/`employeeType` must be selected, as with the real service).
-//! * sensitive actions: changing `accountEnabled`/`passwordProfile` of, or deleting, a user who
-//!   holds a directory role → 403 `Authorization_RequestDenied`, unless the tenant's app holds
-//!   Privileged Authentication Administrator ([`TenantSpec::app_has_privileged_auth_admin`]).
+//! * the app's own directory role ([`TenantSpec::app_role`]): setting any user's
+//!   `passwordProfile` needs at least User Administrator in app-only access (Graph's `user`
+//!   resource, https://learn.microsoft.com/graph/api/resources/user, property
+//!   `passwordProfile`); changing `accountEnabled`/`passwordProfile` of, or deleting, a user
+//!   who holds a directory role is a sensitive action that needs Privileged Authentication
+//!   Administrator or Global Administrator
+//!   (https://learn.microsoft.com/entra/identity/role-based-access-control/privileged-roles-permissions).
+//!   Either refusal is 403 `Authorization_RequestDenied` and changes nothing.
+//! * application permissions ([`TenantSpec::missing_permissions`]): `revokeSignInSessions`
+//!   needs User.RevokeSessions.All (https://learn.microsoft.com/graph/api/user-revokesigninsessions).
 //! * replication lag: for [`GraphSim::set_replication_lag`] after a create, the new user is
 //!   invisible to reads and per-user writes (404 `Request_ResourceNotFound`), and role
 //!   assignments naming it fail with 400 "Not a valid reference update" (or 404, see
@@ -69,22 +76,38 @@ pub struct TenantSpec {
     pub client_secret: String,
     /// Verified domains; a new user's UPN must end in one of them.
     pub domains: Vec<String>,
-    /// Whether the app's service principal holds Privileged Authentication Administrator,
-    /// which Entra requires for sensitive actions on users who hold admin roles.
-    pub app_has_privileged_auth_admin: bool,
+    /// The directory role the app's service principal holds in this tenant.
+    pub app_role: AppRole,
+    /// Application permissions the customer's admin did not consent to (all others are).
+    pub missing_permissions: Vec<String>,
 }
 
 impl TenantSpec {
-    /// A tenant with one verified domain and no Privileged Authentication Administrator role.
+    /// A tenant with one verified domain, set up as jitgate's README says: the app holds
+    /// User Administrator (not Privileged Authentication Administrator) and every permission.
     pub fn new(tenant_id: &str, client_id: &str, client_secret: &str, domain: &str) -> Self {
         TenantSpec {
             tenant_id: tenant_id.to_string(),
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
             domains: vec![domain.to_string()],
-            app_has_privileged_auth_admin: false,
+            app_role: AppRole::UserAdministrator,
+            missing_permissions: Vec::new(),
         }
     }
+}
+
+/// A directory role held by the app's service principal, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AppRole {
+    /// Graph permissions only: may create users with a password, disable and delete users
+    /// without roles, but never change a password.
+    None,
+    /// May set the password of users who hold no admin role.
+    UserAdministrator,
+    /// May also act on users who hold admin roles.
+    PrivilegedAuthenticationAdministrator,
+    GlobalAdministrator,
 }
 
 /// What a role assignment naming a user that has not replicated yet answers.
@@ -203,6 +226,8 @@ pub struct SimUser {
     pub account_enabled: bool,
     /// jitgate marks the accounts it creates here.
     pub employee_type: Option<String>,
+    /// jitgate tags each account with its technician here (at most 16 characters).
+    pub employee_id: Option<String>,
     /// The current password, so tests can compare it with what a technician was shown.
     pub password: Option<String>,
     /// Password changes after creation (PATCH of `passwordProfile`).
@@ -357,9 +382,19 @@ impl GraphSim {
         self.with_tenant(tenant, |t| t.forced_token_error = aadsts);
     }
 
-    /// Grants or removes Privileged Authentication Administrator for the tenant's app.
-    pub fn set_privileged_auth_admin(&self, tenant: &str, held: bool) {
-        self.with_tenant(tenant, |t| t.spec.app_has_privileged_auth_admin = held);
+    /// Sets the directory role the tenant's app holds.
+    pub fn set_app_role(&self, tenant: &str, role: AppRole) {
+        self.with_tenant(tenant, |t| t.spec.app_role = role);
+    }
+
+    /// Withdraws (or restores) consent to one application permission in the tenant.
+    pub fn set_permission(&self, tenant: &str, permission: &str, granted: bool) {
+        self.with_tenant(tenant, |t| {
+            t.spec.missing_permissions.retain(|p| p != permission);
+            if !granted {
+                t.spec.missing_permissions.push(permission.to_string());
+            }
+        });
     }
 
     /// Sabotage for verification tests: PATCH `accountEnabled:false` answers 204 but the
@@ -384,6 +419,7 @@ impl GraphSim {
             mail_nickname: nickname,
             account_enabled: true,
             employee_type: None,
+            employee_id: None,
             password: None,
             password_changes: 0,
             password_last_set: None,
@@ -633,6 +669,19 @@ impl TenantState {
                 && (r.user.id.eq_ignore_ascii_case(key)
                     || r.user.user_principal_name.eq_ignore_ascii_case(key))
         })
+    }
+
+    /// Sensitive actions on admins need Privileged Authentication Administrator or above.
+    fn app_may_act_on_admins(&self) -> bool {
+        self.spec.app_role >= AppRole::PrivilegedAuthenticationAdministrator
+    }
+
+    fn has_permission(&self, permission: &str) -> bool {
+        !self
+            .spec
+            .missing_permissions
+            .iter()
+            .any(|p| p == permission)
     }
 
     fn holds_any_role(&self, user_id: &str) -> bool {
@@ -1289,6 +1338,7 @@ const SELECTABLE_USER_PROPERTIES: &[&str] = &[
     "mailNickname",
     "accountEnabled",
     "employeeType",
+    "employeeId",
     "givenName",
     "surname",
     "jobTitle",
@@ -1310,6 +1360,7 @@ fn user_property(user: &SimUser, name: &str) -> Value {
         "mailNickname" => json!(user.mail_nickname),
         "accountEnabled" => json!(user.account_enabled),
         "employeeType" => json!(user.employee_type),
+        "employeeId" => json!(user.employee_id),
         "businessPhones" => json!([]),
         "createdDateTime" => json!(rfc3339(user.created)),
         "lastPasswordChangeDateTime" => json!(user.password_last_set.map(rfc3339)),
@@ -1375,6 +1426,7 @@ async fn create_user(
         "userPrincipalName",
         "passwordProfile",
         "employeeType",
+        "employeeId",
         "givenName",
         "surname",
         "jobTitle",
@@ -1434,6 +1486,16 @@ async fn create_user(
     if !password_meets_entra_rules(&password) {
         return password_rejected(&ids);
     }
+    let employee_id = match body.get("employeeId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if id.chars().count() <= 16 => Some(id.clone()),
+        Some(_) => {
+            return bad_request(
+                "Invalid value specified for property 'employeeId' of resource 'User'.",
+                &ids,
+            );
+        }
+    };
     // Uniqueness is checked against every user, replicated or not: the write goes to the
     // directory's primary, which already knows the object.
     if t.users
@@ -1460,6 +1522,7 @@ async fn create_user(
             .get("employeeType")
             .and_then(Value::as_str)
             .map(str::to_string),
+        employee_id,
         password: Some(password),
         password_changes: 0,
         password_last_set: Some(now),
@@ -1718,7 +1781,10 @@ async fn update_user(
 
     let user_id = t.users[index].user.id.clone();
     let sensitive = enabled.is_some() || profile.is_some();
-    if sensitive && t.holds_any_role(&user_id) && !t.spec.app_has_privileged_auth_admin {
+    if sensitive && t.holds_any_role(&user_id) && !t.app_may_act_on_admins() {
+        return insufficient_privileges(&ids);
+    }
+    if profile.is_some() && t.spec.app_role < AppRole::UserAdministrator {
         return insufficient_privileges(&ids);
     }
 
@@ -1773,7 +1839,7 @@ async fn delete_user(
         return not_found(&id, &ids);
     };
     let user_id = t.users[index].user.id.clone();
-    if t.holds_any_role(&user_id) && !t.spec.app_has_privileged_auth_admin {
+    if t.holds_any_role(&user_id) && !t.app_may_act_on_admins() {
         return insufficient_privileges(&ids);
     }
     let record = t.users.remove(index);
@@ -1798,6 +1864,10 @@ async fn revoke_sessions(
         .tenants
         .get_mut(&tenant_key)
         .expect("authenticated tenant");
+    // Directory.ReadWrite.All would also do, but jitgate's app never asks for it.
+    if !t.has_permission("User.RevokeSessions.All") {
+        return insufficient_privileges(&ids);
+    }
     let Some(index) = t.visible_user(&id, Instant::now()) else {
         return not_found(&id, &ids);
     };

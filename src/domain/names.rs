@@ -138,8 +138,31 @@ impl UpnTemplate {
     }
 }
 
+/// The `n`-th alternative of a rendered UPN (`alice-jit@x` → `alice-jit2@x` for `n = 2`), for
+/// when another technician's account already holds it; the local part stays within Entra's
+/// 64 characters.
+pub fn numbered_upn(upn: &str, n: u32) -> String {
+    let (local, domain) = upn.split_once('@').unwrap_or((upn, ""));
+    let suffix = n.to_string();
+    let keep = local.len().min(64 - suffix.len());
+    let base = local[..keep].trim_end_matches('.');
+    format!("{base}{suffix}@{domain}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbered_upns_stay_valid() {
+        assert_eq!(
+            super::numbered_upn("alice-jit@fabrikam.com", 2),
+            "alice-jit2@fabrikam.com"
+        );
+        let long = format!("{}@x.example", "a".repeat(64));
+        let numbered = super::numbered_upn(&long, 12);
+        assert_eq!(numbered.split('@').next().unwrap().len(), 64);
+        assert!(numbered.ends_with("12@x.example"));
+    }
+
     use super::*;
 
     #[test]

@@ -211,18 +211,67 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
             return Ok(());
         }
     };
-    let account =
-        accounts::get_or_create(&ctx.db, &who.customer.id, &who.technician.id, &upn).await?;
-    let started = super::with_account_lease(
-        ctx,
-        &account.id,
-        grant_locked(ctx, req, who, &connection, &tenant, &account),
-    )
-    .await?;
-    if let Some(started) = started {
-        after_start(ctx, req, who, started).await;
+    let claimed = accounts::claim(&ctx.db, &who.customer.id, &who.technician.id, &upn).await?;
+    if let Some(wanted) = &claimed.instead_of {
+        note_distinct_upn(ctx, req, who, wanted, &claimed.account.upn).await?;
     }
+    let mut account = claimed.account;
+    // Another technician's jitgate account in the tenant may hold the UPN without jitgate's
+    // records knowing it (another install, a restored database): take the next free name.
+    for _ in 0..3 {
+        let outcome = super::with_account_lease(
+            ctx,
+            &account.id,
+            grant_locked(ctx, req, who, &connection, &tenant, &account),
+        )
+        .await?;
+        match outcome {
+            Locked::Started(started) => {
+                after_start(ctx, req, who, started).await;
+                return Ok(());
+            }
+            Locked::Closed => return Ok(()),
+            Locked::UpnHeldByAnotherTechnician => {
+                let wanted = account.upn.clone();
+                account = accounts::renumber(&ctx.db, &account.id).await?;
+                note_distinct_upn(ctx, req, who, &wanted, &account.upn).await?;
+            }
+        }
+    }
+    Err(JobError::retry(
+        backoff(0),
+        "every user principal name tried belongs to another technician's account",
+    ))
+}
+
+/// The audit trail says which UPN the account got when the template's was taken.
+async fn note_distinct_upn(
+    ctx: &JobContext,
+    req: &RequestRow,
+    who: &Resolved,
+    wanted: &str,
+    chosen: &str,
+) -> Result<(), JobError> {
+    let audit = AuditEntry::new("system", "account.upn", "ok")
+        .customer(&who.customer.id)
+        .technician(&who.technician.id)
+        .connector(&req.connector_id)
+        .account(chosen)
+        .detail(format!(
+            "{wanted} belongs to another technician's JIT account; {} gets {chosen}",
+            who.technician.email
+        ));
+    store::audit::record(&ctx.db, &audit).await?;
     Ok(())
+}
+
+/// What [`grant_locked`] did.
+enum Locked {
+    Started(store::grants::Started),
+    /// Refused or failed, with the request closed and the ticket told.
+    Closed,
+    /// The account's UPN is another technician's account in Entra: renumber and try again.
+    UpnHeldByAnotherTechnician,
 }
 
 async fn grant_locked(
@@ -232,7 +281,7 @@ async fn grant_locked(
     connection: &store::customers::EntraConnection,
     tenant: &jitgate_graph::Tenant,
     account: &accounts::Account,
-) -> Result<Option<store::grants::Started>, JobError> {
+) -> Result<Locked, JobError> {
     let now = now_ms();
     let open = store::grants::open_for_account(&ctx.db, &account.id).await?;
     if let Some(g) = &open
@@ -243,6 +292,24 @@ async fn grant_locked(
             "the technician's previous grant is still ending",
         ));
     }
+    let moved = account_moved(account, connection);
+    if moved && open.is_some() {
+        // Changing the tenant is refused while grants are open; never extend a grant into
+        // another tenant.
+        let why = format!(
+            "{}'s Entra connection names another tenant than the open grant's; end the open grant first",
+            who.customer.name
+        );
+        close_for(ctx, req, who, "refused", &why).await?;
+        return Ok(Locked::Closed);
+    }
+    let known_user_id = if moved {
+        // The old tenant's account stays there, disabled; this tenant gets its own.
+        accounts::forget_entra_user(&ctx.db, &account.id).await?;
+        None
+    } else {
+        account.entra_user_id.as_deref()
+    };
     let upn = if open.is_some() {
         account.upn.clone() // an active grant: extend it, the account is already set up
     } else {
@@ -250,13 +317,10 @@ async fn grant_locked(
             upn: account.upn.clone(),
             display_name: format!("{} (JIT admin)", who.technician.display_name),
             mail_nickname: account.upn.split('@').next().unwrap_or("jit").to_string(),
+            owner: accounts::owner_tag(&who.technician.id),
             roles: connection.role_ids(),
         };
-        match ctx
-            .graph
-            .ensure_access(tenant, &spec, account.entra_user_id.as_deref())
-            .await
-        {
+        match ctx.graph.ensure_access(tenant, &spec, known_user_id).await {
             Ok(access) => {
                 let scope = accounts::secret_scope(&account.id);
                 store::secrets::put(
@@ -267,7 +331,15 @@ async fn grant_locked(
                     access.password.expose().as_bytes(),
                 )
                 .await?;
-                accounts::set_active(&ctx.db, &account.id, &access.user_id, &access.upn).await?;
+                accounts::set_active(
+                    &ctx.db,
+                    &account.id,
+                    &access.user_id,
+                    &access.upn,
+                    &tenant.tenant_id,
+                    &tenant.client_id,
+                )
+                .await?;
                 if access.created && account.totp_set {
                     // A new Entra user has no authenticator yet: a key stored for the old one
                     // would show wrong codes.
@@ -276,10 +348,15 @@ async fn grant_locked(
                 }
                 access.upn
             }
+            Err(jitgate_graph::GraphError::AnotherTechniciansAccount { .. })
+                if account.entra_user_id.is_none() || moved =>
+            {
+                return Ok(Locked::UpnHeldByAnotherTechnician);
+            }
             Err(e) => {
                 return graph_problem(ctx, req, who, connection, e)
                     .await
-                    .map(|()| None);
+                    .map(|()| Locked::Closed);
             }
         }
     };
@@ -322,6 +399,8 @@ async fn grant_locked(
     }
     let start = GrantStart {
         account_id: account.id.clone(),
+        tenant_id: tenant.tenant_id.clone(),
+        client_id: tenant.client_id.clone(),
         customer_id: who.customer.id.clone(),
         technician_id: who.technician.id.clone(),
         request_id: req.id.clone(),
@@ -333,9 +412,44 @@ async fn grant_locked(
         note,
         audit,
     };
-    Ok(Some(
+    Ok(Locked::Started(
         store::grants::start_or_extend(&ctx.db, &ctx.keyring, &start).await?,
     ))
+}
+
+/// Whether the customer's connection now names another tenant or app than the one the
+/// account's Entra user lives in.
+fn account_moved(
+    account: &accounts::Account,
+    connection: &store::customers::EntraConnection,
+) -> bool {
+    let differs = |stored: &Option<String>, current: &str| {
+        stored
+            .as_deref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case(current))
+    };
+    account.entra_user_id.is_some()
+        && (differs(&account.tenant_id, &connection.tenant_id)
+            || differs(&account.client_id, &connection.client_id))
+}
+
+async fn close_for(
+    ctx: &JobContext,
+    req: &RequestRow,
+    who: &Resolved,
+    status: &str,
+    why: &str,
+) -> Result<(), JobError> {
+    close(
+        ctx,
+        req,
+        status,
+        why,
+        texts::refused(why),
+        Some(&who.customer.id),
+        Some(&who.technician.id),
+    )
+    .await
 }
 
 /// The grant's length: the request's own, else the customer's, else the default; never more

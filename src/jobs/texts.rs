@@ -72,19 +72,58 @@ pub fn failed(reason: &str) -> (String, String) {
     )
 }
 
-pub fn ended(upn: &str, customer: &str, reason: &str, at_ms: i64) -> (String, String) {
+/// "Access ended" for the ticket: what was verified, and any step that still fails (retried
+/// by jitgate) with Microsoft's refusal and its fix.
+pub fn ended(
+    upn: &str,
+    customer: &str,
+    reason: &str,
+    at_ms: i64,
+    still_failing: &[(jitgate_graph::EndStep, String)],
+) -> (String, String) {
     let why = match reason {
         "ended_by_admin" => "ended early by an administrator",
         "cancelled" => "cancelled",
+        "delegation_removed" => {
+            "ended because the technician's delegation to this customer was removed"
+        }
+        "admin_removed" => "ended because the technician's admin rights were removed",
+        "technician_removed" => "ended because the technician was removed from jitgate",
         _ => "expired",
     };
+    let at = utc(at_ms);
+    if still_failing.is_empty() {
+        return (
+            "JIT admin access ended".into(),
+            format!(
+                "JIT admin access for {upn} in {customer} {why} at {at}: roles removed, account disabled, password rotated, sessions revoked (verified against Microsoft Entra)."
+            ),
+        );
+    }
+    let mut body = format!(
+        "JIT admin access for {upn} in {customer} {why} at {at}: roles removed and account disabled (verified against Microsoft Entra).\n\
+         These steps failed and jitgate keeps retrying them:"
+    );
+    for (step, error) in still_failing {
+        body.push_str(&format!("\n- {}: {error}", step_label(*step)));
+    }
     (
-        "JIT admin access ended".into(),
-        format!(
-            "JIT admin access for {upn} in {customer} {why} at {at}: roles removed, account disabled, password rotated, sessions revoked (verified against Microsoft Entra).",
-            at = utc(at_ms)
-        ),
+        "JIT admin access ended (with steps still failing)".into(),
+        body,
     )
+}
+
+fn step_label(step: jitgate_graph::EndStep) -> &'static str {
+    use jitgate_graph::EndStep::*;
+    match step {
+        RemoveRoles => "removing the roles",
+        Disable => "disabling the account",
+        RevokeSessions => "revoking sign-in sessions",
+        DeleteTaps => "deleting Temporary Access Passes",
+        RotatePassword => "rotating the password",
+        DeleteAccount => "deleting the account",
+        ReadBack => "reading the account back",
+    }
 }
 
 pub fn end_failing(upn: &str, attempts: i32, error: &str) -> (String, String) {

@@ -1,6 +1,8 @@
-//! JIT accounts: one per (customer, technician), and the lease that serializes Graph work on it.
+//! JIT accounts: one per (customer, technician), each with its own UPN, and the lease that
+//! serializes Graph work on it.
 
-use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
+use crate::domain::names::numbered_upn;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Account {
@@ -9,6 +11,9 @@ pub struct Account {
     pub technician_id: String,
     pub upn: String,
     pub entra_user_id: Option<String>,
+    /// The tenant and app the Entra account lives in (set with `entra_user_id`).
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
     pub state: String,
     pub totp_set: bool,
     pub created_at: i64,
@@ -18,33 +23,143 @@ pub struct Account {
 pub const PASSWORD: &str = "password";
 pub const TOTP_KEY: &str = "totp_key";
 
+/// The tag jitgate writes to the Entra account's `employeeId` (at most 16 characters): the
+/// first 64 bits of SHA-256 of the technician's id, in hex. It tells one technician's account
+/// from another's without putting a name or email into the customer's directory.
+pub fn owner_tag(technician_id: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(technician_id.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn secret_scope(account_id: &str) -> String {
     format!("account:{account_id}")
 }
 
-const COLUMNS: &str =
-    "id, customer_id, technician_id, upn, entra_user_id, state, totp_set, created_at, updated_at";
+const COLUMNS: &str = "id, customer_id, technician_id, upn, entra_user_id, tenant_id, client_id, state, totp_set, \
+    created_at, updated_at";
 
-/// The technician's account row in this customer, created on first use. The unique
-/// (customer, technician) constraint makes concurrent first requests agree on one row (I2).
-pub async fn get_or_create(
+/// How many numbered alternatives of a UPN are tried before giving up.
+const UPN_ALTERNATIVES: u32 = 50;
+
+/// [`claim`]'s answer: the account, and the UPN it wanted when another technician's account
+/// held that one.
+#[derive(Debug)]
+pub struct Claimed {
+    pub account: Account,
+    pub instead_of: Option<String>,
+}
+
+/// The technician's account row in this customer, created on first use with `wanted_upn`,
+/// or a numbered alternative of it when another technician's account in the customer holds
+/// that UPN: one Entra account belongs to one technician. The unique (customer, technician)
+/// constraint makes concurrent first requests agree on one row (I2).
+///
+/// A row that shares its UPN with an older row of another technician (made before UPNs were
+/// kept distinct) moves to a distinct UPN, forgetting the shared Entra account, once it has
+/// no open grant.
+pub async fn claim(
     db: &Db,
     customer_id: &str,
     technician_id: &str,
-    upn: &str,
-) -> Result<Account> {
+    wanted_upn: &str,
+) -> Result<Claimed> {
     let now = now_ms();
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM jit_accounts WHERE customer_id = $1 AND technician_id = $2"
-    ));
+    let select_text =
+        format!("SELECT {COLUMNS} FROM jit_accounts WHERE customer_id = $1 AND technician_id = $2");
+    let select = || sqlx::AssertSqlSafe(select_text.clone());
     on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO jit_accounts (id, customer_id, technician_id, upn, state, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'new', $5, $5) ON CONFLICT (customer_id, technician_id) DO NOTHING")
-            .bind(new_id("acc")).bind(customer_id).bind(technician_id).bind(upn).bind(now)
-            .execute(pool).await?;
-        Ok(sqlx::query_as(sql).bind(customer_id).bind(technician_id).fetch_one(pool).await?)
+        let mut tx = pool.begin_write().await?;
+        let existing: Option<Account> = sqlx::query_as(select())
+            .bind(customer_id).bind(technician_id).fetch_optional(&mut *tx).await?;
+        let claimed = match existing {
+            Some(account) => {
+                let older_twin: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM jit_accounts WHERE customer_id = $1 AND technician_id <> $2
+                       AND lower(upn) = lower($3) AND (created_at < $4 OR (created_at = $4 AND id < $5))")
+                    .bind(customer_id).bind(technician_id).bind(&account.upn)
+                    .bind(account.created_at).bind(&account.id)
+                    .fetch_one(&mut *tx).await?;
+                let open: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM grants WHERE account_id = $1 AND ended_at IS NULL")
+                    .bind(&account.id).fetch_one(&mut *tx).await?;
+                if older_twin == 0 || open > 0 {
+                    Claimed { account, instead_of: None }
+                } else {
+                    let mut upn = None;
+                    for n in 2..=UPN_ALTERNATIVES {
+                        let candidate = numbered_upn(&account.upn, n);
+                        let taken: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM jit_accounts WHERE customer_id = $1 AND lower(upn) = lower($2)")
+                            .bind(customer_id).bind(&candidate).fetch_one(&mut *tx).await?;
+                        if taken == 0 { upn = Some(candidate); break; }
+                    }
+                    let upn = upn.ok_or_else(|| StoreError::Conflict(format!(
+                        "no free user principal name like {} in this customer", account.upn)))?;
+                    sqlx::query(
+                        "UPDATE jit_accounts SET upn = $1, entra_user_id = NULL, tenant_id = NULL, client_id = NULL,
+                             state = 'new', totp_set = FALSE, updated_at = $2 WHERE id = $3")
+                        .bind(&upn).bind(now).bind(&account.id).execute(&mut *tx).await?;
+                    // The password and TOTP key were the shared account's.
+                    sqlx::query("DELETE FROM secrets WHERE scope = $1")
+                        .bind(secret_scope(&account.id)).execute(&mut *tx).await?;
+                    let account: Account = sqlx::query_as(select())
+                        .bind(customer_id).bind(technician_id).fetch_one(&mut *tx).await?;
+                    Claimed { account, instead_of: Some(wanted_upn.to_string()) }
+                }
+            }
+            None => {
+                let mut chosen = None;
+                for n in 1..=UPN_ALTERNATIVES {
+                    let candidate = if n == 1 { wanted_upn.to_string() } else { numbered_upn(wanted_upn, n) };
+                    let taken: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM jit_accounts WHERE customer_id = $1 AND lower(upn) = lower($2)")
+                        .bind(customer_id).bind(&candidate).fetch_one(&mut *tx).await?;
+                    if taken == 0 { chosen = Some(candidate); break; }
+                }
+                let upn = chosen.ok_or_else(|| StoreError::Conflict(format!(
+                    "no free user principal name like {wanted_upn} in this customer")))?;
+                sqlx::query(
+                    "INSERT INTO jit_accounts (id, customer_id, technician_id, upn, state, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'new', $5, $5) ON CONFLICT (customer_id, technician_id) DO NOTHING")
+                    .bind(new_id("acc")).bind(customer_id).bind(technician_id).bind(&upn).bind(now)
+                    .execute(&mut *tx).await?;
+                let account: Account = sqlx::query_as(select())
+                    .bind(customer_id).bind(technician_id).fetch_one(&mut *tx).await?;
+                let instead_of = (!account.upn.eq_ignore_ascii_case(wanted_upn)).then(|| wanted_upn.to_string());
+                Claimed { account, instead_of }
+            }
+        };
+        tx.commit().await?;
+        Ok(claimed)
     })
+}
+
+/// Another technician's jitgate account in the tenant holds this account's UPN (found in
+/// Entra, not in jitgate's records: another install, a restored database): move to the next
+/// free numbered UPN. Only for an account without an Entra user yet.
+pub async fn renumber(db: &Db, id: &str) -> Result<Account> {
+    let account = get(db, id).await?;
+    let base = account.upn.clone();
+    for n in 2..=UPN_ALTERNATIVES {
+        let candidate = numbered_upn(&base, n);
+        let taken: i64 = on_db!(db, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jit_accounts WHERE customer_id = $1 AND lower(upn) = lower($2)")
+            .bind(&account.customer_id).bind(&candidate).fetch_one(pool).await?);
+        if taken > 0 {
+            continue;
+        }
+        let n = on_db!(db, pool => sqlx::query(
+            "UPDATE jit_accounts SET upn = $1, updated_at = $2 WHERE id = $3 AND entra_user_id IS NULL")
+            .bind(&candidate).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
+        if n == 1 {
+            return get(db, id).await;
+        }
+        break;
+    }
+    Err(StoreError::Conflict(format!(
+        "no free user principal name like {base} in this customer"
+    )))
 }
 
 pub async fn find(db: &Db, customer_id: &str, technician_id: &str) -> Result<Option<Account>> {
@@ -80,11 +195,38 @@ pub async fn unlock(db: &Db, id: &str, owner: &str) -> Result<()> {
     Ok(())
 }
 
-/// Record what Graph reported: the account's object id and UPN, and that it is enabled.
-pub async fn set_active(db: &Db, id: &str, entra_user_id: &str, upn: &str) -> Result<()> {
+/// Record what Graph reported: the account's object id and UPN in `tenant_id` (through the
+/// app `client_id`), and that it is enabled.
+pub async fn set_active(
+    db: &Db,
+    id: &str,
+    entra_user_id: &str,
+    upn: &str,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<()> {
     on_db!(db, pool => sqlx::query(
-        "UPDATE jit_accounts SET entra_user_id = $1, upn = $2, state = 'active', updated_at = $3 WHERE id = $4")
-        .bind(entra_user_id).bind(upn).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
+        "UPDATE jit_accounts SET entra_user_id = $1, upn = $2, tenant_id = $3, client_id = $4, state = 'active',
+             updated_at = $5 WHERE id = $6")
+        .bind(entra_user_id).bind(upn).bind(tenant_id).bind(client_id).bind(now_ms()).bind(id)
+        .execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// The customer's connection moved to another tenant or app (allowed only without open
+/// grants): the account's Entra user stays behind, disabled, and a new one is made in the new
+/// tenant on the next request.
+pub async fn forget_entra_user(db: &Db, id: &str) -> Result<()> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query(
+            "UPDATE jit_accounts SET entra_user_id = NULL, tenant_id = NULL, client_id = NULL, state = 'new',
+                 totp_set = FALSE, updated_at = $1 WHERE id = $2")
+            .bind(now_ms()).bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM secrets WHERE scope = $1")
+            .bind(secret_scope(id)).execute(&mut *tx).await?;
+        tx.commit().await?;
+    });
     Ok(())
 }
 

@@ -28,6 +28,18 @@ pub struct Grant {
     pub end_request_reason: Option<String>,
     pub end_attempts: i32,
     pub last_end_error: Option<String>,
+    /// The tenant and app the grant's account lives in; ending talks to this tenant only.
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    /// The last end attempt step by step: `[{"step", "ok", "detail"}]`.
+    #[serde(serialize_with = "as_json")]
+    #[schema(value_type = Option<Vec<EndStepRecord>>)]
+    pub end_steps: Option<String>,
+    /// Steps still failing after access ended (e.g. `rotate_password`), retried until they
+    /// succeed; absent when none.
+    pub end_follow_ups: Option<String>,
+    #[serde(skip)]
+    pub follow_up_noted: bool,
     pub version: i32,
     pub created_at: i64,
     pub updated_at: i64,
@@ -37,10 +49,39 @@ impl Grant {
     pub fn is_open(&self) -> bool {
         self.ended_at.is_none()
     }
+
+    /// Follow-up steps of an ended grant that still have to succeed.
+    pub fn follow_ups(&self) -> Vec<String> {
+        self.end_follow_ups
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// One step of the end of access as recorded on the grant.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EndStepRecord {
+    /// `remove_roles`, `disable`, `revoke_sessions`, `delete_taps`, `rotate_password`,
+    /// `delete_account` or `read_back`.
+    pub step: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Stored JSON text out as JSON, not as a string of JSON.
+fn as_json<S: serde::Serializer>(text: &Option<String>, out: S) -> Result<S::Ok, S::Error> {
+    let value: Option<serde_json::Value> =
+        text.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    serde::Serialize::serialize(&value, out)
 }
 
 const COLUMNS: &str = "id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref, started_at, \
-    expires_at, ended_at, end_reason, end_requested, end_request_reason, end_attempts, last_end_error, version, created_at, updated_at";
+    expires_at, ended_at, end_reason, end_requested, end_request_reason, end_attempts, last_end_error, tenant_id, \
+    client_id, end_steps, end_follow_ups, follow_up_noted, version, created_at, updated_at";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExpireJob {
@@ -115,6 +156,9 @@ macro_rules! insert_audit {
 #[derive(Debug, Clone)]
 pub struct GrantStart {
     pub account_id: String,
+    /// The tenant and app the account lives in.
+    pub tenant_id: String,
+    pub client_id: String,
     pub customer_id: String,
     pub technician_id: String,
     pub request_id: String,
@@ -163,11 +207,18 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
                 let id = new_id("gnt");
                 sqlx::query(
                     "INSERT INTO grants (id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref,
-                         started_at, expires_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $8)")
+                         started_at, expires_at, tenant_id, client_id, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8, $8)")
                     .bind(&id).bind(&s.account_id).bind(&s.customer_id).bind(&s.technician_id).bind(&s.request_id)
                     .bind(&s.connector_id).bind(&s.ticket_ref).bind(now).bind(s.expires_at)
+                    .bind(&s.tenant_id).bind(&s.client_id)
                     .execute(&mut *tx).await?;
+                // The new grant set a new password: follow-ups of earlier grants of this
+                // account (rotating the old password, revoking old sessions) would now undo it.
+                sqlx::query(
+                    "UPDATE grants SET end_follow_ups = NULL, updated_at = $1
+                     WHERE account_id = $2 AND ended_at IS NOT NULL AND end_follow_ups IS NOT NULL")
+                    .bind(now).bind(&s.account_id).execute(&mut *tx).await?;
                 (id, false)
             }
         };
@@ -223,24 +274,41 @@ pub async fn close_request_with_note(
     Ok(())
 }
 
+/// How a verified end is recorded.
+#[derive(Debug, Clone)]
+pub struct Ended<'a> {
+    pub reason: &'a str,
+    pub account_state: &'a str,
+    /// JSON of the steps ([`EndStepRecord`]s).
+    pub steps: Option<String>,
+    /// Follow-up steps still failing, comma-separated; `None` when all succeeded.
+    pub follow_ups: Option<String>,
+    /// Whether one of the notes tells the ticket about the failing follow-ups.
+    pub follow_up_noted: bool,
+}
+
 /// Record that the grant's end was verified: mark it ended, retire its links, note the
-/// ticket. Only the first caller changes anything.
+/// ticket (`notes`: the end, and when follow-ups fail, that too). Only the first caller
+/// changes anything.
 pub async fn mark_ended(
     db: &Db,
     keyring: &Keyring,
     grant_id: &str,
-    reason: &str,
-    account_state: &str,
-    note: Option<&NewNote>,
+    ended: &Ended<'_>,
+    notes: &[NewNote],
     audit: &AuditEntry,
 ) -> Result<bool> {
     let now = now_ms();
+    let (reason, account_state) = (ended.reason, ended.account_state);
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let n = sqlx::query(
             "UPDATE grants SET ended_at = $1, end_reason = $2, last_end_error = NULL, lease_owner = NULL,
-                 lease_until = NULL, updated_at = $1 WHERE id = $3 AND ended_at IS NULL")
-            .bind(now).bind(reason).bind(grant_id).execute(&mut *tx).await?.rows_affected();
+                 lease_until = NULL, end_steps = $3, end_follow_ups = $4,
+                 follow_up_noted = $5, updated_at = $1 WHERE id = $6 AND ended_at IS NULL")
+            .bind(now).bind(reason).bind(&ended.steps).bind(&ended.follow_ups)
+            .bind(ended.follow_up_noted).bind(grant_id)
+            .execute(&mut *tx).await?.rows_affected();
         if n == 1 {
             sqlx::query("UPDATE credential_links SET superseded_at = $1 WHERE grant_id = $2 AND superseded_at IS NULL")
                 .bind(now).bind(grant_id).execute(&mut *tx).await?;
@@ -248,7 +316,7 @@ pub async fn mark_ended(
                 "UPDATE jit_accounts SET state = $1, updated_at = $2
                  WHERE id = (SELECT account_id FROM grants WHERE id = $3)")
                 .bind(account_state).bind(now).bind(grant_id).execute(&mut *tx).await?;
-            if let Some(note) = note {
+            for note in notes {
                 insert_note!(tx, keyring, note, Some(grant_id), None::<String>, None);
             }
             insert_audit!(tx, audit);
@@ -258,12 +326,65 @@ pub async fn mark_ended(
     })
 }
 
-/// An end attempt failed; returns how many have failed so far.
-pub async fn record_end_failure(db: &Db, grant_id: &str, error: &str) -> Result<i32> {
+/// An end attempt failed; returns how many have failed so far. `steps` is the attempt's
+/// step-by-step JSON when the steps ran.
+pub async fn record_end_failure(
+    db: &Db,
+    grant_id: &str,
+    error: &str,
+    steps: Option<&str>,
+) -> Result<i32> {
     Ok(on_db!(db, pool => sqlx::query_scalar(
-        "UPDATE grants SET end_attempts = end_attempts + 1, last_end_error = $1, updated_at = $2 WHERE id = $3
+        "UPDATE grants SET end_attempts = end_attempts + 1, last_end_error = $1,
+             end_steps = COALESCE($2, end_steps), updated_at = $3 WHERE id = $4
          RETURNING end_attempts")
-        .bind(error).bind(now_ms()).bind(grant_id).fetch_one(pool).await?))
+        .bind(error).bind(steps).bind(now_ms()).bind(grant_id).fetch_one(pool).await?))
+}
+
+/// After a follow-up run of an ended grant: the steps still failing (`None`: all done), the
+/// merged step record, and optionally a note (once) and an audit row, in one transaction.
+pub async fn record_follow_ups(
+    db: &Db,
+    keyring: &Keyring,
+    grant_id: &str,
+    remaining: Option<&str>,
+    steps: &str,
+    note: Option<&NewNote>,
+    audit: Option<&AuditEntry>,
+) -> Result<()> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE grants SET end_follow_ups = $1, end_steps = $2, follow_up_noted = (follow_up_noted OR $3),
+                 updated_at = $4 WHERE id = $5 AND end_follow_ups IS NOT NULL")
+            .bind(remaining).bind(steps).bind(note.is_some()).bind(now_ms()).bind(grant_id)
+            .execute(&mut *tx).await?.rows_affected();
+        if n == 1 {
+            if let Some(note) = note {
+                insert_note!(tx, keyring, note, Some(grant_id), None::<String>, None);
+            }
+            if let Some(audit) = audit {
+                insert_audit!(tx, audit);
+            }
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Ended grants whose follow-up steps still fail and that no job touched for `idle_ms`: the
+/// sweeper queues them again in case their job was lost.
+pub async fn stale_follow_ups(db: &Db, idle_ms: i64, limit: i64) -> Result<Vec<String>> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "SELECT id FROM grants WHERE end_follow_ups IS NOT NULL AND updated_at < $1 ORDER BY updated_at LIMIT $2")
+        .bind(now_ms() - idle_ms).bind(limit).fetch_all(pool).await?))
+}
+
+/// Ended grants whose follow-up steps still fail (for `/metrics`).
+pub async fn count_follow_ups(db: &Db) -> Result<i64> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM grants WHERE end_follow_ups IS NOT NULL")
+        .fetch_one(pool).await?))
 }
 
 /// Insert a note (and its job) on its own, e.g. "ending this grant keeps failing".

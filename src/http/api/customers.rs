@@ -235,6 +235,8 @@ async fn put_entra(
         .iter()
         .any(|n| n == ENTRA_SECRET);
     let connection = validate_entra(&state, &id, &input, had_secret)?;
+    let current = store::customers::entra(&state.db, &id).await?;
+    refuse_tenant_move(&state, &caller, &id, current.as_ref(), &connection, &input).await?;
     if let Some(secret) = input.client_secret.as_deref() {
         store::secrets::put(
             &state.db,
@@ -382,6 +384,46 @@ async fn delete_entra(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A grant lives in one tenant (I9), and a customer's secret must never be carried into
+/// another tenant or app: changing the tenant or client id needs a new client secret in the
+/// same request, no open grants, and a full admin token (a delegated admin of one customer
+/// could otherwise point it at another customer's tenant with the stored secret of an MSP's
+/// multi-tenant app).
+async fn refuse_tenant_move(
+    state: &AppState,
+    caller: &Caller,
+    customer_id: &str,
+    current: Option<&EntraConnection>,
+    next: &EntraConnection,
+    input: &EntraInput,
+) -> ApiResult<()> {
+    let moves = match current {
+        None => true,
+        Some(c) => {
+            !c.tenant_id.eq_ignore_ascii_case(&next.tenant_id)
+                || !c.client_id.eq_ignore_ascii_case(&next.client_id)
+        }
+    };
+    if !moves {
+        return Ok(());
+    }
+    if !caller.is_admin {
+        return Err(AppError::Forbidden(
+            "only an MSP admin token may set or change a customer's tenant id or client id",
+        ));
+    }
+    if current.is_some() && input.client_secret.is_none() {
+        return Err(AppError::field(
+            "client_secret",
+            "is required when tenant_id or client_id changes (the stored secret stays with the old tenant and app)",
+        ));
+    }
+    if current.is_some() {
+        refuse_with_open_grants(state, customer_id).await?;
+    }
+    Ok(())
 }
 
 /// Access that is still open needs the customer and its connection to be ended (I3).
