@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod access_end;
 mod admin_api;
 mod browser;
 mod credential;
