@@ -227,7 +227,7 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
         .await?;
         match outcome {
             Locked::Started(started) => {
-                after_start(ctx, req, who, started).await;
+                after_start(ctx, req, who, *started).await;
                 return Ok(());
             }
             Locked::Closed => return Ok(()),
@@ -267,7 +267,7 @@ async fn note_distinct_upn(
 
 /// What [`grant_locked`] did.
 enum Locked {
-    Started(store::grants::Started),
+    Started(Box<store::grants::Started>),
     /// Refused or failed, with the request closed and the ticket told.
     Closed,
     /// The account's UPN is another technician's account in Entra: renumber and try again.
@@ -412,9 +412,9 @@ async fn grant_locked(
         note,
         audit,
     };
-    Ok(Locked::Started(
+    Ok(Locked::Started(Box::new(
         store::grants::start_or_extend(&ctx.db, &ctx.keyring, &start).await?,
-    ))
+    )))
 }
 
 /// Whether the customer's connection now names another tenant or app than the one the
