@@ -1,13 +1,20 @@
 //! Assembling the running service: database, keys, HTTP server and background workers, all
 //! stopped together by one cancellation token.
+//!
+//! The HTTP server, each job worker and the sweeper are supervised parts: if any of them stops
+//! on its own (returns, fails or panics), `/readyz` names it, the others are shut down
+//! gracefully and the process exits non-zero, so its supervisor restarts it rather than
+//! leaving a server that accepts webhooks with nothing to act on them (I12).
 
 use crate::config::Config;
 use crate::crypto::{Keyring, KeyringOrigin};
 use crate::http::{self, state::AppState};
 use crate::metrics::Metrics;
 use crate::store::Db;
+use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +30,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
 }
 
 /// Open the database (migrating it) and the master keys, as every command needs them.
@@ -87,6 +94,7 @@ impl Application {
             db,
             keyring,
             metrics: Arc::new(Metrics::new()),
+            liveness: Liveness::default(),
             http,
             connectors,
         };
@@ -127,37 +135,137 @@ impl Application {
     }
 
     /// Serve and run the workers and the sweeper until the shutdown token is cancelled, then
-    /// let requests and jobs in flight finish.
+    /// let requests and jobs in flight finish. If one of them stops before that, the rest are
+    /// shut down the same way and the error names the part that stopped.
     pub async fn run(self) -> Result<(), StartError> {
         let addr = self.local_addr();
         tracing::info!(%addr, database = self.state.db.kind(), instance = %self.jobs.instance, "jitgate listening");
         let config = self.state.config.clone();
-        let workers = tokio::spawn(crate::jobs::worker::run(
-            self.jobs.clone(),
+        let mut parts = crate::jobs::worker::parts(
+            &self.jobs,
             config.poll_interval.get(),
             config.shutdown_timeout.get(),
-            self.shutdown.clone(),
-        ));
-        let sweeper = tokio::spawn(crate::jobs::sweeper::run(
+            &self.shutdown,
+        );
+        let (jobs, interval, shutdown) = (
             self.jobs.clone(),
             config.sweep_interval.get(),
             self.shutdown.clone(),
-        ));
+        );
+        parts.push(Part::new("sweeper", async move {
+            crate::jobs::sweeper::run(jobs, interval, shutdown).await;
+            Ok(())
+        }));
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
-        let served = axum::serve(
+        let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-        self.shutdown.cancel();
-        let _ = tokio::join!(workers, sweeper);
-        served.map_err(StartError::Serve)?;
+        .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        parts.push(Part::new("http server", async move {
+            serve.await.map_err(|e| e.to_string())
+        }));
+        let supervised = supervise(parts, self.shutdown.clone(), &self.state.liveness).await;
         self.state.db.close().await;
+        supervised?;
         tracing::info!("jitgate stopped");
         Ok(())
     }
+}
+
+/// Which supervised parts stopped on their own, for `/readyz`.
+#[derive(Clone, Default, Debug)]
+pub struct Liveness {
+    stopped: Arc<Mutex<Vec<String>>>,
+}
+
+impl Liveness {
+    pub fn mark_stopped(&self, part: &str) {
+        self.stopped
+            .lock()
+            .expect("liveness lock")
+            .push(part.to_string());
+    }
+
+    /// The parts that stopped, in the order they did; empty while everything runs.
+    pub fn stopped(&self) -> Vec<String> {
+        self.stopped.lock().expect("liveness lock").clone()
+    }
+}
+
+/// Something that must run until shutdown: the HTTP server, a job worker, the sweeper.
+pub struct Part {
+    name: String,
+    run: BoxFuture<'static, Result<(), String>>,
+}
+
+impl Part {
+    pub fn new(
+        name: impl Into<String>,
+        run: impl Future<Output = Result<(), String>> + Send + 'static,
+    ) -> Part {
+        Part {
+            name: name.into(),
+            run: Box::pin(run),
+        }
+    }
+}
+
+/// A part that stopped before shutdown was asked for, or failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{part} stopped: {reason}")]
+pub struct Stopped {
+    pub part: String,
+    pub reason: String,
+}
+
+/// Run every part as its own task until `shutdown` is cancelled and all have ended. A part
+/// that fails, panics, or ends while `shutdown` is not cancelled is marked in `liveness`,
+/// logged as an error, and cancels `shutdown` so the other parts stop gracefully; the first
+/// such part is returned as the error.
+pub async fn supervise(
+    parts: Vec<Part>,
+    shutdown: CancellationToken,
+    liveness: &Liveness,
+) -> Result<(), Stopped> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut names = HashMap::new();
+    for part in parts {
+        let handle = tasks.spawn(part.run);
+        names.insert(handle.id(), part.name);
+    }
+    let mut first = None;
+    while let Some(done) = tasks.join_next_with_id().await {
+        let (task, outcome) = match done {
+            Ok((task, outcome)) => (task, outcome),
+            Err(e) => (e.id(), Err(join_error_text(e))),
+        };
+        let name = names.remove(&task).expect("every part is named");
+        let reason = match outcome {
+            Err(reason) => reason,
+            Ok(()) if !shutdown.is_cancelled() => "it ended before shutdown was asked for".into(),
+            Ok(()) => continue,
+        };
+        liveness.mark_stopped(&name);
+        tracing::error!(part = %name, %reason, "a part of jitgate that must keep running stopped; shutting down");
+        shutdown.cancel();
+        first.get_or_insert(Stopped { part: name, reason });
+    }
+    first.map_or(Ok(()), Err)
+}
+
+fn join_error_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "its task was cancelled".into();
+    }
+    let payload = e.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("it panicked: {text}")
 }
 
 /// Cancel `token` on SIGINT or SIGTERM.
@@ -176,4 +284,99 @@ pub fn cancel_on_signal(token: CancellationToken) {
         tracing::info!("shutdown requested");
         token.cancel();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A part that runs until `shutdown` and then reports that it stopped gracefully.
+    fn until_shutdown(
+        name: &str,
+        shutdown: &CancellationToken,
+        stopped: &Arc<Mutex<Vec<String>>>,
+    ) -> Part {
+        let (shutdown, stopped, me) = (shutdown.clone(), stopped.clone(), name.to_string());
+        Part::new(name, async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            stopped.lock().unwrap().push(me);
+            Ok(())
+        })
+    }
+
+    async fn supervise_with(last: Part) -> (Result<(), Stopped>, Liveness, Vec<String>) {
+        let shutdown = CancellationToken::new();
+        let liveness = Liveness::default();
+        let graceful = Arc::new(Mutex::new(Vec::new()));
+        let parts = vec![
+            until_shutdown("http server", &shutdown, &graceful),
+            until_shutdown("sweeper", &shutdown, &graceful),
+            last,
+        ];
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            supervise(parts, shutdown.clone(), &liveness),
+        )
+        .await
+        .expect("supervise returns once every part ended");
+        assert!(shutdown.is_cancelled(), "the other parts were told to stop");
+        let graceful = graceful.lock().unwrap().clone();
+        (result, liveness, graceful)
+    }
+
+    #[tokio::test]
+    async fn a_part_that_fails_stops_everything_and_is_named() {
+        let failing = Part::new("expire worker", async {
+            Err("Failed to poll backend: no such table: Jobs".to_string())
+        });
+        let (result, liveness, graceful) = supervise_with(failing).await;
+        let stopped = result.unwrap_err();
+        assert_eq!(stopped.part, "expire worker");
+        assert!(stopped.reason.contains("no such table"), "{stopped}");
+        assert_eq!(liveness.stopped(), vec!["expire worker".to_string()]);
+        assert_eq!(
+            graceful.len(),
+            2,
+            "the others shut down gracefully: {graceful:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_part_that_returns_early_or_panics_counts_as_stopped() {
+        let (result, liveness, _) =
+            supervise_with(Part::new("note worker", async { Ok(()) })).await;
+        assert_eq!(result.unwrap_err().part, "note worker");
+        assert_eq!(liveness.stopped(), vec!["note worker".to_string()]);
+
+        let (result, liveness, graceful) = supervise_with(Part::new("sweeper 2", async {
+            panic!("boom");
+        }))
+        .await;
+        let stopped = result.unwrap_err();
+        assert_eq!(stopped.part, "sweeper 2");
+        assert!(stopped.reason.contains("boom"), "{stopped}");
+        assert_eq!(liveness.stopped(), vec!["sweeper 2".to_string()]);
+        assert_eq!(graceful.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_requested_shutdown_is_not_a_failure() {
+        let shutdown = CancellationToken::new();
+        let liveness = Liveness::default();
+        let graceful = Arc::new(Mutex::new(Vec::new()));
+        let parts = vec![
+            until_shutdown("http server", &shutdown, &graceful),
+            until_shutdown("sweeper", &shutdown, &graceful),
+        ];
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop.cancel();
+        });
+        supervise(parts, shutdown, &liveness).await.unwrap();
+        assert!(liveness.stopped().is_empty());
+        assert_eq!(graceful.lock().unwrap().len(), 2);
+    }
 }

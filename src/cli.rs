@@ -66,7 +66,8 @@ pub enum TokenCommand {
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Add a new master key, re-seal every stored secret under it, then retire the old keys.
-    /// A running server keeps reading throughout (it reloads the key file on an unknown key).
+    /// A running server keeps reading throughout (it reloads the key file on an unknown key),
+    /// and seals with the new key as soon as it is in the file (it checks the file before sealing).
     Rotate,
 }
 

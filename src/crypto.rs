@@ -7,7 +7,10 @@
 //! Keys come from `JITGATE_MASTER_KEY` (base64; several comma-separated, newest first) or from
 //! the key file (one `jgk1:<id>:<base64>` line per key, newest first). `jitgate key rotate`
 //! adds a key to the file and re-seals every value; readers that meet an unknown key id reload
-//! the file once, so a running server keeps reading during a rotation.
+//! the file once, so a running server keeps reading during a rotation. Before sealing, a
+//! keyring whose keys came from the file checks whether the file changed (one `stat`) and
+//! re-reads it if so: a running server then never seals with a key that a rotation in another
+//! process has retired (that value could no longer be opened once the key left the file).
 
 use aes_gcm::aead::{Aead, Generate, Key, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -16,7 +19,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 const NONCE_LEN: usize = 12;
 const LINE_PREFIX: &str = "jgk1";
@@ -114,6 +117,37 @@ impl fmt::Debug for Sealed {
 pub struct Keyring {
     keys: RwLock<Vec<MasterKey>>,
     source: KeySource,
+    /// The key file as it was when `keys` were read from it (file source only).
+    loaded_from: Mutex<Option<FileStamp>>,
+}
+
+/// What tells a changed key file from the one the keys were read from. The file is always
+/// replaced by a rename, so its inode changes with every rewrite even when the size and the
+/// modification time (coarse on some file systems) do not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Result<FileStamp, CryptoError> {
+        let meta = std::fs::metadata(path).map_err(|source| CryptoError::KeyFile {
+            action: "read",
+            path: path.into(),
+            source,
+        })?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
 }
 
 /// What happened when the keyring was loaded, for one log line at startup.
@@ -141,18 +175,16 @@ impl Keyring {
             ));
         }
         if file.exists() {
-            let keys = read_key_file(file)?;
-            return Ok((
-                Keyring::new(keys, KeySource::File(file.into())),
-                KeyringOrigin::ExistingFile,
-            ));
+            let (keys, stamp) = read_key_file_stamped(file)?;
+            let keyring = Keyring::new(keys, KeySource::File(file.into()));
+            *keyring.loaded_from.lock().expect("keyring lock") = Some(stamp);
+            return Ok((keyring, KeyringOrigin::ExistingFile));
         }
         let key = MasterKey::generate();
         write_key_file(file, std::slice::from_ref(&key))?;
-        Ok((
-            Keyring::new(vec![key], KeySource::File(file.into())),
-            KeyringOrigin::GeneratedFile,
-        ))
+        let keyring = Keyring::new(vec![key], KeySource::File(file.into()));
+        *keyring.loaded_from.lock().expect("keyring lock") = FileStamp::of(file).ok();
+        Ok((keyring, KeyringOrigin::GeneratedFile))
     }
 
     pub fn new(keys: Vec<MasterKey>, source: KeySource) -> Keyring {
@@ -160,6 +192,7 @@ impl Keyring {
         Keyring {
             keys: RwLock::new(keys),
             source,
+            loaded_from: Mutex::new(None),
         }
     }
 
@@ -180,8 +213,10 @@ impl Keyring {
             .collect()
     }
 
-    /// Seal `plaintext` under the active key, bound to `aad` (the row identity).
+    /// Seal `plaintext` under the active key, bound to `aad` (the row identity). With a key
+    /// file, the active key is the file's first key at this moment, not at startup.
     pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Sealed {
+        self.follow_key_file();
         let keys = self.keys.read().expect("keyring lock");
         let key = &keys[0];
         let nonce = Nonce::generate();
@@ -237,10 +272,37 @@ impl Keyring {
 
     fn reload(&self) -> Result<(), CryptoError> {
         if let KeySource::File(path) = &self.source {
-            let keys = read_key_file(path)?;
+            let (keys, stamp) = read_key_file_stamped(path)?;
             *self.keys.write().expect("keyring lock") = keys;
+            *self.loaded_from.lock().expect("keyring lock") = Some(stamp);
         }
         Ok(())
+    }
+
+    /// Re-read the key file if it changed since the keys were read from it, so that
+    /// `jitgate key rotate` in another process is followed before anything is sealed. If the
+    /// file cannot be read the keys in memory stay (a rotation always leaves a readable file;
+    /// anything else is an operator error, logged, and sealing under the last known key is the
+    /// best that can be done without failing the caller's write).
+    fn follow_key_file(&self) {
+        let KeySource::File(path) = &self.source else {
+            return;
+        };
+        let changed = match FileStamp::of(path) {
+            Ok(now) => self.loaded_from.lock().expect("keyring lock").as_ref() != Some(&now),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check the master key file; sealing with the key loaded before");
+                return;
+            }
+        };
+        if changed && let Err(e) = self.reload() {
+            tracing::error!(error = %e, "the master key file changed but cannot be read; sealing with the key loaded before");
+        }
+    }
+
+    /// Remember the key file just written by this keyring as the one its keys come from.
+    fn note_written(&self, path: &Path) {
+        *self.loaded_from.lock().expect("keyring lock") = FileStamp::of(path).ok();
     }
 
     /// Make `key` the active key, keeping the old ones for reading. For a file source the file
@@ -251,6 +313,7 @@ impl Keyring {
         keys.insert(0, key);
         if let KeySource::File(path) = &self.source {
             write_key_file(path, &keys)?;
+            self.note_written(path);
         }
         *self.keys.write().expect("keyring lock") = keys;
         Ok(())
@@ -262,6 +325,7 @@ impl Keyring {
         let retired = keys.drain(1..).map(|k| k.id).collect();
         if let KeySource::File(path) = &self.source {
             write_key_file(path, &keys)?;
+            self.note_written(path);
         }
         *self.keys.write().expect("keyring lock") = keys;
         Ok(retired)
@@ -271,6 +335,13 @@ impl Keyring {
     pub fn active_key(&self) -> MasterKey {
         self.keys.read().expect("keyring lock")[0].clone()
     }
+}
+
+/// The keys in the file and the stamp of the file they were read from. The stamp is taken
+/// first: if the file is replaced in between, the next check sees a change and reads again.
+fn read_key_file_stamped(path: &Path) -> Result<(Vec<MasterKey>, FileStamp), CryptoError> {
+    let stamp = FileStamp::of(path)?;
+    Ok((read_key_file(path)?, stamp))
 }
 
 fn read_key_file(path: &Path) -> Result<Vec<MasterKey>, CryptoError> {
@@ -409,6 +480,56 @@ mod tests {
         rotator.add_active_key(MasterKey::generate()).unwrap();
         let sealed = rotator.seal("x", b"after rotation");
         assert_eq!(reader.open("x", &sealed).unwrap(), b"after rotation");
+    }
+
+    #[test]
+    fn sealing_follows_a_rotation_made_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let (server, _) = Keyring::load(None, &path).unwrap();
+        let first = server.active_key_id();
+        assert_eq!(server.seal("x", b"v").key_id, first);
+
+        // `jitgate key rotate` in another process: a new key first, then the old one retired.
+        let (rotator, _) = Keyring::load(None, &path).unwrap();
+        let second = MasterKey::generate();
+        rotator.add_active_key(second.clone()).unwrap();
+        let sealed = server.seal("x", b"during the rotation");
+        assert_eq!(
+            sealed.key_id,
+            second.id(),
+            "sealed with the key the file names first"
+        );
+        assert_eq!(rotator.retire_old_keys().unwrap(), vec![first]);
+
+        let sealed = server.seal("x", b"after the rotation");
+        assert_eq!(sealed.key_id, second.id());
+        let (fresh, _) = Keyring::load(None, &path).unwrap();
+        assert_eq!(fresh.open("x", &sealed).unwrap(), b"after the rotation");
+        assert_eq!(server.key_ids(), vec![second.id().to_string()]);
+    }
+
+    #[test]
+    fn a_missing_key_file_leaves_sealing_with_the_loaded_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let (ring, _) = Keyring::load(None, &path).unwrap();
+        let id = ring.active_key_id();
+        std::fs::remove_file(&path).unwrap();
+        let sealed = ring.seal("x", b"v");
+        assert_eq!(sealed.key_id, id);
+        assert_eq!(ring.open("x", &sealed).unwrap(), b"v");
+    }
+
+    #[test]
+    fn a_value_that_does_not_open_is_a_distinct_error() {
+        let ring = ring();
+        let other = Keyring::new(vec![MasterKey::generate()], KeySource::Environment);
+        let sealed = other.seal("x", b"v");
+        assert!(matches!(
+            ring.open("x", &sealed),
+            Err(CryptoError::UnknownKey(id)) if id == other.active_key_id()
+        ));
     }
 
     #[test]

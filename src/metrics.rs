@@ -47,6 +47,11 @@ pub struct Metrics {
     /// up however many grants are open (and lets the benchmark read a pass's cost).
     pub sweeper_last_pass_seconds: Gauge<f64, AtomicU64>,
     pub sweeper_passes: Counter,
+    /// Grants whose end the sweeper could not run in a pass (storage failed, or the end
+    /// panicked); the pass went on with the other grants.
+    pub sweeper_grant_errors: Counter,
+    /// Sweeper passes that failed as a whole (the grants to end could not be read).
+    pub sweeper_failed_passes: Counter,
 }
 
 impl Metrics {
@@ -108,6 +113,18 @@ impl Metrics {
             "Sweeper passes completed",
             sweeper_passes.clone(),
         );
+        let sweeper_grant_errors = Counter::default();
+        registry.register(
+            "sweeper_grant_errors",
+            "Grants the sweeper could not end in a pass because storage failed or the end panicked",
+            sweeper_grant_errors.clone(),
+        );
+        let sweeper_failed_passes = Counter::default();
+        registry.register(
+            "sweeper_failed_passes",
+            "Sweeper passes that could not read the grants to end",
+            sweeper_failed_passes.clone(),
+        );
         Metrics {
             registry,
             deliveries,
@@ -120,6 +137,8 @@ impl Metrics {
             reveals,
             sweeper_last_pass_seconds,
             sweeper_passes,
+            sweeper_grant_errors,
+            sweeper_failed_passes,
         }
     }
 

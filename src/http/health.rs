@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (the database answers and is migrated), `/metrics`.
+//! `/healthz` (the process is up), `/readyz` (every worker and the sweeper run, and the
+//! database answers and is migrated), `/metrics`.
 
 use super::state::AppState;
 use axum::Router;
@@ -17,13 +18,29 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// Not ready once a part that must keep running stopped (the process is then shutting down
+/// to be restarted), naming it, so a load balancer stops sending webhooks that nothing would
+/// act on.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    let stopped = state.liveness.stopped();
+    if !stopped.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("stopped: {}\n", stopped.join(", ")),
+        );
+    }
     match state.db.ready().await {
-        Ok(true) => (StatusCode::OK, "ready\n"),
-        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending\n"),
+        Ok(true) => (StatusCode::OK, "ready\n".into()),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "migrations pending\n".into(),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unreachable\n".into(),
+            )
         }
     }
 }

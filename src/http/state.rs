@@ -13,6 +13,8 @@ pub struct AppState {
     pub db: Db,
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<Metrics>,
+    /// Which supervised parts (workers, sweeper) stopped: `/readyz` reports them.
+    pub liveness: crate::app::Liveness,
     pub http: reqwest::Client,
     pub connectors: Arc<ConnectorRegistry>,
 }

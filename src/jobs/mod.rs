@@ -79,19 +79,28 @@ pub async fn with_account_lease<T>(
             reason: "another job is working on this account".into(),
         });
     }
+    /// Stops the renewal when dropped: also when this future is dropped mid-work (a job
+    /// cancelled at shutdown, a sweeper task aborted), else the lease would be renewed forever
+    /// and the account locked out of every later end.
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
     let renewal = {
         let (db, id, owner) = (ctx.db.clone(), account_id.to_string(), owner.clone());
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ACCOUNT_LEASE / 3).await;
                 if let Err(e) = store::accounts::lock(&db, &id, &owner, ttl_ms).await {
                     tracing::warn!(error = %e, account = %id, "could not renew an account lease");
                 }
             }
-        })
+        }))
     };
     let result = work.await;
-    renewal.abort();
+    drop(renewal);
     store::accounts::unlock(&ctx.db, account_id, &owner).await?;
     result
 }

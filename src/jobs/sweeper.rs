@@ -38,7 +38,10 @@ pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: Cancellatio
         ctx.metrics.sweeper_passes.inc();
         match result {
             Ok(ended) => tracing::debug!(ended, took_ms = took.as_millis() as u64, "sweeper pass"),
-            Err(e) => tracing::error!(error = %e, "sweeper pass failed"),
+            Err(e) => {
+                ctx.metrics.sweeper_failed_passes.inc();
+                tracing::error!(error = %e, "sweeper pass failed")
+            }
         }
         let wait = until_next_pass(&ctx, interval).await;
         tokio::select! {
@@ -102,7 +105,10 @@ pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError>
     Ok(())
 }
 
-/// One pass: claim due grants and end them. Returns how many ended.
+/// One pass: claim due grants and end them. Returns how many ended. A failure that belongs
+/// to one grant (its storage, a panic in its end) is logged, counted in
+/// `jitgate_sweeper_grant_errors_total`, and the pass goes on with the other grants; the failed
+/// grant is tried again at a later pass. Only a failure to claim grants at all ends the pass.
 pub async fn sweep(ctx: &Arc<JobContext>) -> Result<usize, store::StoreError> {
     let overdue = store::grants::count_overdue(&ctx.db).await?;
     ctx.metrics.overdue_grants.set(overdue);
@@ -113,38 +119,85 @@ pub async fn sweep(ctx: &Arc<JobContext>) -> Result<usize, store::StoreError> {
             return Ok(ended);
         }
         let mut tasks = tokio::task::JoinSet::new();
+        let mut grant_of = std::collections::HashMap::new();
         let mut pending = claimed.into_iter();
         loop {
             while tasks.len() < PARALLEL {
                 let Some(id) = pending.next() else { break };
-                let ctx = ctx.clone();
-                tasks.spawn(async move {
-                    let outcome = end_grant(&ctx, &id).await;
-                    (id, outcome)
-                });
+                let task_ctx = ctx.clone();
+                let task_id = id.clone();
+                let handle = tasks.spawn(async move { end_grant(&task_ctx, &task_id).await });
+                grant_of.insert(handle.id(), id);
             }
-            let Some(done) = tasks.join_next().await else {
+            let Some(done) = tasks.join_next_with_id().await else {
                 break;
             };
-            let (id, outcome) = done.expect("end_grant does not panic");
-            match outcome {
-                Ok(EndOutcome::Ended) => ended += 1,
-                // Extended since it was claimed: free it for the future.
-                Ok(EndOutcome::NotDue) => {
-                    store::grants::release_lease(&ctx.db, &id, &ctx.instance).await?
+            let (id, result) = match done {
+                Ok((task, outcome)) => {
+                    let id = grant_of.remove(&task).expect("every task is named");
+                    let settled = settle(ctx, &id, outcome).await.map_err(|e| e.to_string());
+                    (id, settled)
                 }
-                // Keep the claim for the wait asked for: the next pass after it tries again.
-                Err(JobError::Wait { after, .. }) => {
-                    store::grants::hold_lease(&ctx.db, &id, &ctx.instance, after.as_millis() as i64)
-                        .await?
+                Err(e) => {
+                    let id = grant_of.remove(&e.id()).expect("every task is named");
+                    (id, Err(panic_text(e)))
                 }
-                Err(JobError::Retry { after, reason }) => {
-                    tracing::warn!(grant = %id, %reason, "sweeper could not end a grant yet");
-                    store::grants::hold_lease(&ctx.db, &id, &ctx.instance, after.as_millis() as i64)
-                        .await?
+            };
+            match result {
+                Ok(true) => ended += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    ctx.metrics.sweeper_grant_errors.inc();
+                    tracing::error!(grant = %id, %error, "sweeper could not end a grant; going on with the others");
+                    // Keep it out of this pass (no endless loop on one grant) but retry it soon.
+                    if let Err(e) = hold(ctx, &id, RETRY_AFTER_ERROR).await {
+                        tracing::warn!(grant = %id, error = %e, "could not shorten the sweeper's claim; it lapses on its own");
+                    }
                 }
-                Err(JobError::Store(e)) => return Err(e),
             }
         }
     }
+}
+
+/// A grant whose end failed on storage is tried again after this long (its claim is held
+/// until then; if even that write fails, the claim lapses after `LEASE_MS`).
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
+
+/// Record one grant's outcome. `Ok(true)` if it ended now.
+async fn settle(
+    ctx: &JobContext,
+    id: &str,
+    outcome: Result<EndOutcome, JobError>,
+) -> Result<bool, store::StoreError> {
+    match outcome {
+        Ok(EndOutcome::Ended) => return Ok(true),
+        // Extended since it was claimed: free it for the future.
+        Ok(EndOutcome::NotDue) => store::grants::release_lease(&ctx.db, id, &ctx.instance).await?,
+        // Keep the claim for the wait asked for: the next pass after it tries again.
+        Err(JobError::Wait { after, .. }) => hold(ctx, id, after).await?,
+        Err(JobError::Retry { after, reason }) => {
+            tracing::warn!(grant = %id, %reason, "sweeper could not end a grant yet");
+            hold(ctx, id, after).await?
+        }
+        Err(JobError::Store(e)) => return Err(e),
+    }
+    Ok(false)
+}
+
+async fn hold(ctx: &JobContext, id: &str, after: Duration) -> Result<(), store::StoreError> {
+    store::grants::hold_lease(&ctx.db, id, &ctx.instance, after.as_millis() as i64).await
+}
+
+/// What a failed end task said, for the log (a panic's message, or that it was cancelled).
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "the end task was cancelled".into();
+    }
+    let payload = e.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("the end task panicked: {text}")
 }

@@ -6,12 +6,13 @@
 //! each job of a chain waited for the next poll (reference/stack.md §2.4).
 
 use super::{JobContext, end, note, provision, queue};
+use crate::app::Part;
 use crate::store::Db;
 use crate::store::deliveries::ProvisionJob;
 use crate::store::grants::{ExpireJob, NoteJob};
 use crate::store::job_signal;
 use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder, WorkerBuilderExt};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -21,83 +22,115 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Jobs one worker runs at once.
 const CONCURRENCY: usize = 8;
 
-/// Build one worker per queue on `$storage` (a concrete apalis storage type) and run them
-/// until `shutdown`; `$strategy(queue)` says when each one looks for jobs. A macro because the
-/// SQLite and PostgreSQL storages share no trait that spells their configuration.
-macro_rules! run_monitor {
-    ($storage:ident, $config:ty, $pool:expr, $ctx:expr, $strategy:expr, $shutdown:expr, $timeout:expr) => {{
-        let config = |q: &str| <$config>::default().queue(q).heartbeat_interval(HEARTBEAT);
-        let provision_backend = $storage::<ProvisionJob>::new($pool)
-            .with_config(config(queue::PROVISION))
-            .poll_with_strategy($strategy(queue::PROVISION));
-        let note_backend = $storage::<NoteJob>::new($pool)
-            .with_config(config(queue::NOTE))
-            .poll_with_strategy($strategy(queue::NOTE));
-        let expire_backend = $storage::<ExpireJob>::new($pool)
-            .with_config(config(queue::EXPIRE))
-            .poll_with_strategy($strategy(queue::EXPIRE));
-        let instance = $ctx.instance.clone();
-        let (c1, c2, c3) = ($ctx.clone(), $ctx.clone(), $ctx.clone());
-        let (i1, i2, i3) = (instance.clone(), instance.clone(), instance);
-        Monitor::new()
+/// One worker on `$queue` of `$storage` (a concrete apalis storage type), run by its own
+/// monitor until `shutdown`, as a part the application supervises: `$strategy(queue)` says
+/// when it looks for jobs. One monitor per worker because apalis's monitor keeps running
+/// while any of its workers does, so a worker that stopped (its backend failed, it panicked)
+/// would go unnoticed behind the others. A macro because the SQLite and PostgreSQL storages
+/// share no trait that spells their configuration.
+macro_rules! worker_part {
+    ($storage:ident, $config:ty, $pool:expr, $job:ty, $queue:expr, $short:literal, $handler:expr,
+     $ctx:expr, $strategy:expr, $shutdown:expr, $timeout:expr) => {{
+        let backend = $storage::<$job>::new($pool)
+            .with_config(
+                <$config>::default()
+                    .queue($queue)
+                    .heartbeat_interval(HEARTBEAT),
+            )
+            .poll_with_strategy($strategy($queue));
+        let ctx = $ctx.clone();
+        let name = format!("{}-{}", $short, ctx.instance);
+        let why = Arc::new(Mutex::new(None));
+        let record = why.clone();
+        let monitor = Monitor::new()
             .register(move |n| {
-                WorkerBuilder::new(format!("provision-{i1}-{n}"))
-                    .backend(provision_backend.clone())
-                    .data(c1.clone())
+                WorkerBuilder::new(format!("{name}-{n}"))
+                    .backend(backend.clone())
+                    .data(ctx.clone())
                     .concurrency(CONCURRENCY)
-                    .build(provision::handle)
+                    .build($handler)
             })
-            .register(move |n| {
-                WorkerBuilder::new(format!("note-{i2}-{n}"))
-                    .backend(note_backend.clone())
-                    .data(c2.clone())
-                    .concurrency(CONCURRENCY)
-                    .build(note::handle)
+            // No restart in place: the process exits and its supervisor (systemd, the
+            // container runtime) starts it afresh, which also re-registers the worker.
+            .should_restart(move |_, error| {
+                *record.lock().expect("worker error slot") = Some(error.to_string());
+                false
             })
-            .register(move |n| {
-                WorkerBuilder::new(format!("expire-{i3}-{n}"))
-                    .backend(expire_backend.clone())
-                    .data(c3.clone())
-                    .concurrency(CONCURRENCY)
-                    .build(end::handle)
-            })
-            .shutdown_timeout($timeout)
-            .run_with_signal(async move {
-                $shutdown.cancelled().await;
-                Ok(())
-            })
-            .await
+            .shutdown_timeout($timeout);
+        let shutdown = $shutdown.clone();
+        Part::new(concat!($short, " worker"), async move {
+            let ran = monitor
+                .run_with_signal(async move {
+                    shutdown.cancelled().await;
+                    Ok(())
+                })
+                .await;
+            worker_ended(ran, &why)
+        })
     }};
 }
 
-/// Run the workers until `shutdown` is cancelled; in-flight jobs get `timeout` to finish.
-pub async fn run(
-    ctx: Arc<JobContext>,
+/// The three workers (provision, note, expire) on whichever database is configured, each a
+/// part that runs until `shutdown`; in-flight jobs get `timeout` to finish.
+pub fn parts(
+    ctx: &Arc<JobContext>,
     poll: Duration,
     timeout: Duration,
-    shutdown: CancellationToken,
-) {
-    let result = match ctx.db.clone() {
+    shutdown: &CancellationToken,
+) -> Vec<Part> {
+    match ctx.db.clone() {
         Db::Sqlite(pool) => {
-            use apalis_sqlite::SqliteStorage;
+            use apalis_sqlite::{Config, SqliteStorage};
             // The interval first: it must stay armed whatever the stream does.
             let strategy = |queue: &str| {
                 Strategy::new()
                     .interval(poll)
                     .stream(job_signal::queue(queue).subscribe())
             };
-            run_monitor!(
-                SqliteStorage,
-                apalis_sqlite::Config,
-                &pool,
-                ctx,
-                strategy,
-                shutdown,
-                timeout
-            )
+            vec![
+                worker_part!(
+                    SqliteStorage,
+                    Config,
+                    &pool,
+                    ProvisionJob,
+                    queue::PROVISION,
+                    "provision",
+                    provision::handle,
+                    ctx,
+                    strategy,
+                    shutdown,
+                    timeout
+                ),
+                worker_part!(
+                    SqliteStorage,
+                    Config,
+                    &pool,
+                    NoteJob,
+                    queue::NOTE,
+                    "note",
+                    note::handle,
+                    ctx,
+                    strategy,
+                    shutdown,
+                    timeout
+                ),
+                worker_part!(
+                    SqliteStorage,
+                    Config,
+                    &pool,
+                    ExpireJob,
+                    queue::EXPIRE,
+                    "expire",
+                    end::handle,
+                    ctx,
+                    strategy,
+                    shutdown,
+                    timeout
+                ),
+            ]
         }
         Db::Postgres(pool) => {
-            use apalis_postgres::PostgresStorage;
+            use apalis_postgres::{Config, PostgresStorage};
             // One LISTEN connection per queue; a lost one leaves the interval polling.
             let strategy = |queue: &str| {
                 Strategy::new()
@@ -107,18 +140,60 @@ pub async fn run(
                         queue.to_string(),
                     ))
             };
-            run_monitor!(
-                PostgresStorage,
-                apalis_postgres::Config,
-                &pool,
-                ctx,
-                strategy,
-                shutdown,
-                timeout
-            )
+            vec![
+                worker_part!(
+                    PostgresStorage,
+                    Config,
+                    &pool,
+                    ProvisionJob,
+                    queue::PROVISION,
+                    "provision",
+                    provision::handle,
+                    ctx,
+                    strategy,
+                    shutdown,
+                    timeout
+                ),
+                worker_part!(
+                    PostgresStorage,
+                    Config,
+                    &pool,
+                    NoteJob,
+                    queue::NOTE,
+                    "note",
+                    note::handle,
+                    ctx,
+                    strategy,
+                    shutdown,
+                    timeout
+                ),
+                worker_part!(
+                    PostgresStorage,
+                    Config,
+                    &pool,
+                    ExpireJob,
+                    queue::EXPIRE,
+                    "expire",
+                    end::handle,
+                    ctx,
+                    strategy,
+                    shutdown,
+                    timeout
+                ),
+            ]
         }
-    };
-    if let Err(e) = result {
-        tracing::error!(error = %e, "job workers stopped with an error");
     }
+}
+
+/// How a worker's monitor ended, as the supervisor needs it: the error that stopped the
+/// worker if there was one (apalis's monitor returns `Ok` even then when it has a shutdown
+/// timeout, so the error is taken from the restart callback).
+fn worker_ended(
+    ran: Result<(), apalis::prelude::MonitorError>,
+    why: &Mutex<Option<String>>,
+) -> Result<(), String> {
+    if let Some(error) = why.lock().expect("worker error slot").take() {
+        return Err(error);
+    }
+    ran.map_err(|e| e.to_string())
 }

@@ -316,3 +316,46 @@ async fn two_instances_on_one_postgres_database() {
     );
     drop((a, b));
 }
+
+/// I12 with the real binary: when a job worker stops (here every poll fails because apalis's
+/// job table vanished), `jitgate serve` logs which part stopped and exits non-zero, so its
+/// supervisor restarts it, rather than serving on with nothing to act on webhooks.
+#[tokio::test]
+async fn serve_exits_non_zero_when_a_worker_stops() {
+    let sims = Sims::start().await;
+    let pg = PostgresDatabase::create_if_configured().await;
+    let cluster = Cluster::new(&sims, pg.as_ref().map(|p| p.url.clone()), "4h");
+    let mut jitgate = cluster.start("stopping").await;
+
+    let db = Db::connect(&cluster.database_url, 1).await.unwrap();
+    match &db {
+        Db::Sqlite(p) => {
+            sqlx::query("DROP TABLE Jobs").execute(p).await.unwrap();
+        }
+        Db::Postgres(p) => {
+            sqlx::query("DROP TABLE apalis.jobs CASCADE")
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+    db.close().await;
+
+    let status = eventually("jitgate to exit", Duration::from_secs(30), || {
+        let exited = jitgate.child.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    assert!(!status.success(), "exited with {status}");
+    let log = std::fs::read_to_string(cluster.dir.path().join("stopping.log")).unwrap();
+    assert!(
+        log.contains("worker stopped:"),
+        "the exit names the part that stopped: {log}"
+    );
+    assert!(
+        reqwest::get(format!("{}/healthz", jitgate.url))
+            .await
+            .is_err(),
+        "still serving"
+    );
+}

@@ -92,3 +92,88 @@ async fn rotating_the_master_key_keeps_every_secret_readable() {
         vec![rotation.new_key_id]
     );
 }
+
+/// `jitgate key rotate`, the real command, run against the data of this test's server.
+fn rotate_with_the_cli(app: &crate::helpers::TestApp) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitgate"))
+        .args(["key", "rotate"])
+        .current_dir(app.dir.path())
+        .env_clear()
+        .env("JITGATE_DATABASE_URL", &app.config.database_url)
+        .env("JITGATE_MASTER_KEY_FILE", &app.config.master_key_file)
+        .output()
+        .expect("the jitgate binary runs");
+    assert!(
+        out.status.success(),
+        "jitgate key rotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn key_file_ids(app: &crate::helpers::TestApp) -> Vec<String> {
+    Keyring::load(None, &app.config.master_key_file)
+        .unwrap()
+        .0
+        .key_ids()
+}
+
+/// A server keeps running while `jitgate key rotate` runs in another process: what it seals
+/// afterwards is sealed with the key the file names, never with the key the rotation retired,
+/// so every value still opens and the next rotation finds nothing it cannot read.
+#[tokio::test]
+async fn a_running_server_seals_with_the_key_a_rotation_installed() {
+    let app = spawn_app().await;
+    let a = customer_with_secret(&app, "secret-before").await;
+    let retired = app.keyring.active_key_id();
+
+    rotate_with_the_cli(&app);
+    let current = key_file_ids(&app);
+    assert_eq!(current.len(), 1, "the old key was retired: {current:?}");
+    assert_ne!(current[0], retired);
+
+    // The server seals a new secret through its API after the rotation.
+    let b = customer_with_secret(&app, "secret-after").await;
+    assert_eq!(
+        store::secrets::key_ids_in_use(&app.db).await.unwrap(),
+        current,
+        "a value was sealed with a retired key"
+    );
+    let (fresh, _) = Keyring::load(None, &app.config.master_key_file).unwrap();
+    for (id, expected) in [(&a, "secret-before"), (&b, "secret-after")] {
+        let v = store::secrets::get_string(
+            &app.db,
+            &fresh,
+            &format!("customer:{id}"),
+            "entra_client_secret",
+        )
+        .await
+        .unwrap();
+        assert_eq!(v.as_deref(), Some(expected));
+    }
+
+    // A second rotation re-seals everything, which fails on any value it cannot open.
+    rotate_with_the_cli(&app);
+    let newest = key_file_ids(&app);
+    assert_ne!(newest, current);
+    let c = customer_with_secret(&app, "secret-last").await;
+    assert_eq!(
+        store::secrets::key_ids_in_use(&app.db).await.unwrap(),
+        newest
+    );
+    // And the server itself still reads every value.
+    for (id, expected) in [
+        (&a, "secret-before"),
+        (&b, "secret-after"),
+        (&c, "secret-last"),
+    ] {
+        let v = store::secrets::get_string(
+            &app.db,
+            &app.keyring,
+            &format!("customer:{id}"),
+            "entra_client_secret",
+        )
+        .await
+        .unwrap();
+        assert_eq!(v.as_deref(), Some(expected));
+    }
+}
