@@ -40,6 +40,9 @@ pub struct Metrics {
     pub grant_end_failures: Counter,
     /// Failed steps of ending access (including follow-ups retried after the end), by step.
     pub grant_end_step_failures: Family<StepLabels, Counter>,
+    /// Ended grants with a follow-up step (password rotation, session revocation, …) still
+    /// failing, as of the sweeper's last look.
+    pub grants_with_failing_follow_ups: Gauge,
     /// Grants past their expiry and not yet verified ended, as of the last sweep.
     pub overdue_grants: Gauge,
     pub reveals: Counter,
@@ -89,6 +92,12 @@ impl Metrics {
             "Failed steps of ending access (remove_roles, disable, revoke_sessions, delete_taps, rotate_password, delete_account, read_back)",
             grant_end_step_failures.clone(),
         );
+        let grants_with_failing_follow_ups = Gauge::default();
+        registry.register(
+            "grants_with_failing_follow_ups",
+            "Ended grants whose password rotation, session revocation or other follow-up step still fails",
+            grants_with_failing_follow_ups.clone(),
+        );
         let overdue_grants = Gauge::default();
         registry.register(
             "overdue_grants",
@@ -133,6 +142,7 @@ impl Metrics {
             grants_ended,
             grant_end_failures,
             grant_end_step_failures,
+            grants_with_failing_follow_ups,
             overdue_grants,
             reveals,
             sweeper_last_pass_seconds,

@@ -6,7 +6,7 @@ use super::end::{EndOutcome, end_grant};
 use super::{JobContext, JobError, queue};
 use crate::store;
 use crate::store::deliveries::ProvisionJob;
-use crate::store::grants::NoteJob;
+use crate::store::grants::{ExpireJob, NoteJob};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -102,8 +102,28 @@ pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError>
         )
         .await?;
     }
+    let follow_ups = store::grants::count_follow_ups(&ctx.db).await?;
+    ctx.metrics.grants_with_failing_follow_ups.set(follow_ups);
+    // Follow-up steps of ended grants back off to five minutes between runs; one untouched
+    // for twice that lost its job.
+    for id in store::grants::stale_follow_ups(&ctx.db, FOLLOW_UP_LOST_AFTER_MS, 100).await? {
+        tracing::warn!(grant = %id, "follow-up steps of an ended grant lost their job; queueing them again");
+        let job = ExpireJob {
+            grant_id: id.clone(),
+            attempt: 0,
+            waits: 0,
+        };
+        queue::push(
+            &ctx.db,
+            queue::Job::new(queue::EXPIRE, &job).key(format!("expire:{id}:rescue{bucket}")),
+        )
+        .await?;
+    }
     Ok(())
 }
+
+/// Ended grants whose follow-up steps nobody retried for this long lost their job.
+const FOLLOW_UP_LOST_AFTER_MS: i64 = 10 * 60 * 1000;
 
 /// One pass: claim due grants and end them. Returns how many ended. A failure that belongs
 /// to one grant (its storage, a panic in its end) is logged, counted in

@@ -307,14 +307,15 @@ async fn a_dropped_lease_holder_stops_renewing_the_lease() {
     let technician = store::technicians::create(&ctx.db, "alice@msp.example", "Alice")
         .await
         .unwrap();
-    let account = store::accounts::get_or_create(
+    let account = store::accounts::claim(
         &ctx.db,
         &customer.id,
         &technician.id,
         "alice-jit@fabrikam.com",
     )
     .await
-    .unwrap();
+    .unwrap()
+    .account;
     let (holding, held) = tokio::sync::oneshot::channel();
     let holder = tokio::spawn({
         let (ctx, id) = (ctx.clone(), account.id.clone());
