@@ -101,7 +101,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Admin {
             command: AdminCommand::Token { command },
         } => {
-            let (db, _) = app::open(&config).await?;
+            let db = open_for_tokens(&config).await?;
             token_command(&db, command).await?;
         }
         Command::Key {
@@ -127,6 +127,17 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Openapi | Command::Healthcheck => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// The database for token commands, which usually run next to a live server (`docker exec`):
+/// migrate only when the schema is behind, since the job queue's setup (`PRAGMA optimize` on
+/// SQLite) waits for the server's write lock. No master key is needed.
+async fn open_for_tokens(config: &Config) -> Result<store::Db, Box<dyn std::error::Error>> {
+    let db = store::Db::connect(&config.database_url, 2).await?;
+    if !db.ready().await.unwrap_or(false) {
+        db.migrate().await?;
+    }
+    Ok(db)
 }
 
 async fn token_command(

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin_api;
+mod admin_scope;
 mod browser;
 mod credential;
 mod demo;
