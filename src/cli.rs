@@ -185,7 +185,9 @@ async fn token_command(
             match store::tokens::revoke(db, &id, &audit).await {
                 Ok(store::tokens::Revoked::Now) => println!("revoked token {id}"),
                 Ok(store::tokens::Revoked::Already) => println!("token {id} was already revoked"),
-                Err(store::StoreError::NotFound) => return Err(format!("no token with id {id}").into()),
+                Err(store::StoreError::NotFound) => {
+                    return Err(format!("no token with id {id}").into());
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -195,7 +197,10 @@ async fn token_command(
 
 /// One line of `jitgate admin token list`: tab-separated, times in UTC, `-` for none.
 fn token_line(t: &store::tokens::TokenInfo) -> String {
-    let time = |ms: Option<i64>| ms.map(crate::jobs::texts::utc).unwrap_or_else(|| "-".into());
+    let time = |ms: Option<i64>| {
+        ms.map(crate::jobs::texts::utc)
+            .unwrap_or_else(|| "-".into())
+    };
     let scope = if t.is_admin {
         "admin".to_string()
     } else {

@@ -127,9 +127,15 @@ pub async fn map_company(
     psa_company_id: &str,
     customer_id: &str,
 ) -> Result<CompanyMapping> {
-    map_company_within(db, &Visibility::All, connector_id, psa_company_id, customer_id)
-        .await?
-        .ok_or_else(|| StoreError::Conflict("company_mappings: mapped elsewhere".into()))
+    map_company_within(
+        db,
+        &Visibility::All,
+        connector_id,
+        psa_company_id,
+        customer_id,
+    )
+    .await?
+    .ok_or_else(|| StoreError::Conflict("company_mappings: mapped elsewhere".into()))
 }
 
 /// Map a PSA company to a customer, or move its mapping to another customer, unless it is

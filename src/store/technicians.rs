@@ -143,7 +143,9 @@ fn end_requested_audit(
         .technician(technician_id)
         .customer(customer_id)
         .grant(grant_id)
-        .detail(format!("{reason}: the technician may no longer work this customer"))
+        .detail(format!(
+            "{reason}: the technician may no longer work this customer"
+        ))
 }
 
 /// Remove the technician: hidden from now on, admin flag and delegations gone, and every open
@@ -153,7 +155,10 @@ pub async fn remove(db: &Db, id: &str, audit: &AuditEntry) -> Result<Vec<String>
         let n = sqlx::query(
             "UPDATE technicians SET removed_at = $1, is_admin = FALSE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
             .bind(now).bind(id).execute(&mut *tx).await?.rows_affected();
-        sqlx::query("DELETE FROM delegations WHERE technician_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM delegations WHERE technician_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         n
     })
 }
@@ -200,10 +205,16 @@ pub async fn undelegate(
 ) -> Result<Vec<String>> {
     take_away!(db, technician_id, DELEGATION_REMOVED, audit, |tx, _now| {
         sqlx::query("DELETE FROM delegations WHERE technician_id = $1 AND customer_id = $2")
-            .bind(technician_id).bind(customer_id).execute(&mut *tx).await?;
+            .bind(technician_id)
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?;
         // The technician must still exist (and be active) for the change to count.
         sqlx::query("SELECT 1 FROM technicians WHERE id = $1 AND removed_at IS NULL")
-            .bind(technician_id).fetch_optional(&mut *tx).await?.map_or(0, |_| 1)
+            .bind(technician_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map_or(0, |_| 1)
     })
 }
 

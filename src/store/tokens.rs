@@ -133,8 +133,7 @@ pub async fn list(db: &Db) -> Result<Vec<TokenInfo>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {INFO_COLUMNS} FROM admin_tokens ORDER BY created_at, id"
     ));
-    let mut rows: Vec<TokenInfo> =
-        on_db!(db, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+    let mut rows: Vec<TokenInfo> = on_db!(db, pool => sqlx::query_as(sql).fetch_all(pool).await?);
     for row in rows.iter_mut().filter(|r| !r.is_admin) {
         row.customers = customers(db, &row.id).await?;
     }
@@ -145,8 +144,9 @@ pub async fn get(db: &Db, id: &str) -> Result<TokenInfo> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {INFO_COLUMNS} FROM admin_tokens WHERE id = $1"
     ));
-    let mut row: TokenInfo = on_db!(db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?)
-        .ok_or(StoreError::NotFound)?;
+    let mut row: TokenInfo =
+        on_db!(db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?)
+            .ok_or(StoreError::NotFound)?;
     if !row.is_admin {
         row.customers = customers(db, id).await?;
     }

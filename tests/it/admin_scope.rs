@@ -33,7 +33,10 @@ async fn a_revoked_token_gets_401_at_once_and_no_list_shows_a_token() {
     assert_eq!(created["is_admin"], true);
     let in_30_days = now_ms() + 30 * 86_400_000;
     let expires_at = created["expires_at"].as_i64().unwrap();
-    assert!((in_30_days - 60_000..=in_30_days).contains(&expires_at), "{created}");
+    assert!(
+        (in_30_days - 60_000..=in_30_days).contains(&expires_at),
+        "{created}"
+    );
     assert!(created["last_used_at"].is_null());
 
     let (status, _) = app
@@ -60,7 +63,10 @@ async fn a_revoked_token_gets_401_at_once_and_no_list_shows_a_token() {
     let (status, body) = app
         .request("GET", "/api/v1/customers", Some(&token), None)
         .await;
-    assert_eq!(status, 401, "a revoked token must be refused at once: {body}");
+    assert_eq!(
+        status, 401,
+        "a revoked token must be refused at once: {body}"
+    );
     let listed = app.admin("GET", "/api/v1/tokens", None).await;
     let row = listed
         .as_array()
@@ -70,7 +76,12 @@ async fn a_revoked_token_gets_401_at_once_and_no_list_shows_a_token() {
         .unwrap();
     assert!(row["revoked_at"].is_i64(), "{row}");
     let (status, _) = app
-        .request("DELETE", "/api/v1/tokens/tok_nope", Some(&app.admin_token), None)
+        .request(
+            "DELETE",
+            "/api/v1/tokens/tok_nope",
+            Some(&app.admin_token),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
 
@@ -93,7 +104,10 @@ async fn token_input_is_validated_and_delegated_tokens_cannot_manage_tokens() {
     for (body, field) in [
         (json!({"name": "x", "expires_in": "soon"}), "expires_in"),
         (json!({"name": "x", "expires_in": "10s"}), "expires_in"),
-        (json!({"name": "x", "customers": ["cus_nope"]}), "customers[0]"),
+        (
+            json!({"name": "x", "customers": ["cus_nope"]}),
+            "customers[0]",
+        ),
         (json!({"name": " "}), "name"),
     ] {
         let (status, answer) = app
@@ -116,7 +130,11 @@ async fn token_input_is_validated_and_delegated_tokens_cannot_manage_tokens() {
     let id = created["id"].as_str().unwrap();
     for (method, path, body) in [
         ("GET", "/api/v1/tokens".to_string(), None),
-        ("POST", "/api/v1/tokens".to_string(), Some(json!({"name": "escalate"}))),
+        (
+            "POST",
+            "/api/v1/tokens".to_string(),
+            Some(json!({"name": "escalate"})),
+        ),
         ("DELETE", format!("/api/v1/tokens/{id}"), None),
     ] {
         let (status, answer) = app.request(method, &path, Some(delegated), body).await;
@@ -208,11 +226,21 @@ async fn cli_creates_lists_and_revokes_tokens_for_a_running_server() {
         .lines()
         .find(|l| l.contains("from cli"))
         .unwrap_or_else(|| panic!("{list}"));
-    assert!(line.contains("\tadmin\t") && line.contains("revoked -"), "{line}");
-    assert!(!line.contains("expires -") && !line.contains("last used -"), "{line}");
+    assert!(
+        line.contains("\tadmin\t") && line.contains("revoked -"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("expires -") && !line.contains("last used -"),
+        "{line}"
+    );
     let id = line.split('\t').next().unwrap();
 
-    assert!(cli(&["admin", "token", "revoke", id]).await.contains("revoked"));
+    assert!(
+        cli(&["admin", "token", "revoke", id])
+            .await
+            .contains("revoked")
+    );
     let (status, _) = app
         .request("GET", "/api/v1/customers", Some(&token), None)
         .await;
@@ -238,8 +266,12 @@ async fn a_delegated_token_sees_only_its_technicians_and_mappings_and_takes_over
     let theirs = add_technician(&api, "theirs", "Theirs").await;
     add_technician(&api, "nobody", "Nobody").await;
     for (t, c) in [(&ours, &mine), (&theirs, &other)] {
-        app.admin("PUT", &format!("/api/v1/technicians/{t}/customers/{c}"), None)
-            .await;
+        app.admin(
+            "PUT",
+            &format!("/api/v1/technicians/{t}/customers/{c}"),
+            None,
+        )
+        .await;
     }
     let connector = add_connector(
         &api,
@@ -304,7 +336,10 @@ async fn a_delegated_token_sees_only_its_technicians_and_mappings_and_takes_over
     assert!(
         refused.iter().any(|r| r["outcome"] == "refused"
             && r["customer_id"] == json!(mine)
-            && r["detail"].as_str().unwrap().contains("outside this token's scope")),
+            && r["detail"]
+                .as_str()
+                .unwrap()
+                .contains("outside this token's scope")),
         "{refused:?}"
     );
     // Its own company and a new one are fine.
@@ -358,21 +393,23 @@ async fn open_grant(w: &World, ticket: u64) -> String {
 
 /// Wait until the grant is verified ended; check why and that Graph shows the account disabled.
 async fn assert_ended(w: &World, grant_id: &str, reason: &str) {
-    let grant = eventually(
-        "the grant to end",
-        Duration::from_secs(30),
-        || async {
-            let g = w.app.admin("GET", &format!("/api/v1/grants/{grant_id}"), None).await;
-            g["ended_at"].is_i64().then_some(g)
-        },
-    )
+    let grant = eventually("the grant to end", Duration::from_secs(30), || async {
+        let g = w
+            .app
+            .admin("GET", &format!("/api/v1/grants/{grant_id}"), None)
+            .await;
+        g["ended_at"].is_i64().then_some(g)
+    })
     .await;
     assert_eq!(grant["end_request_reason"], reason, "{grant}");
     let user = w
         .graph
         .user_by_upn(crate::world::TENANT, &w.jit_upn())
         .unwrap();
-    assert!(!user.account_enabled, "the account is disabled in the tenant");
+    assert!(
+        !user.account_enabled,
+        "the account is disabled in the tenant"
+    );
     let rows = audit_rows(&w.app, &format!("grant_id={grant_id}")).await;
     assert!(
         rows.iter().any(|r| r["action"] == "grant.end_requested"
@@ -386,7 +423,10 @@ async fn still_open(w: &World, grant_id: &str) {
         .app
         .admin("GET", &format!("/api/v1/grants/{grant_id}"), None)
         .await;
-    assert!(g["ended_at"].is_null() && g["end_requested"] == false, "{g}");
+    assert!(
+        g["ended_at"].is_null() && g["end_requested"] == false,
+        "{g}"
+    );
 }
 
 #[tokio::test]

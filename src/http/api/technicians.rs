@@ -75,7 +75,8 @@ async fn create_technician(
         ));
     }
     let t = store::technicians::create(&state.db, email.as_str(), name).await?;
-    let mut audit = AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id);
+    let mut audit =
+        AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id);
     if t.created_at != t.updated_at {
         audit = audit.detail("restored a removed technician (no admin flag, no delegations)");
     }
@@ -142,7 +143,8 @@ async fn make_admin(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let audit = AuditEntry::new(caller.audit_actor(), "technician.admin.grant", "ok").technician(&id);
+    let audit =
+        AuditEntry::new(caller.audit_actor(), "technician.admin.grant", "ok").technician(&id);
     store::technicians::grant_admin(&state.db, &id, &audit)
         .await
         .map_err(not_found)?;
@@ -159,7 +161,8 @@ async fn revoke_admin(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let audit = AuditEntry::new(caller.audit_actor(), "technician.admin.revoke", "ok").technician(&id);
+    let audit =
+        AuditEntry::new(caller.audit_actor(), "technician.admin.revoke", "ok").technician(&id);
     let ended = store::technicians::revoke_admin(&state.db, &id, &audit)
         .await
         .map_err(not_found)?;

@@ -124,8 +124,8 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let audit = AuditEntry::new(caller.audit_actor(), "token.revoke", "ok")
-        .detail(format!("token {id}"));
+    let audit =
+        AuditEntry::new(caller.audit_actor(), "token.revoke", "ok").detail(format!("token {id}"));
     match store::tokens::revoke(&state.db, &id, &audit).await {
         Ok(Revoked::Now | Revoked::Already) => Ok(StatusCode::NO_CONTENT),
         Err(store::StoreError::NotFound) => Err(AppError::NotFound("no such token")),
