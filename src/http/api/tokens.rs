@@ -145,3 +145,18 @@ pub fn expiry_from_now(text: &str) -> Result<i64, String> {
     }
     Ok(store::now_ms() + d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_takes_days_and_refuses_nonsense() {
+        let at = expiry_from_now("30d").unwrap();
+        let expected = store::now_ms() + 30 * 86_400_000;
+        assert!((expected - 1_000..=expected).contains(&at));
+        assert!(expiry_from_now("10s").is_err(), "under a minute");
+        assert!(expiry_from_now("3651d").is_err(), "over ten years");
+        assert!(expiry_from_now("soon").is_err());
+    }
+}
