@@ -122,7 +122,8 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            if !url.contains("memory") {
+            // `sqlite::memory:` and `?mode=memory` databases have no file to create.
+            if !url.contains(":memory:") && !url.contains("mode=memory") {
                 create_private_file(options.get_filename())
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }

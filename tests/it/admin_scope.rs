@@ -358,21 +358,51 @@ async fn a_delegated_token_sees_only_its_technicians_and_mappings_and_takes_over
     map_company(&api, &connector, "200", &mine).await;
 }
 
-#[tokio::test]
-async fn database_file_and_folder_are_created_owner_only() {
+fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A first run with the default layout: `data/` holds the master key (written first) and the
+/// database; both, the folder and SQLite's WAL and shared-memory files are owner-only.
+#[tokio::test]
+async fn database_file_and_data_folder_are_created_owner_only() {
     let parent = tempfile::tempdir().unwrap();
-    let dir = parent.path().join("data").join("db");
-    let url = format!("sqlite://{}", dir.join("jitgate.db").display());
-    let app = spawn_app_with(Box::new(move |c| c.database_url = url)).await;
+    let data = parent.path().join("data");
+    let (url, key) = (
+        format!("sqlite://{}", data.join("jitgate.db").display()),
+        data.join("master.key"),
+    );
+    let app = spawn_app_with(Box::new(move |c| {
+        c.database_url = url;
+        c.master_key_file = key;
+    }))
+    .await;
     // Something written, so the WAL and shared-memory files exist.
     app.create_customer("Fabrikam").await;
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&parent.path().join("data")), 0o700);
-    assert_eq!(mode(&dir), 0o700);
-    for file in ["jitgate.db", "jitgate.db-wal", "jitgate.db-shm"] {
-        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    assert_eq!(mode(&data), 0o700);
+    for file in [
+        "master.key",
+        "jitgate.db",
+        "jitgate.db-wal",
+        "jitgate.db-shm",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
     }
+}
+
+/// The database alone, in folders that do not exist yet.
+#[tokio::test]
+async fn db_connect_creates_missing_folders_owner_only() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("var").join("jitgate");
+    let url = format!("sqlite://{}", dir.join("jitgate.db").display());
+    let db = store::Db::connect(&url, 1).await.unwrap();
+    db.migrate().await.unwrap();
+    db.close().await;
+    assert_eq!(mode(&parent.path().join("var")), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("jitgate.db")), 0o600);
 }
 
 /// The grant of `world`'s technician on a new ticket, once it is open.
