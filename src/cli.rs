@@ -60,7 +60,15 @@ pub enum TokenCommand {
         name: String,
         #[arg(long = "customer")]
         customers: Vec<String>,
+        /// Valid for this long (e.g. 12h, 30d); without it, until revoked.
+        #[arg(long)]
+        expires_in: Option<String>,
     },
+    /// List every token (never the token itself): id, name, scope, created, last used,
+    /// expiry, revocation.
+    List,
+    /// Revoke a token by id; every instance refuses it from its next request on.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -92,28 +100,10 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("database is up to date");
         }
         Command::Admin {
-            command:
-                AdminCommand::Token {
-                    command: TokenCommand::Create { name, customers },
-                },
+            command: AdminCommand::Token { command },
         } => {
-            let (db, _) = app::open(&config).await?;
-            for c in &customers {
-                store::customers::get(&db, &store::customers::Visibility::All, c)
-                    .await
-                    .map_err(|_| format!("no customer with id {c}"))?;
-            }
-            let (row, token) = store::tokens::create(&db, &name, &customers).await?;
-            let audit = store::audit::AuditEntry::new("cli", "token.create", "ok")
-                .detail(format!("token {} ({})", row.id, row.name));
-            store::audit::record(&db, &audit).await?;
-            eprintln!(
-                "created {} token {} ({}); it is shown once:",
-                if row.is_admin { "admin" } else { "delegated" },
-                row.id,
-                row.name
-            );
-            println!("{token}");
+            let db = open_for_tokens(&config).await?;
+            token_command(&db, command).await?;
         }
         Command::Key {
             command: KeyCommand::Rotate,
@@ -138,6 +128,94 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Openapi | Command::Healthcheck => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// The database for token commands, which usually run next to a live server (`docker exec`):
+/// migrate only when the schema is behind, since the job queue's setup (`PRAGMA optimize` on
+/// SQLite) waits for the server's write lock. No master key is needed.
+async fn open_for_tokens(config: &Config) -> Result<store::Db, Box<dyn std::error::Error>> {
+    let db = store::Db::connect(&config.database_url, 2).await?;
+    if !db.ready().await.unwrap_or(false) {
+        db.migrate().await?;
+    }
+    Ok(db)
+}
+
+async fn token_command(
+    db: &store::Db,
+    command: TokenCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        TokenCommand::Create {
+            name,
+            customers,
+            expires_in,
+        } => {
+            let expires_at = expires_in
+                .as_deref()
+                .map(crate::http::api::tokens::expiry_from_now)
+                .transpose()
+                .map_err(|m| format!("--expires-in: {m}"))?;
+            for c in &customers {
+                store::customers::get(db, &store::customers::Visibility::All, c)
+                    .await
+                    .map_err(|_| format!("no customer with id {c}"))?;
+            }
+            let audit = store::audit::AuditEntry::new("cli", "token.create", "ok");
+            let (row, token) =
+                store::tokens::create_with(db, &name, &customers, expires_at, Some(&audit)).await?;
+            eprintln!(
+                "created {} token {} ({}){}; it is shown once:",
+                if row.is_admin { "admin" } else { "delegated" },
+                row.id,
+                row.name,
+                expires_at
+                    .map(|at| format!(", expires {}", crate::jobs::texts::utc(at)))
+                    .unwrap_or_default()
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            for t in store::tokens::list(db).await? {
+                println!("{}", token_line(&t));
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let audit = store::audit::AuditEntry::new("cli", "token.revoke", "ok")
+                .detail(format!("token {id}"));
+            match store::tokens::revoke(db, &id, &audit).await {
+                Ok(store::tokens::Revoked::Now) => println!("revoked token {id}"),
+                Ok(store::tokens::Revoked::Already) => println!("token {id} was already revoked"),
+                Err(store::StoreError::NotFound) => {
+                    return Err(format!("no token with id {id}").into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line of `jitgate admin token list`: tab-separated, times in UTC, `-` for none.
+fn token_line(t: &store::tokens::TokenInfo) -> String {
+    let time = |ms: Option<i64>| {
+        ms.map(crate::jobs::texts::utc)
+            .unwrap_or_else(|| "-".into())
+    };
+    let scope = if t.is_admin {
+        "admin".to_string()
+    } else {
+        format!("delegated:{}", t.customers.join(","))
+    };
+    format!(
+        "{}\t{}\t{scope}\tcreated {}\tlast used {}\texpires {}\trevoked {}",
+        t.id,
+        t.name,
+        time(Some(t.created_at)),
+        time(t.last_used_at),
+        time(t.expires_at),
+        time(t.revoked_at)
+    )
 }
 
 async fn healthcheck(config: &Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -389,7 +389,14 @@ fn write_key_file(path: &Path, keys: &[MasterKey]) -> Result<(), CryptoError> {
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err("create the folder of", e))?;
+        // Owner only, like the key: on a first run this is the data folder the database joins.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|e| err("create the folder of", e))?;
     }
     let tmp = path.with_extension("key.tmp");
     let mut options = std::fs::OpenOptions::new();

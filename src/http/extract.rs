@@ -117,9 +117,12 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(AppError::Unauthorized(
                 "expected Authorization: Bearer <token>",
             ))?;
+        // Looked up on every request, never cached: a token revoked (or expired) on one
+        // instance is refused at once by every other.
         let row = store::tokens::find(&state.db, token)
             .await?
-            .ok_or(AppError::Unauthorized("unknown or revoked token"))?;
+            .ok_or(AppError::Unauthorized("unknown, expired or revoked token"))?;
+        store::tokens::touch(&state.db, &row).await?;
         let customers = if row.is_admin {
             Vec::new()
         } else {

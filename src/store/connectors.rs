@@ -1,5 +1,6 @@
 //! PSA connectors (settings as JSON; secrets in `secrets`) and PSA company → customer mappings.
 
+use super::customers::Visibility;
 use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -126,18 +127,39 @@ pub async fn map_company(
     psa_company_id: &str,
     customer_id: &str,
 ) -> Result<CompanyMapping> {
-    let m = CompanyMapping {
-        connector_id: connector_id.into(),
-        psa_company_id: psa_company_id.into(),
-        customer_id: customer_id.into(),
-        created_at: now_ms(),
+    map_company_within(
+        db,
+        &Visibility::All,
+        connector_id,
+        psa_company_id,
+        customer_id,
+    )
+    .await?
+    .ok_or_else(|| StoreError::Conflict("company_mappings: mapped elsewhere".into()))
+}
+
+/// Map a PSA company to a customer, or move its mapping to another customer, unless it is
+/// mapped to a customer outside `visibility`: then `None`, and nothing is written. The check
+/// and the write are one statement, so a concurrent change cannot slip between them.
+pub async fn map_company_within(
+    db: &Db,
+    visibility: &Visibility,
+    connector_id: &str,
+    psa_company_id: &str,
+    customer_id: &str,
+) -> Result<Option<CompanyMapping>> {
+    let token = match visibility {
+        Visibility::All => "",
+        Visibility::Token(id) => id,
     };
-    on_db!(db, pool => sqlx::query(
+    Ok(on_db!(db, pool => sqlx::query_as(
         "INSERT INTO company_mappings (connector_id, psa_company_id, customer_id, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (connector_id, psa_company_id) DO UPDATE SET customer_id = excluded.customer_id")
-        .bind(&m.connector_id).bind(&m.psa_company_id).bind(&m.customer_id).bind(m.created_at)
-        .execute(pool).await?.rows_affected());
-    Ok(m)
+         ON CONFLICT (connector_id, psa_company_id) DO UPDATE SET customer_id = excluded.customer_id
+             WHERE $5 = '' OR company_mappings.customer_id IN
+                 (SELECT customer_id FROM admin_token_customers WHERE token_id = $5)
+         RETURNING *")
+        .bind(connector_id).bind(psa_company_id).bind(customer_id).bind(now_ms()).bind(token)
+        .fetch_optional(pool).await?))
 }
 
 pub async fn mapping(
@@ -161,7 +183,22 @@ pub async fn unmap_company(db: &Db, connector_id: &str, psa_company_id: &str) ->
 }
 
 pub async fn mappings(db: &Db, connector_id: &str) -> Result<Vec<CompanyMapping>> {
+    mappings_visible(db, &Visibility::All, connector_id).await
+}
+
+/// The connector's mappings to customers the caller may see.
+pub async fn mappings_visible(
+    db: &Db,
+    visibility: &Visibility,
+    connector_id: &str,
+) -> Result<Vec<CompanyMapping>> {
+    let token = match visibility {
+        Visibility::All => "",
+        Visibility::Token(id) => id,
+    };
     Ok(on_db!(db, pool => sqlx::query_as(
-        "SELECT * FROM company_mappings WHERE connector_id = $1 ORDER BY psa_company_id")
-        .bind(connector_id).fetch_all(pool).await?))
+        "SELECT * FROM company_mappings WHERE connector_id = $1
+           AND ($2 = '' OR customer_id IN (SELECT customer_id FROM admin_token_customers WHERE token_id = $2))
+         ORDER BY psa_company_id")
+        .bind(connector_id).bind(token).fetch_all(pool).await?))
 }

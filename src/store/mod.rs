@@ -122,12 +122,9 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            if let Some(dir) = options
-                .get_filename()
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir)
+            // `sqlite::memory:` and `?mode=memory` databases have no file to create.
+            if !url.contains(":memory:") && !url.contains("mode=memory") {
+                create_private_file(options.get_filename())
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
             let pool = SqlitePoolOptions::new()
@@ -197,6 +194,30 @@ impl Db {
 
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
+    }
+}
+
+/// Create the SQLite file (and any missing folders) readable by the owner only, like the
+/// master key: the database holds sealed secrets, token hashes and the audit trail. New folders
+/// get 0700 and a new file 0600; SQLite creates its `-wal` and `-shm` files with the database
+/// file's mode (`findCreateFileMode` and `unixOpenSharedMemory` in
+/// https://sqlite.org/src/file/src/os_unix.c). An existing file or folder is left as it is.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

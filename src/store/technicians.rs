@@ -1,6 +1,17 @@
 //! Technicians, the MSP-admin flag and delegations to customers.
+//!
+//! Taking access away (removing a delegation, the admin flag or the technician) also asks for
+//! the early end of every open grant the technician may no longer hold, in the same
+//! transaction: admin access must not keep running after the right to it is gone, and a grant
+//! marked this way is ended by the sweeper even if the job that should end it now is lost.
+//!
+//! A removed technician is not deleted: their JIT accounts and grants reference the row with
+//! ON DELETE CASCADE, and ending those grants needs them. `removed_at` hides the row from
+//! lists, email lookups (so from requests) and `may_work`.
 
-use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+use super::audit::{self, AuditEntry};
+use super::customers::Visibility;
+use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Technician {
@@ -10,61 +21,170 @@ pub struct Technician {
     pub is_admin: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub removed_at: Option<i64>,
 }
 
+/// Why grants are ended early when access is taken away (the grant's `end_request_reason`).
+pub const DELEGATION_REMOVED: &str = "delegation_removed";
+pub const ADMIN_REMOVED: &str = "admin_removed";
+pub const TECHNICIAN_REMOVED: &str = "technician_removed";
+
+/// Open grants of technician `$1` that `may_work` no longer allows, and that were not already
+/// asked to end (an earlier reason, such as a cancellation, stays).
+const OPEN_GRANTS_OUT_OF_SCOPE: &str = "SELECT g.id FROM grants g JOIN technicians t ON t.id = g.technician_id
+     WHERE g.technician_id = $1 AND g.ended_at IS NULL AND NOT g.end_requested
+       AND (t.removed_at IS NOT NULL
+            OR (NOT t.is_admin AND NOT EXISTS (
+                SELECT 1 FROM delegations d WHERE d.technician_id = g.technician_id AND d.customer_id = g.customer_id)))";
+
+/// Add a technician. An email that belonged to a removed technician restores that row (same
+/// id, so the same JIT accounts), with no admin flag and no delegations; the email of an
+/// active technician is a `Conflict`.
 pub async fn create(db: &Db, email: &str, display_name: &str) -> Result<Technician> {
     let now = now_ms();
-    let t = Technician {
-        id: new_id("tec"),
-        email: email.to_string(),
-        display_name: display_name.to_string(),
-        is_admin: false,
-        created_at: now,
-        updated_at: now,
-    };
-    on_db!(db, pool => sqlx::query(
-        "INSERT INTO technicians (id, email, display_name, is_admin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&t.id).bind(&t.email).bind(&t.display_name).bind(t.is_admin).bind(now).bind(now)
-        .execute(pool).await?.rows_affected());
-    Ok(t)
+    let row: Option<Technician> = on_db!(db, pool => sqlx::query_as(
+        "INSERT INTO technicians (id, email, display_name, is_admin, created_at, updated_at) VALUES ($1, $2, $3, FALSE, $4, $4)
+         ON CONFLICT (email) DO UPDATE SET display_name = excluded.display_name, removed_at = NULL, updated_at = excluded.updated_at
+             WHERE technicians.removed_at IS NOT NULL
+         RETURNING *")
+        .bind(new_id("tec")).bind(email).bind(display_name).bind(now)
+        .fetch_optional(pool).await?);
+    row.ok_or_else(|| StoreError::Conflict("technicians.email: UNIQUE constraint".into()))
 }
 
+/// An active (not removed) technician.
 pub async fn get(db: &Db, id: &str) -> Result<Technician> {
-    let row: Option<Technician> = on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians WHERE id = $1")
+    let row: Option<Technician> = on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians WHERE id = $1 AND removed_at IS NULL")
         .bind(id).fetch_optional(pool).await?);
     row.ok_or(StoreError::NotFound)
 }
 
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<Technician>> {
     Ok(
-        on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians WHERE email = $1")
+        on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians WHERE email = $1 AND removed_at IS NULL")
         .bind(email.to_ascii_lowercase()).fetch_optional(pool).await?),
     )
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Technician>> {
-    Ok(
-        on_db!(db, pool => sqlx::query_as("SELECT * FROM technicians ORDER BY email").fetch_all(pool).await?),
-    )
+    list_visible(db, &Visibility::All).await
 }
 
-pub async fn delete(db: &Db, id: &str) -> Result<()> {
-    let n = on_db!(db, pool => sqlx::query("DELETE FROM technicians WHERE id = $1").bind(id).execute(pool).await?.rows_affected());
-    if n == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+/// Active technicians a caller may see: all, or for a delegated token those delegated to at
+/// least one of its customers.
+pub async fn list_visible(db: &Db, visibility: &Visibility) -> Result<Vec<Technician>> {
+    let token = match visibility {
+        Visibility::All => "",
+        Visibility::Token(id) => id,
+    };
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT * FROM technicians WHERE removed_at IS NULL
+           AND ($1 = '' OR id IN (SELECT d.technician_id FROM delegations d
+                                  JOIN admin_token_customers c ON c.customer_id = d.customer_id
+                                  WHERE c.token_id = $1))
+         ORDER BY email")
+        .bind(token).fetch_all(pool).await?))
 }
 
-pub async fn set_admin(db: &Db, id: &str, is_admin: bool) -> Result<()> {
-    let n = on_db!(db, pool => sqlx::query("UPDATE technicians SET is_admin = $1, updated_at = $2 WHERE id = $3")
-        .bind(is_admin).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
-    if n == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+/// Whether a delegated token may see the technician (delegated to one of its customers).
+pub async fn visible_to(db: &Db, visibility: &Visibility, technician_id: &str) -> Result<bool> {
+    let Visibility::Token(token) = visibility else {
+        return Ok(true);
+    };
+    let n: i64 = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM delegations d JOIN admin_token_customers c ON c.customer_id = d.customer_id
+         WHERE d.technician_id = $1 AND c.token_id = $2")
+        .bind(technician_id).bind(token).fetch_one(pool).await?);
+    Ok(n > 0)
+}
+
+/// A change that takes access away, with its audit row, and the early end of every open grant
+/// it puts out of scope, all in one transaction. Returns the ids of those grants.
+macro_rules! take_away {
+    ($db:expr, $technician_id:expr, $reason:expr, $audit:expr, |$tx:ident, $now:ident| $change:expr) => {{
+        let technician_id: &str = $technician_id;
+        let reason: &str = $reason;
+        let audit: &AuditEntry = $audit;
+        let $now = now_ms();
+        let mark = sqlx::AssertSqlSafe(format!(
+            "UPDATE grants SET end_requested = TRUE, end_request_reason = $2, updated_at = $3
+             WHERE id IN ({OPEN_GRANTS_OUT_OF_SCOPE}) RETURNING id, customer_id"
+        ));
+        on_db!($db, pool => {
+            let mut $tx = pool.begin_write().await?;
+            let changed: u64 = $change;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            audit::insert(audit).execute(&mut *$tx).await?;
+            let ended: Vec<(String, String)> = sqlx::query_as(mark)
+                .bind(technician_id).bind(reason).bind($now)
+                .fetch_all(&mut *$tx).await?;
+            for (grant_id, customer_id) in &ended {
+                let row = end_requested_audit(audit, technician_id, grant_id, customer_id, reason);
+                audit::insert(&row).execute(&mut *$tx).await?;
+            }
+            $tx.commit().await?;
+            Ok(ended.into_iter().map(|(grant_id, _)| grant_id).collect())
+        })
+    }};
+}
+
+/// The audit row of one grant asked to end because of `change` (same actor and client).
+fn end_requested_audit(
+    change: &AuditEntry,
+    technician_id: &str,
+    grant_id: &str,
+    customer_id: &str,
+    reason: &str,
+) -> AuditEntry {
+    AuditEntry::new(change.actor.clone(), "grant.end_requested", "ok")
+        .client(change.ip.clone(), change.user_agent.clone())
+        .technician(technician_id)
+        .customer(customer_id)
+        .grant(grant_id)
+        .detail(format!(
+            "{reason}: the technician may no longer work this customer"
+        ))
+}
+
+/// Remove the technician: hidden from now on, admin flag and delegations gone, and every open
+/// grant asked to end (`technician_removed`). `NotFound` if there is no such active technician.
+pub async fn remove(db: &Db, id: &str, audit: &AuditEntry) -> Result<Vec<String>> {
+    take_away!(db, id, TECHNICIAN_REMOVED, audit, |tx, now| {
+        let n = sqlx::query(
+            "UPDATE technicians SET removed_at = $1, is_admin = FALSE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
+            .bind(now).bind(id).execute(&mut *tx).await?.rows_affected();
+        sqlx::query("DELETE FROM delegations WHERE technician_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        n
+    })
+}
+
+/// Make the technician an MSP admin (ends nothing).
+pub async fn grant_admin(db: &Db, id: &str, audit: &AuditEntry) -> Result<()> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let n = sqlx::query("UPDATE technicians SET is_admin = TRUE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
+            .bind(now_ms()).bind(id).execute(&mut *tx).await?.rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit::insert(audit).execute(&mut *tx).await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Take the MSP-admin flag away; grants in customers the technician is not delegated to are
+/// asked to end (`admin_removed`). Returns their ids.
+pub async fn revoke_admin(db: &Db, id: &str, audit: &AuditEntry) -> Result<Vec<String>> {
+    take_away!(db, id, ADMIN_REMOVED, audit, |tx, now| {
+        sqlx::query("UPDATE technicians SET is_admin = FALSE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
+            .bind(now).bind(id).execute(&mut *tx).await?.rows_affected()
+    })
 }
 
 pub async fn delegate(db: &Db, technician_id: &str, customer_id: &str) -> Result<()> {
@@ -74,10 +194,28 @@ pub async fn delegate(db: &Db, technician_id: &str, customer_id: &str) -> Result
     Ok(())
 }
 
-pub async fn undelegate(db: &Db, technician_id: &str, customer_id: &str) -> Result<()> {
-    on_db!(db, pool => sqlx::query("DELETE FROM delegations WHERE technician_id = $1 AND customer_id = $2")
-        .bind(technician_id).bind(customer_id).execute(pool).await?.rows_affected());
-    Ok(())
+/// Remove a delegation; unless the technician is an MSP admin, their open grant in that
+/// customer is asked to end (`delegation_removed`). Returns its id, if any. Removing a
+/// delegation that does not exist changes nothing and is not an error.
+pub async fn undelegate(
+    db: &Db,
+    technician_id: &str,
+    customer_id: &str,
+    audit: &AuditEntry,
+) -> Result<Vec<String>> {
+    take_away!(db, technician_id, DELEGATION_REMOVED, audit, |tx, _now| {
+        sqlx::query("DELETE FROM delegations WHERE technician_id = $1 AND customer_id = $2")
+            .bind(technician_id)
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?;
+        // The technician must still exist (and be active) for the change to count.
+        sqlx::query("SELECT 1 FROM technicians WHERE id = $1 AND removed_at IS NULL")
+            .bind(technician_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map_or(0, |_| 1)
+    })
 }
 
 pub async fn delegated_customers(db: &Db, technician_id: &str) -> Result<Vec<String>> {
@@ -86,8 +224,12 @@ pub async fn delegated_customers(db: &Db, technician_id: &str) -> Result<Vec<Str
         .bind(technician_id).fetch_all(pool).await?))
 }
 
-/// I6: an MSP admin may work every customer; anyone else only those delegated to them.
+/// I6: an MSP admin may work every customer; anyone else only those delegated to them; a
+/// removed technician none.
 pub async fn may_work(db: &Db, technician: &Technician, customer_id: &str) -> Result<bool> {
+    if technician.removed_at.is_some() {
+        return Ok(false);
+    }
     if technician.is_admin {
         return Ok(true);
     }

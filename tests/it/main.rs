@@ -6,6 +6,7 @@ mod helpers;
 
 mod access_end;
 mod admin_api;
+mod admin_scope;
 mod browser;
 mod credential;
 mod demo;

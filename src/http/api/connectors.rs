@@ -390,10 +390,9 @@ async fn list_companies(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<MappingView>>> {
     connector(&state, &id).await?;
-    let out = store::connectors::mappings(&state.db, &id)
+    let out = store::connectors::mappings_visible(&state.db, &caller.visibility(), &id)
         .await?
         .into_iter()
-        .filter(|m| caller.may_see(&m.customer_id))
         .map(|m| MappingView {
             connector_id: m.connector_id,
             psa_company_id: m.psa_company_id,
@@ -405,7 +404,7 @@ async fn list_companies(
 
 /// Map a PSA company (as the PSA identifies it) to a customer.
 #[utoipa::path(put, path = "/connectors/{id}/companies/{psa_company_id}", tag = "connectors", request_body = MappingInput,
-    responses((status = 200, body = MappingView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = MappingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn map_company(
     State(state): State<AppState>,
@@ -427,13 +426,31 @@ async fn map_company(
     {
         return Err(AppError::field("customer_id", "no such customer"));
     }
-    // A delegated token may not take over a company mapped to someone else's customer.
-    if let Some(existing) = store::connectors::mapping(&state.db, &id, company).await? {
-        caller
-            .require_customer(&existing.customer_id)
-            .map_err(|_| AppError::Forbidden("this company is mapped to another customer"))?;
-    }
-    let m = store::connectors::map_company(&state.db, &id, company, &input.customer_id).await?;
+    // A delegated token may not take over a company mapped to a customer outside its scope:
+    // the store refuses that and writes nothing.
+    let Some(m) = store::connectors::map_company_within(
+        &state.db,
+        &caller.visibility(),
+        &id,
+        company,
+        &input.customer_id,
+    )
+    .await?
+    else {
+        store::audit::record(
+            &state.db,
+            &AuditEntry::new(caller.audit_actor(), "company.map", "refused")
+                .connector(&id)
+                .customer(&input.customer_id)
+                .detail(format!(
+                    "psa company {company} is already mapped to a customer outside this token's scope"
+                )),
+        )
+        .await?;
+        return Err(AppError::Forbidden(
+            "this PSA company is already mapped to a customer outside this token's scope; an admin token must unmap it first",
+        ));
+    };
     store::audit::record(
         &state.db,
         &AuditEntry::new(caller.audit_actor(), "company.map", "ok")

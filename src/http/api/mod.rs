@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod customers;
 pub mod grants;
 pub mod technicians;
+pub mod tokens;
 
 use super::state::AppState;
 use axum::routing::get;
@@ -42,6 +43,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(connectors::router())
         .merge(grants::router())
         .merge(audit::router())
+        .merge(tokens::router())
         .split_for_parts();
     let json = doc
         .to_pretty_json()

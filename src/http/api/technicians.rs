@@ -75,14 +75,17 @@ async fn create_technician(
         ));
     }
     let t = store::technicians::create(&state.db, email.as_str(), name).await?;
-    store::audit::record(
-        &state.db,
-        &AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id),
-    )
-    .await?;
+    let mut audit =
+        AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id);
+    if t.created_at != t.updated_at {
+        audit = audit.detail("restored a removed technician (no admin flag, no delegations)");
+    }
+    store::audit::record(&state.db, &audit).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &caller, t).await?)))
 }
 
+/// Technicians the caller may see: all for an admin token; for a delegated token, those
+/// delegated to at least one of its customers.
 #[utoipa::path(get, path = "/technicians", tag = "technicians",
     responses((status = 200, body = Vec<TechnicianView>)), security(("bearer" = [])))]
 async fn list_technicians(
@@ -90,7 +93,7 @@ async fn list_technicians(
     caller: Caller,
 ) -> ApiResult<Json<Vec<TechnicianView>>> {
     let mut out = Vec::new();
-    for t in store::technicians::list(&state.db).await? {
+    for t in store::technicians::list_visible(&state.db, &caller.visibility()).await? {
         out.push(view(&state, &caller, t).await?);
     }
     Ok(Json(out))
@@ -104,12 +107,18 @@ async fn get_technician(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TechnicianView>> {
     let t = technician(&state, &id).await?;
+    if !store::technicians::visible_to(&state.db, &caller.visibility(), &id).await? {
+        return Err(AppError::NotFound("no such technician"));
+    }
     Ok(Json(view(&state, &caller, t).await?))
 }
 
-/// Remove a technician (admin tokens only).
+/// Remove a technician (admin tokens only). Every open grant of theirs is ended early (reason
+/// `technician_removed`, verified against Graph like any end); the technician disappears from
+/// lists and requests at once. Adding the same email again restores them, without admin flag
+/// or delegations.
 #[utoipa::path(delete, path = "/technicians/{id}", tag = "technicians",
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_technician(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,18 +126,11 @@ async fn delete_technician(
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     technician(&state, &id).await?;
-    let open = store::grants::count_open_for(&state.db, None, Some(&id)).await?;
-    if open > 0 {
-        return Err(AppError::Conflict(format!(
-            "{open} grant(s) of this technician are still open; end them first (POST /api/v1/grants/{{id}}/end)"
-        )));
-    }
-    store::technicians::delete(&state.db, &id).await?;
-    store::audit::record(
-        &state.db,
-        &AuditEntry::new(caller.audit_actor(), "technician.delete", "ok").technician(&id),
-    )
-    .await?;
+    let audit = AuditEntry::new(caller.audit_actor(), "technician.delete", "ok").technician(&id);
+    let ended = store::technicians::remove(&state.db, &id, &audit)
+        .await
+        .map_err(not_found)?;
+    end_now(&state, &ended, store::technicians::TECHNICIAN_REMOVED).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -140,10 +142,17 @@ async fn make_admin(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    set_admin(state, caller, id, true).await
+    caller.require_admin()?;
+    let audit =
+        AuditEntry::new(caller.audit_actor(), "technician.admin.grant", "ok").technician(&id);
+    store::technicians::grant_admin(&state.db, &id, &audit)
+        .await
+        .map_err(not_found)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Revoke the technician's MSP-admin flag (admin tokens only).
+/// Revoke the technician's MSP-admin flag (admin tokens only). Their open grants in customers
+/// they are not delegated to are ended early (reason `admin_removed`).
 #[utoipa::path(delete, path = "/technicians/{id}/admin", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn revoke_admin(
@@ -151,28 +160,13 @@ async fn revoke_admin(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    set_admin(state, caller, id, false).await
-}
-
-async fn set_admin(
-    state: AppState,
-    caller: Caller,
-    id: String,
-    is_admin: bool,
-) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    technician(&state, &id).await?;
-    store::technicians::set_admin(&state.db, &id, is_admin).await?;
-    let action = if is_admin {
-        "technician.admin.grant"
-    } else {
-        "technician.admin.revoke"
-    };
-    store::audit::record(
-        &state.db,
-        &AuditEntry::new(caller.audit_actor(), action, "ok").technician(&id),
-    )
-    .await?;
+    let audit =
+        AuditEntry::new(caller.audit_actor(), "technician.admin.revoke", "ok").technician(&id);
+    let ended = store::technicians::revoke_admin(&state.db, &id, &audit)
+        .await
+        .map_err(not_found)?;
+    end_now(&state, &ended, store::technicians::ADMIN_REMOVED).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,31 +203,45 @@ async fn set_delegation(
     store::customers::get(&state.db, &caller.visibility(), &customer_id)
         .await
         .map_err(|_| AppError::NotFound("no such customer"))?;
-    if on {
-        store::technicians::delegate(&state.db, &id, &customer_id).await?;
-    } else {
-        store::technicians::undelegate(&state.db, &id, &customer_id).await?;
-    }
     let action = if on {
         "delegation.add"
     } else {
         "delegation.remove"
     };
-    store::audit::record(
-        &state.db,
-        &AuditEntry::new(caller.audit_actor(), action, "ok")
-            .technician(&id)
-            .customer(&customer_id),
-    )
-    .await?;
+    let audit = AuditEntry::new(caller.audit_actor(), action, "ok")
+        .technician(&id)
+        .customer(&customer_id);
+    if on {
+        store::technicians::delegate(&state.db, &id, &customer_id).await?;
+        store::audit::record(&state.db, &audit).await?;
+    } else {
+        let ended = store::technicians::undelegate(&state.db, &id, &customer_id, &audit)
+            .await
+            .map_err(not_found)?;
+        end_now(&state, &ended, store::technicians::DELEGATION_REMOVED).await;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start the end of grants the store already marked to end. A failure here loses nothing: the
+/// sweeper ends every grant marked `end_requested` on its next pass.
+async fn end_now(state: &AppState, grant_ids: &[String], reason: &str) {
+    for grant_id in grant_ids {
+        if let Err(e) = crate::jobs::end::request_end(&state.db, grant_id, reason).await {
+            tracing::warn!(grant = %grant_id, reason, error = %e, "could not queue the early end now; the sweeper will end the grant");
+        }
+    }
+}
+
+fn not_found(e: store::StoreError) -> AppError {
+    match e {
+        store::StoreError::NotFound => AppError::NotFound("no such technician"),
+        other => other.into(),
+    }
 }
 
 async fn technician(state: &AppState, id: &str) -> ApiResult<Technician> {
     store::technicians::get(&state.db, id)
         .await
-        .map_err(|e| match e {
-            store::StoreError::NotFound => AppError::NotFound("no such technician"),
-            other => other.into(),
-        })
+        .map_err(not_found)
 }
