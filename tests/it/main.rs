@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin_api;
+mod api_contract;
 mod browser;
 mod credential;
 mod demo;
