@@ -11,6 +11,7 @@ pub mod customers;
 pub mod grants;
 pub mod technicians;
 
+use super::error::ErrorBody;
 use super::state::AppState;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -103,7 +104,8 @@ fn protect(operation: &mut Operation) {
 }
 
 fn error_content() -> Content {
-    Content::new(Some(Ref::from_schema_name("ErrorBody")))
+    use utoipa::ToSchema;
+    Content::new(Some(Ref::from_schema_name(ErrorBody::name())))
 }
 
 fn unauthorized() -> Response {
@@ -120,7 +122,9 @@ fn unauthorized() -> Response {
 
 fn forbidden() -> Response {
     ResponseBuilder::new()
-        .description("The token may not do this: the operation needs an admin token")
+        .description(
+            "The token may not do this: operations that span customers need an admin token",
+        )
         .content("application/json", error_content())
         .build()
 }
