@@ -106,7 +106,16 @@ impl ConnectorRegistry {
             instance,
             updated_at: row.updated_at,
         };
-        self.cache.lock().expect("registry lock").insert(
+        let mut cache = self.cache.lock().expect("registry lock");
+        // Deliveries that missed the cache together each built an instance; all of them use
+        // the first one cached, so per-connector state (a ConnectWise connector's key cache and
+        // its budget of key fetches) is never split across copies.
+        if let Some(c) = cache.get(id)
+            && c.live.updated_at == live.updated_at
+        {
+            return Ok(c.live.clone());
+        }
+        cache.insert(
             row.id,
             Cached {
                 live: live.clone(),

@@ -1,7 +1,8 @@
 //! A contract-faithful ConnectWise PSA (Manage) simulator, served over **HTTPS** (a callback's
 //! `Metadata.key_url` must be https, and the site host in it must be the one jitgate trusts).
 //!
-//! What it checks and answers (reference/psa.md §1):
+//! What it checks and answers (ConnectWise Developer Guide,
+//! https://developer.connectwise.com/Products/Manage/Developer_Guide):
 //! - `GET /{codebase}//system/callbackkey/index.rails?companyName=…&id=…` → `{"signing_key"}`
 //!   for key ids it issued in a delivery, 404 otherwise; every fetch is counted.
 //! - API under `/{codebase}/apis/3.0`, each call demanding Basic `company+public:private` and

@@ -112,6 +112,12 @@ fn end_reason(grant: &Grant) -> &str {
 
 async fn end_locked(ctx: &JobContext, grant: &Grant) -> Result<EndOutcome, JobError> {
     let account = accounts::get(&ctx.db, &grant.account_id).await?;
+    let customer = store::customers::get(
+        &ctx.db,
+        &store::customers::Visibility::All,
+        &grant.customer_id,
+    )
+    .await?;
     let reason = end_reason(grant);
     let action = match store::customers::entra(&ctx.db, &grant.customer_id).await? {
         Some(c) if c.expiry_action == "delete" => EndAction::Delete,
@@ -152,36 +158,42 @@ async fn end_locked(ctx: &JobContext, grant: &Grant) -> Result<EndOutcome, JobEr
     }
     let tenant_id = report.as_ref().map(|(_, t)| t.clone());
     let report = report.map(|(r, _)| r);
-    record_ended(
-        ctx,
+    let ending = Ending {
         grant,
-        &account,
+        account: &account,
+        customer: &customer,
         reason,
         action,
-        report.as_ref(),
-        tenant_id,
-    )
-    .await?;
+    };
+    record_ended(ctx, &ending, report.as_ref(), tenant_id).await?;
     Ok(EndOutcome::Ended)
+}
+
+/// The grant being ended, with what its end is recorded against.
+#[derive(Clone, Copy)]
+struct Ending<'a> {
+    grant: &'a Grant,
+    account: &'a accounts::Account,
+    customer: &'a store::customers::Customer,
+    reason: &'a str,
+    action: EndAction,
 }
 
 /// Mark the grant ended with what each step did, tell the ticket, and when follow-up steps
 /// still fail, keep the job going for them.
 async fn record_ended(
     ctx: &JobContext,
-    grant: &Grant,
-    account: &accounts::Account,
-    reason: &str,
-    action: EndAction,
+    ending: &Ending<'_>,
     report: Option<&EndReport>,
     tenant_id: Option<String>,
 ) -> Result<(), JobError> {
-    let customer = store::customers::get(
-        &ctx.db,
-        &store::customers::Visibility::All,
-        &grant.customer_id,
-    )
-    .await?;
+    let Ending {
+        grant,
+        account,
+        customer,
+        reason,
+        action,
+    } = *ending;
     let state = match (action, report) {
         (EndAction::Delete, Some(r))
             if r.already_gone || step_succeeded(r, EndStep::DeleteAccount) =>
@@ -529,6 +541,7 @@ fn static_reason(reason: &str) -> &'static str {
         "delegation_removed" => "delegation_removed",
         "admin_removed" => "admin_removed",
         "technician_removed" => "technician_removed",
+        "access_removed" => "access_removed",
         "expired" => "expired",
         _ => "other",
     }

@@ -89,6 +89,9 @@ pub fn ended(
         }
         "admin_removed" => "ended because the technician's admin rights were removed",
         "technician_removed" => "ended because the technician was removed from jitgate",
+        "access_removed" => {
+            "ended because the technician's access to this customer was removed while the account was being prepared"
+        }
         _ => "expired",
     };
     let at = utc(at_ms);

@@ -190,6 +190,13 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
     let select_one = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1"));
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
+        // The request was checked before the Graph calls; a delegation, admin flag or the
+        // technician removed since must not leave the new access running (the account is
+        // already enabled, so the grant is still recorded, and ends at once).
+        let still_allowed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM technicians t WHERE t.id = $1 AND t.removed_at IS NULL
+               AND (t.is_admin OR EXISTS (SELECT 1 FROM delegations d WHERE d.technician_id = t.id AND d.customer_id = $2))")
+            .bind(&s.technician_id).bind(&s.customer_id).fetch_one(&mut *tx).await?;
         let open: Option<Grant> = sqlx::query_as(select_open).bind(&s.account_id).fetch_optional(&mut *tx).await?;
         let (grant_id, extended) = match open {
             Some(g) => {
@@ -226,8 +233,14 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
             "INSERT INTO credential_links (id, grant_id, token_hash, reveal_limit, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(new_id("lnk")).bind(&grant_id).bind(hash_token(&s.link_token)).bind(s.reveal_limit).bind(now)
             .execute(&mut *tx).await?;
+        if still_allowed == 0 {
+            sqlx::query(
+                "UPDATE grants SET end_requested = TRUE, end_request_reason = 'access_removed', updated_at = $1
+                 WHERE id = $2")
+                .bind(now).bind(&grant_id).execute(&mut *tx).await?;
+        }
         let grant: Grant = sqlx::query_as(select_one).bind(&grant_id).fetch_one(&mut *tx).await?;
-        if let Some(note) = &s.note {
+        if let Some(note) = s.note.as_ref().filter(|_| still_allowed > 0) {
             insert_note!(tx, keyring, note, Some(&grant_id), Some(&s.request_id), Some(s.link_token.as_str()));
         }
         let expire = Job::new(queue::EXPIRE, &ExpireJob { grant_id: grant_id.clone(), attempt: 0, waits: 0 })

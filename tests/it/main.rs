@@ -7,6 +7,7 @@ mod helpers;
 mod access_end;
 mod admin_api;
 mod admin_scope;
+mod api_contract;
 mod browser;
 mod credential;
 mod demo;

@@ -221,3 +221,65 @@ async fn an_unreachable_signing_key_asks_connectwise_to_retry() {
         "the retry is accepted"
     );
 }
+
+/// Anyone who knows the webhook URL can post forgeries, each with a fresh key URL on the MSP's
+/// site: jitgate fetches keys for at most a burst of them, answers the rest 429 (ConnectWise
+/// retries 429), and a genuine callback retried once the budget refills is accepted.
+#[tokio::test]
+async fn a_flood_of_forged_callbacks_cannot_make_jitgate_hammer_the_connectwise_site() {
+    use jitgate_connectors::connectwise::fetch_budget::{BURST, REFILL_EVERY};
+    let f = std::sync::Arc::new(fixture().await);
+    let flood = 2 * BURST as usize + 10;
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..flood {
+        let body =
+            serde_json::to_vec(&f.cw.ticket_callback_body(1001, "alice", "updated")).unwrap();
+        let forged = jitgate_sim::connectwise::signature("guessed-signing-key", &body);
+        let f = f.clone();
+        tasks.spawn(async move {
+            let resp = f
+                .app
+                .http
+                .post(format!("{}/webhooks/{}", f.app.url, f.connector_id))
+                .header("x-content-signature", forged)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = resp.headers().get("retry-after").cloned();
+            (resp.status().as_u16(), retry_after)
+        });
+    }
+    let (mut refused, mut retry) = (0, 0);
+    while let Some(answer) = tasks.join_next().await {
+        match answer.unwrap() {
+            (401, _) => refused += 1,
+            (429, Some(after)) => {
+                assert_eq!(after, "2");
+                retry += 1;
+            }
+            other => panic!("a forgery got {other:?}"),
+        }
+    }
+    let refills = (started.elapsed().as_nanos() / REFILL_EVERY.as_nanos()) as usize;
+    assert_eq!(refused + retry, flood);
+    assert_eq!(
+        f.cw.key_fetches(),
+        refused,
+        "one fetch per forgery let through"
+    );
+    assert!(
+        refused >= BURST as usize && refused <= BURST as usize + refills,
+        "{refused} key fetches for {flood} forgeries"
+    );
+
+    // A genuine request arriving now may be paused too (it cannot be told from a forgery before
+    // its key is fetched); ConnectWise's retry after the refill is accepted.
+    f.cw.set_custom_field(1001, "Request JIT", json!(true), "alice");
+    let genuine = f.cw.ticket_delivery(1001, "alice", "updated");
+    tokio::time::sleep(REFILL_EVERY).await;
+    let (status, body) = f.post(&genuine.headers, genuine.body).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!((f.requests().await, f.provision_jobs().await), (1, 1));
+}

@@ -1,4 +1,5 @@
-//! The ConnectWise PSA REST API calls jitgate makes (reference/psa.md §1.6–1.7):
+//! The ConnectWise PSA REST API calls jitgate makes (ConnectWise Developer Guide,
+//! https://developer.connectwise.com/Products/Manage/Developer_Guide, Authentication):
 //! Basic `companyId+publicKey:privateKey`, a `clientId` header and a versioned `Accept`.
 
 use super::settings::{CustomFieldSelector, Settings, TriggerRule};

@@ -1,10 +1,12 @@
 //! The one field of an unverified ConnectWise delivery that jitgate reads: `Metadata.key_url`,
 //! the URL of the signing key. It arrives in an attacker-controlled body, so it is fetched only
-//! when it points at the connector's own site (invariant I1; reference/psa.md §1.3 "SSRF"):
-//! `https`, the configured host (and port), no credentials, `companyName=` equal to the
-//! configured company when present. The fetch follows no redirects (the shared client follows
-//! none) and has a short timeout. Keys are cached per exact URL for a few minutes: key URLs
-//! change between deliveries and may be short-lived, so a key is never reused for another URL.
+//! when it points at the connector's own site (invariant I1): `https`, the configured host (or,
+//! on a cloud site, its `api-` twin) and port, no credentials, and a `companyName=` equal to the
+//! configured company. Nango's ConnectWise webhook routing applies the same kind of allow-list
+//! (https://github.com/NangoHQ/nango/pull/4950). The fetch follows no redirects (the shared
+//! client follows none) and has a short timeout. Keys are cached per exact URL for a few
+//! minutes: key URLs change between deliveries and may be short-lived, so a key is never reused
+//! for another URL.
 
 use super::settings::{CompanyId, SiteHost};
 use crate::Secret;
@@ -70,12 +72,26 @@ pub fn allow(raw: &str, site: &SiteHost, company: &CompanyId) -> Result<AllowedK
             "Metadata.key_url is not on the connector's ConnectWise site; not fetched".into(),
         );
     }
+    check_company(&url, company)?;
+    Ok(AllowedKeyUrl(url))
+}
+
+/// Every key URL ConnectWise publishes names the MSP's login company (`companyName=`); one
+/// without it, or naming another company, is not this connector's key.
+fn check_company(url: &Url, company: &CompanyId) -> Result<(), String> {
+    let mut named = false;
     for (name, value) in url.query_pairs() {
-        if name.eq_ignore_ascii_case("companyName") && !company.matches(&value) {
-            return Err("Metadata.key_url names another company; not fetched".into());
+        if name.eq_ignore_ascii_case("companyName") {
+            if !company.matches(&value) {
+                return Err("Metadata.key_url names another company; not fetched".into());
+            }
+            named = true;
         }
     }
-    Ok(AllowedKeyUrl(url))
+    if !named {
+        return Err("Metadata.key_url names no companyName; not fetched".into());
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -92,8 +108,9 @@ pub enum FetchError {
     Refused(String),
 }
 
-/// Fetch the signing key. `client_id` is sent because one integration (amp-labs) does and it
-/// does no harm where the endpoint needs no authentication (reference/psa.md §1.3).
+/// Fetch the signing key. `client_id` is sent because one integration does
+/// (https://github.com/amp-labs/connectors/pull/3093) and it does no harm where the endpoint
+/// needs no authentication (https://github.com/NangoHQ/nango/pull/4950 found it needs none).
 pub async fn fetch(
     http: &reqwest::Client,
     url: &AllowedKeyUrl,
@@ -169,7 +186,8 @@ impl KeyCache {
     }
 
     /// Remember a key that just verified a delivery (only verified keys are cached, so
-    /// unsigned junk cannot fill the cache).
+    /// unsigned junk cannot fill the cache, nor replace a good key: nothing is ever evicted
+    /// because a delivery failed to verify).
     pub fn put(&self, url: &AllowedKeyUrl, key: Secret) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= CACHE_CAPACITY {
@@ -179,11 +197,6 @@ impl KeyCache {
             entries.clear();
         }
         entries.insert(url.as_str().to_string(), (Instant::now(), key));
-    }
-
-    pub fn forget(&self, url: &AllowedKeyUrl) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(url.as_str());
     }
 }
 
@@ -203,9 +216,29 @@ mod tests {
     fn observed_key_url_form_is_allowed() {
         let url = "https://na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?companyName=ContosoMSP&id=89966c04-9889-46ad-8d5e-421103aca922";
         assert!(allow(url, &site(), &company()).is_ok());
-        let no_company =
-            "https://na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=1";
-        assert!(allow(no_company, &site(), &company()).is_ok());
+        let upper_case = "https://na.myconnectwise.net/k?COMPANYNAME=CONTOSOMSP&id=1";
+        assert!(allow(upper_case, &site(), &company()).is_ok());
+    }
+
+    #[test]
+    fn cloud_key_urls_on_the_api_host_are_allowed() {
+        let url = "https://api-na.myconnectwise.net/v4_6_release/apis/3.0/system/callbackkey?companyName=contosomsp&id=1";
+        assert!(allow(url, &site(), &company()).is_ok());
+        for url in [
+            "https://api-eu.myconnectwise.net/k?companyName=contosomsp",
+            "https://api-api-na.myconnectwise.net/k?companyName=contosomsp",
+            "https://xapi-na.myconnectwise.net/k?companyName=contosomsp",
+            "https://api-na.myconnectwise.net:8443/k?companyName=contosomsp",
+            "http://api-na.myconnectwise.net/k?companyName=contosomsp",
+            "https://u:p@api-na.myconnectwise.net/k?companyName=contosomsp",
+            "https://api-na.myconnectwise.net/k?companyName=othermsp",
+            "https://api-na.myconnectwise.net/k?id=1",
+        ] {
+            assert!(
+                allow(url, &site(), &company()).is_err(),
+                "{url} was allowed"
+            );
+        }
     }
 
     #[test]
@@ -219,6 +252,9 @@ mod tests {
             "https://na.myconnectwise.net:8443/x",
             "https://na.myconnectwise.net/x?companyName=othermsp&id=1",
             "https://na.myconnectwise.net/x?companyName=contosomsp&companyName=othermsp",
+            "https://na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=1",
+            "https://na.myconnectwise.net/x?companyName=&id=1",
+            "https://na.myconnectwise.net/x?company=contosomsp&id=1",
             "file:///etc/passwd",
             "https://169.254.169.254/latest/meta-data",
             "not a url",
@@ -243,12 +279,15 @@ mod tests {
     #[test]
     fn cache_is_per_exact_url() {
         let cache = KeyCache::default();
-        let a = allow("https://na.myconnectwise.net/k?id=1", &site(), &company()).unwrap();
-        let b = allow("https://na.myconnectwise.net/k?id=2", &site(), &company()).unwrap();
+        let key_url = |id: u32| {
+            let raw = format!("https://na.myconnectwise.net/k?companyName=contosomsp&id={id}");
+            allow(&raw, &site(), &company()).unwrap()
+        };
+        let (a, b) = (key_url(1), key_url(2));
         cache.put(&a, Secret::new("ka"));
         assert_eq!(cache.get(&a).unwrap().expose(), "ka");
         assert!(cache.get(&b).is_none());
-        cache.forget(&a);
-        assert!(cache.get(&a).is_none());
+        cache.put(&a, Secret::new("rotated"));
+        assert_eq!(cache.get(&a).unwrap().expose(), "rotated");
     }
 }

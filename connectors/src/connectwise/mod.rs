@@ -2,11 +2,13 @@
 //! `Metadata.key_url`, and the REST API for notes, lookups and the trigger reset.
 //!
 //! Flow of [`Connector::receive`]: read `x-content-signature` → read only `Metadata.key_url` from
-//! the unverified body → refuse it unless it is on the configured site (no fetch) → take the
-//! signing key from the per-URL cache or fetch it (3 s, no redirects) → verify the raw bytes in
-//! constant time → parse (`Entity` a second time) and apply the trigger rule.
+//! the unverified body → refuse it unless it is on the configured site for the configured
+//! company (no fetch) → verify the raw bytes in constant time with the key cached for that URL,
+//! or else with a key fetched from it (3 s, no redirects, within the connector's
+//! [`fetch_budget`]) → parse (`Entity` a second time) and apply the trigger rule.
 
 pub mod api;
+pub mod fetch_budget;
 pub mod key_url;
 pub mod payload;
 pub mod settings;
@@ -17,7 +19,8 @@ use crate::{
     SecretValues, SettingsError, TicketRef,
 };
 use api::{Api, RecordId};
-use key_url::KeyCache;
+use fetch_budget::FetchBudget;
+use key_url::{AllowedKeyUrl, KeyCache};
 use settings::Settings;
 use signature::ContentSignature;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ pub struct ConnectWise {
     http: reqwest::Client,
     api: Api,
     keys: KeyCache,
+    fetches: FetchBudget,
 }
 
 pub fn build(
@@ -50,6 +54,7 @@ impl ConnectWise {
             http,
             api,
             keys: KeyCache::default(),
+            fetches: FetchBudget::default(),
         })
     }
 
@@ -63,35 +68,48 @@ impl ConnectWise {
                 ReceiveError::Unauthorized(why)
             })?;
 
-        let verified = match self.keys.get(&url) {
-            Some(key) if signature.verifies(key.expose(), delivery.body) => true,
-            cached => {
-                // No cached key, or the cached one no longer verifies (the key may have rotated
-                // behind the same URL): fetch once.
-                if cached.is_some() {
-                    self.keys.forget(&url);
-                }
-                let key = key_url::fetch(&self.http, &url, &self.settings.client_id)
-                    .await
-                    .map_err(|e| match e {
-                        key_url::FetchError::Unavailable(why) => ReceiveError::Unavailable(why),
-                        key_url::FetchError::Refused(why) => ReceiveError::Unauthorized(format!(
-                            "cannot verify the signature: {why}"
-                        )),
-                    })?;
-                let ok = signature.verifies(key.expose(), delivery.body);
-                if ok {
-                    self.keys.put(&url, key);
-                }
-                ok
-            }
-        };
-        if !verified {
+        if !self.verifies(&signature, &url, delivery.body).await? {
             return Err(ReceiveError::Unauthorized(
                 "x-content-signature does not match the body".into(),
             ));
         }
         payload::parse(delivery.body, &self.settings.trigger).map_err(ReceiveError::Malformed)
+    }
+
+    /// Whether `signature` signs `body` under the key published at `url`: the cached key, or
+    /// else a freshly fetched one (the key may have rotated behind the same URL). A failure
+    /// changes nothing in the cache, so a forgery cannot evict a good key; only a fetched key
+    /// that verifies is cached.
+    async fn verifies(
+        &self,
+        signature: &ContentSignature,
+        url: &AllowedKeyUrl,
+        body: &[u8],
+    ) -> Result<bool, ReceiveError> {
+        if let Some(key) = self.keys.get(url)
+            && signature.verifies(key.expose(), body)
+        {
+            return Ok(true);
+        }
+        if !self.fetches.try_take() {
+            return Err(ReceiveError::Unavailable(
+                "too many deliveries that did not verify: signing-key fetches are paused".into(),
+            ));
+        }
+        let key = key_url::fetch(&self.http, url, &self.settings.client_id)
+            .await
+            .map_err(|e| match e {
+                key_url::FetchError::Unavailable(why) => ReceiveError::Unavailable(why),
+                key_url::FetchError::Refused(why) => {
+                    ReceiveError::Unauthorized(format!("cannot verify the signature: {why}"))
+                }
+            })?;
+        if !signature.verifies(key.expose(), body) {
+            return Ok(false);
+        }
+        self.fetches.refund();
+        self.keys.put(url, key);
+        Ok(true)
     }
 }
 

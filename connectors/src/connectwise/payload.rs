@@ -1,8 +1,9 @@
 //! A verified ConnectWise callback body → the normalized [`Event`].
 //!
-//! Shape (reference/psa.md §1.2): top-level `MessageId`, `Action` (`added`/`updated`/`deleted`),
-//! `Type` (`ticket`, …), `ID`, `MemberId`, `Metadata`, and `Entity`: the whole record **as a JSON
-//! string** (null on delete), parsed a second time here.
+//! Shape (NangoHQ/nango's ConnectWise webhook types, amp-labs/connectors' fixtures): top-level
+//! `MessageId`, `Action` (`added`/`updated`/`deleted`), `Type` (`ticket`, …), `ID`, `MemberId`,
+//! `Metadata`, and `Entity`: the whole record **as a JSON string** (null on delete), parsed a
+//! second time here.
 
 use super::settings::TriggerRule;
 use crate::flag_value::{FlagState, flag_state};
@@ -90,7 +91,8 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
     })
 }
 
-/// `MemberId` is undocumented; the best evidence (amp-labs fixtures, reference/psa.md §1.2) is
+/// `MemberId` is undocumented; the best evidence (amp-labs/connectors'
+/// `providers/connectwise/internal/webhook/test` fixtures) is
 /// that it names the member whose save fired the callback, and `Entity._info.updatedBy` names
 /// the member who last saved the record. For a request those should be the same person. When
 /// they differ we trust `updatedBy`: it is part of the record itself (inside the signed body, as

@@ -100,15 +100,14 @@ impl SiteHost {
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err("must be a host name only (no path), e.g. na.myconnectwise.net".into());
         }
-        let host = url.host_str().ok_or("must name a host")?.to_string();
-        if host.starts_with("api-") && host.ends_with(CLOUD_DOMAIN) {
-            // Callbacks' key URLs name the browsing host (na.myconnectwise.net), never the API
-            // host, so this site would refuse every callback.
-            return Err(format!(
-                "use the host technicians browse to ({}), not the API host",
-                &host["api-".len()..]
-            ));
+        let host = url.host_str().ok_or("must name a host")?;
+        // A cloud site's API host (api-na.myconnectwise.net) stands for its browsing host: the
+        // site takes key URLs on both, and the API base is derived from the browsing host.
+        let host = match url.port() {
+            None => cloud_browsing_host(host).unwrap_or(host),
+            Some(_) => host,
         }
+        .to_string();
         Ok(SiteHost {
             host,
             port: url.port(),
@@ -116,9 +115,17 @@ impl SiteHost {
     }
 
     /// Whether `url` is on this site: same host, and the same port (a site without a port
-    /// accepts only the https default, so `https://site:8443/` is refused).
+    /// accepts only the https default, so `https://site:8443/` is refused). A cloud site also
+    /// owns its `api-` host: key URLs have been seen on both `na.myconnectwise.net` and
+    /// `api-na.myconnectwise.net` (Nango's allow-list takes both,
+    /// https://github.com/NangoHQ/nango/pull/4950).
     pub fn hosts(&self, url: &Url) -> bool {
-        url.host_str() == Some(self.host.as_str()) && url.port() == self.port
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let same_host = host == self.host
+            || (self.is_cloud() && cloud_browsing_host(host) == Some(self.host.as_str()));
+        same_host && url.port() == self.port
     }
 
     fn is_cloud(&self) -> bool {
@@ -132,6 +139,12 @@ impl SiteHost {
             None => self.host.clone(),
         }
     }
+}
+
+/// `na.myconnectwise.net` for `api-na.myconnectwise.net`; `None` for any other host.
+fn cloud_browsing_host(host: &str) -> Option<&str> {
+    host.strip_prefix("api-")
+        .filter(|rest| rest.len() > CLOUD_DOMAIN.len() && rest.ends_with(CLOUD_DOMAIN))
 }
 
 /// The MSP's ConnectWise login company (`companyName` in `key_url`, the first part of the API
@@ -467,11 +480,43 @@ mod tests {
         assert!(on_prem.hosts(&Url::parse("https://localhost:4443/x").unwrap()));
         assert!(!on_prem.hosts(&Url::parse("https://localhost/x").unwrap()));
         assert!(SiteHost::parse("http://na.myconnectwise.net").is_err());
-        assert!(
-            SiteHost::parse("api-na.myconnectwise.net")
-                .unwrap_err()
-                .contains("(na.myconnectwise.net)")
-        );
         assert!(SiteHost::parse("user:pw@na.myconnectwise.net").is_err());
+    }
+
+    #[test]
+    fn a_cloud_site_owns_its_api_host_and_nothing_else() {
+        let api = Url::parse("https://api-na.myconnectwise.net/v4_6_release/x").unwrap();
+        // Configured either way, the site is the browsing host and takes both forms.
+        for configured in ["na.myconnectwise.net", "api-na.myconnectwise.net"] {
+            let site = SiteHost::parse(configured).unwrap();
+            assert_eq!(site.authority(), "na.myconnectwise.net");
+            assert!(site.hosts(&api), "{configured}");
+            assert!(site.hosts(&Url::parse("https://na.myconnectwise.net/x").unwrap()));
+        }
+        let site = SiteHost::parse("na.myconnectwise.net").unwrap();
+        for other in [
+            "https://api-eu.myconnectwise.net/x",
+            "https://api-api-na.myconnectwise.net/x",
+            "https://api-na.myconnectwise.net:8443/x",
+            "https://api-na.myconnectwise.net.evil.example/x",
+        ] {
+            assert!(!site.hosts(&Url::parse(other).unwrap()), "{other}");
+        }
+        // An on-premises site has no api- twin.
+        let on_prem = SiteHost::parse("cw.example.com").unwrap();
+        assert!(!on_prem.hosts(&Url::parse("https://api-cw.example.com/x").unwrap()));
+        // "api-" alone in front of the cloud domain is not a site of its own.
+        assert_eq!(
+            SiteHost::parse("api-.myconnectwise.net")
+                .unwrap()
+                .authority(),
+            "api-.myconnectwise.net"
+        );
+        let mut v = minimal();
+        v["site"] = json!("api-na.myconnectwise.net");
+        assert_eq!(
+            Settings::parse(&v, &secrets()).unwrap().api_base.as_str(),
+            "https://api-na.myconnectwise.net/v4_6_release/apis/3.0"
+        );
     }
 }

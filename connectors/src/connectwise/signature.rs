@@ -61,7 +61,7 @@ pub fn sign(signing_key: &str, body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// The vector computed in reference/psa.md §1.3.
+    /// A vector computed independently of this code (C#'s `SHA256Managed` → `HMACSHA256`).
     const BODY: &[u8] = br#"{"Action":"updated","Type":"ticket","ID":123456}"#;
     const EXPECTED: &str = "5NoFQqjsXITDCRmqWeIbAagk8uzRHjwhbZONQPiOS94=";
 

@@ -141,6 +141,108 @@ async fn the_same_key_url_is_fetched_once_and_refetched_after_rotation() {
 }
 
 #[tokio::test]
+async fn a_forgery_does_not_evict_the_good_cached_key() {
+    let ca = TestCa::generate();
+    let sim = seeded(&ca).await;
+    let c = connector(&sim, &ca);
+    let body = sim.ticket_callback_body(TICKET, "jsmith", "updated");
+    let genuine = sim.sign(&body);
+    receive(&*c, &genuine).await.unwrap();
+    assert_eq!(sim.key_fetches(), 1);
+
+    // The same key_url with a body signed under another key: the cached key does not verify
+    // it, the key fetched again does not either, and the delivery is refused.
+    let mut forged_body = body.clone();
+    forged_body["ID"] = json!(999);
+    let bytes = serde_json::to_vec(&forged_body).unwrap();
+    let mut forged = sim.sign_bytes(bytes.clone());
+    forged.headers.retain(|(n, _)| n != "x-content-signature");
+    forged.headers.push((
+        "x-content-signature".into(),
+        signature::sign("not-the-signing-key", &bytes),
+    ));
+    let err = receive(&*c, &forged).await.unwrap_err();
+    assert!(
+        matches!(err, ReceiveError::Unauthorized(ref m) if m.contains("does not match")),
+        "{err:?}"
+    );
+    assert_eq!(sim.key_fetches(), 2);
+
+    // The good key is still cached: the genuine redelivery verifies without a fetch.
+    receive(&*c, &genuine).await.unwrap();
+    assert_eq!(sim.key_fetches(), 2);
+}
+
+/// A delivery signed with a key the site never issued, on a fresh (real) key URL.
+fn forged_delivery(sim: &ConnectWiseSim) -> SignedDelivery {
+    let body = serde_json::to_vec(&sim.ticket_callback_body(TICKET, "jsmith", "updated")).unwrap();
+    let mut d = sim.sign_bytes(body);
+    for (name, value) in &mut d.headers {
+        if name == "x-content-signature" {
+            *value = signature::sign("guessed-signing-key", &d.body);
+        }
+    }
+    d
+}
+
+#[tokio::test]
+async fn a_flood_of_forgeries_fetches_at_most_the_budget_and_genuine_keys_cost_nothing() {
+    use jitgate_connectors::connectwise::fetch_budget::{BURST, REFILL_EVERY};
+    let ca = TestCa::generate();
+    let sim = seeded(&ca).await;
+    let c = connector(&sim, &ca);
+
+    // Genuine callbacks, each with its own key URL, well past the budget: none is refused.
+    let cached = sim.ticket_delivery(TICKET, "jsmith", "updated");
+    receive(&*c, &cached).await.unwrap();
+    for _ in 0..(2 * BURST) {
+        receive(&*c, &sim.ticket_delivery(TICKET, "jsmith", "updated"))
+            .await
+            .unwrap();
+    }
+    let genuine_fetches = sim.key_fetches();
+    assert_eq!(genuine_fetches, 2 * BURST as usize + 1);
+
+    // A concurrent flood of forgeries, each on a fresh key URL.
+    let started = std::time::Instant::now();
+    let flood = 3 * BURST as usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..flood {
+        let (c, d) = (c.clone(), forged_delivery(&sim));
+        tasks.spawn(async move { receive(&*c, &d).await });
+    }
+    let (mut refused, mut paused) = (0, 0);
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap() {
+            Err(ReceiveError::Unauthorized(_)) => refused += 1,
+            Err(ReceiveError::Unavailable(m)) if m.contains("paused") => paused += 1,
+            other => panic!("a forgery got {other:?}"),
+        }
+    }
+    let refills = (started.elapsed().as_nanos() / REFILL_EVERY.as_nanos()) as usize;
+    let forged_fetches = sim.key_fetches() - genuine_fetches;
+    assert_eq!(forged_fetches, refused);
+    assert!(
+        forged_fetches >= BURST as usize && forged_fetches <= BURST as usize + refills,
+        "{forged_fetches} fetches for {flood} forgeries"
+    );
+    assert_eq!(refused + paused, flood);
+
+    // Meanwhile a callback whose key is cached still verifies without a fetch...
+    let before = sim.key_fetches();
+    receive(&*c, &cached).await.unwrap();
+    assert_eq!(sim.key_fetches(), before);
+    // ...and one on a new key URL is asked to come back (ConnectWise retries 429).
+    if started.elapsed() < REFILL_EVERY {
+        let err = receive(&*c, &sim.ticket_delivery(TICKET, "jsmith", "updated"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReceiveError::Unavailable(_)), "{err:?}");
+        assert_eq!(sim.key_fetches(), before);
+    }
+}
+
+#[tokio::test]
 async fn a_status_rule_requests_and_updated_by_names_the_actor() {
     let ca = TestCa::generate();
     let sim = seeded(&ca).await;
@@ -181,6 +283,8 @@ async fn a_foreign_key_url_is_refused_without_fetching() {
         // Right host, another company's key.
         sim.key_url()
             .replace("companyName=contosomsp", "companyName=othermsp"),
+        // Right host, no company named at all.
+        sim.key_url().replace("companyName=contosomsp&", ""),
         // Credentials smuggled into the URL.
         sim.key_url()
             .replace("https://localhost", "https://u:p@localhost"),
@@ -515,14 +619,24 @@ fn receive_only_refuses_with_unauthorized_or_malformed() {
     let ca = TestCa::generate();
     let sim = runtime.block_on(seeded(&ca));
     let c = runtime.block_on(async { connector(&sim, &ca) });
+    let genuine_only = runtime.block_on(async { connector(&sim, &ca) });
     sim.set_custom_field(TICKET, "Request JIT", json!(true), "jsmith");
     let valid = sim.ticket_delivery(TICKET, "jsmith", "updated");
 
+    // A mutated delivery is a forgery: refused, or (once the connector's budget of fetches for
+    // deliveries that did not verify is spent) paused. The fake's key endpoint is up, so it must
+    // never look like an outage.
+    let refused = |result: &Result<Event, ReceiveError>| match result {
+        Err(ReceiveError::Unauthorized(_)) | Err(ReceiveError::Malformed(_)) => true,
+        Err(ReceiveError::Unavailable(m)) => m.contains("fetches are paused"),
+        Ok(_) => false,
+    };
     let check = |d: SignedDelivery| -> Result<(), TestCaseError> {
-        match runtime.block_on(receive(&*c, &d)) {
-            Ok(_) | Err(ReceiveError::Unauthorized(_)) | Err(ReceiveError::Malformed(_)) => Ok(()),
-            // The fake's key endpoint is up: a mutated delivery must never look like an outage.
-            Err(e @ ReceiveError::Unavailable(_)) => Err(TestCaseError::fail(e.to_string())),
+        let result = runtime.block_on(receive(&*c, &d));
+        if result.is_ok() || refused(&result) {
+            Ok(())
+        } else {
+            Err(TestCaseError::fail(format!("{result:?}")))
         }
     };
 
@@ -536,15 +650,16 @@ fn receive_only_refuses_with_unauthorized_or_malformed() {
             mutated.body[at] ^= b | 1;
         }
         let result = runtime.block_on(receive(&*c, &mutated));
-        prop_assert!(matches!(result, Err(ReceiveError::Unauthorized(_)) | Err(ReceiveError::Malformed(_))), "{result:?}");
+        prop_assert!(refused(&result), "{result:?}");
     });
 
     proptest!(ProptestConfig::with_cases(48), |(key in prop::sample::select(vec!["MessageId", "MemberId", "Action", "Type", "ID", "Entity"]), value in any_json())| {
-        // Validly signed bodies with a wrong type somewhere: parsed or Malformed, never a panic.
+        // Validly signed bodies with a wrong type somewhere: parsed or Malformed, never a panic
+        // (on a connector whose fetch budget the forgeries above did not touch).
         let mut body = sim.ticket_callback_body(TICKET, "jsmith", "updated");
         body[key] = value;
-        let result = runtime.block_on(receive(&*c, &sim.sign(&body)));
-        prop_assert!(!matches!(result, Err(ReceiveError::Unauthorized(_))), "{result:?}");
+        let result = runtime.block_on(receive(&*genuine_only, &sim.sign(&body)));
+        prop_assert!(matches!(result, Ok(_) | Err(ReceiveError::Malformed(_))), "{result:?}");
     });
 
     proptest!(ProptestConfig::with_cases(64), |(bytes in prop::collection::vec(any::<u8>(), 0..256), sig in "[A-Za-z0-9+/=]{0,60}")| {
