@@ -234,7 +234,7 @@ async fn refuse_reveal(
         .audit("credential.reveal", "refused")
         .client(client.ip, client.user_agent)
         .detail(format!("{why}; link {}", link.link_id));
-    crate::store::audit::record(&state.db, &entry).await?;
+    crate::store::audit::record_event(&state.db, &entry).await?;
     Ok(dead_link(state, Some(link)))
 }
 
@@ -320,7 +320,7 @@ async fn try_save_totp(
                 "confirmation code did not match; link {}",
                 link.link_id
             ));
-        crate::store::audit::record(&state.db, &entry).await?;
+        crate::store::audit::record_event(&state.db, &entry).await?;
         return Ok(invalid(TotpFormErrors {
             key: None,
             code: Some(

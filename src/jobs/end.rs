@@ -257,14 +257,6 @@ async fn record_ended(
         follow_up_noted: !failing.is_empty() && !notes.is_empty(),
     };
     if store::grants::mark_ended(&ctx.db, &ctx.keyring, &grant.id, &ended, &notes, &audit).await? {
-        // The technician's password is useless now, or will be once the rotation succeeds;
-        // either way jitgate must not show it again.
-        store::secrets::delete(
-            &ctx.db,
-            &accounts::secret_scope(&account.id),
-            accounts::PASSWORD,
-        )
-        .await?;
         ctx.metrics
             .grants_ended
             .get_or_create(&ReasonLabels {
@@ -302,11 +294,9 @@ async fn follow_up_locked(ctx: &JobContext, grant: &Grant, attempt: u32) -> Resu
     let (Some(user_id), None) = (&account.entra_user_id, newer_grant) else {
         store::grants::record_follow_ups(
             &ctx.db,
-            &ctx.keyring,
             &grant.id,
             None,
             grant.end_steps.as_deref().unwrap_or("[]"),
-            None,
             None,
         )
         .await?;
@@ -349,11 +339,9 @@ async fn follow_up_locked(ctx: &JobContext, grant: &Grant, attempt: u32) -> Resu
     });
     store::grants::record_follow_ups(
         &ctx.db,
-        &ctx.keyring,
         &grant.id,
         join_steps(&remaining).as_deref(),
         &merged,
-        None,
         audit.as_ref(),
     )
     .await?;
@@ -568,7 +556,7 @@ async fn failed(
     if let Some(t) = &grant.tenant_id {
         audit = audit.tenant(t);
     }
-    store::audit::record(&ctx.db, &audit).await?;
+    store::audit::record_event(&ctx.db, &audit).await?;
     if attempts == ctx.config.end_failure_note_after as i32
         && let (Some(t), Some(c)) = (&grant.ticket_ref, &grant.connector_id)
     {
@@ -586,10 +574,14 @@ async fn failed(
     Err(JobError::retry(after, error.to_string()))
 }
 
-/// Ask for an early end (`ended_by_admin`, `cancelled`, `delegation_removed`, …) and run it
-/// now through the expire queue.
-pub async fn request_end(db: &store::Db, grant_id: &str, reason: &str) -> Result<bool, JobError> {
-    if !store::grants::request_end(db, grant_id, reason).await? {
+/// Ask for an early end (`ended_by_admin`, `cancelled`, `delegation_removed`, …) in `tx`, and
+/// queue it to run at once when `tx` commits. `false` if the grant has already ended.
+pub async fn request_end(
+    tx: &mut store::Tx,
+    grant_id: &str,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    if !store::grants::request_end(tx, grant_id, reason).await? {
         return Ok(false);
     }
     let job = queue::Job::new(
@@ -601,7 +593,7 @@ pub async fn request_end(db: &store::Db, grant_id: &str, reason: &str) -> Result
         },
     )
     .key(format!("expire:{grant_id}:early"));
-    queue::push(db, job).await?;
+    tx.push_job(&job).await?;
     Ok(true)
 }
 

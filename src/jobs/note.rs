@@ -106,7 +106,7 @@ async fn post(ctx: &JobContext, note_id: &str) -> Result<(), JobError> {
             {
                 audit = audit.customer(customer);
             }
-            store::audit::record(&ctx.db, &audit).await?;
+            store::audit::record_event(&ctx.db, &audit).await?;
             Ok(())
         }
         Err(e) => {

@@ -261,7 +261,7 @@ async fn note_distinct_upn(
             "{wanted} belongs to another technician's JIT account; {} gets {chosen}",
             who.technician.email
         ));
-    store::audit::record(&ctx.db, &audit).await?;
+    store::audit::record_event(&ctx.db, &audit).await?;
     Ok(())
 }
 
@@ -323,29 +323,29 @@ async fn grant_locked(
         match ctx.graph.ensure_access(tenant, &spec, known_user_id).await {
             Ok(access) => {
                 let scope = accounts::secret_scope(&account.id);
+                let mut tx = ctx.db.begin().await?;
                 store::secrets::put(
-                    &ctx.db,
+                    &mut tx,
                     &ctx.keyring,
                     &scope,
                     accounts::PASSWORD,
                     access.password.expose().as_bytes(),
                 )
                 .await?;
-                accounts::set_active(
-                    &ctx.db,
-                    &account.id,
-                    &access.user_id,
-                    &access.upn,
-                    &tenant.tenant_id,
-                    &tenant.client_id,
-                )
-                .await?;
+                let active = accounts::Active {
+                    entra_user_id: &access.user_id,
+                    upn: &access.upn,
+                    tenant_id: &tenant.tenant_id,
+                    client_id: &tenant.client_id,
+                };
+                accounts::set_active(&mut tx, &account.id, &active).await?;
                 if access.created && account.totp_set {
                     // A new Entra user has no authenticator yet: a key stored for the old one
                     // would show wrong codes.
-                    store::secrets::delete(&ctx.db, &scope, accounts::TOTP_KEY).await?;
-                    accounts::set_totp(&ctx.db, &account.id, false).await?;
+                    store::secrets::delete(&mut tx, &scope, accounts::TOTP_KEY).await?;
+                    accounts::set_totp(&mut tx, &account.id, false).await?;
                 }
+                tx.commit().await?;
                 access.upn
             }
             Err(jitgate_graph::GraphError::AnotherTechniciansAccount { .. })
@@ -529,9 +529,10 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
         Some(account) => store::grants::open_for_account(&ctx.db, &account.id).await?,
         None => None,
     };
+    let mut tx = ctx.db.begin().await?;
     let detail = match &open {
         Some(g) => {
-            super::end::request_end(&ctx.db, &g.id, "cancelled").await?;
+            super::end::request_end(&mut tx, &g.id, "cancelled").await?;
             format!("grant {} ends now", g.id)
         }
         None => "no open grant".to_string(),
@@ -542,7 +543,7 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
         .connector(&req.connector_id)
         .detail(detail.clone());
     store::grants::close_request_with_note(
-        &ctx.db,
+        &mut tx,
         &ctx.keyring,
         &req.id,
         "done",
@@ -551,6 +552,7 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
         &audit,
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -595,8 +597,9 @@ async fn close(
     if let Some(t) = &req.ticket_ref {
         audit = audit.ticket(t);
     }
+    let mut tx = ctx.db.begin().await?;
     store::grants::close_request_with_note(
-        &ctx.db,
+        &mut tx,
         &ctx.keyring,
         &req.id,
         status,
@@ -605,5 +608,6 @@ async fn close(
         &audit,
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }

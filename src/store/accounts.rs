@@ -1,7 +1,7 @@
 //! JIT accounts: one per (customer, technician), each with its own UPN, and the lease that
 //! serializes Graph work on it.
 
-use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{BeginWrite, Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
 use crate::domain::names::numbered_upn;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -195,21 +195,22 @@ pub async fn unlock(db: &Db, id: &str, owner: &str) -> Result<()> {
     Ok(())
 }
 
-/// Record what Graph reported: the account's object id and UPN in `tenant_id` (through the
-/// app `client_id`), and that it is enabled.
-pub async fn set_active(
-    db: &Db,
-    id: &str,
-    entra_user_id: &str,
-    upn: &str,
-    tenant_id: &str,
-    client_id: &str,
-) -> Result<()> {
-    on_db!(db, pool => sqlx::query(
+/// What Graph reported for an enabled account: its object id and UPN in `tenant_id`, reached
+/// through the app `client_id`.
+pub struct Active<'a> {
+    pub entra_user_id: &'a str,
+    pub upn: &'a str,
+    pub tenant_id: &'a str,
+    pub client_id: &'a str,
+}
+
+/// Record that the account is enabled, and where it lives.
+pub async fn set_active(tx: &mut Tx, id: &str, a: &Active<'_>) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
         "UPDATE jit_accounts SET entra_user_id = $1, upn = $2, tenant_id = $3, client_id = $4, state = 'active',
              updated_at = $5 WHERE id = $6")
-        .bind(entra_user_id).bind(upn).bind(tenant_id).bind(client_id).bind(now_ms()).bind(id)
-        .execute(pool).await?.rows_affected());
+        .bind(a.entra_user_id).bind(a.upn).bind(a.tenant_id).bind(a.client_id).bind(now_ms()).bind(id)
+        .execute(&mut *conn).await?.rows_affected());
     Ok(())
 }
 
@@ -217,21 +218,17 @@ pub async fn set_active(
 /// grants): the account's Entra user stays behind, disabled, and a new one is made in the new
 /// tenant on the next request.
 pub async fn forget_entra_user(db: &Db, id: &str) -> Result<()> {
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        sqlx::query(
-            "UPDATE jit_accounts SET entra_user_id = NULL, tenant_id = NULL, client_id = NULL, state = 'new',
-                 totp_set = FALSE, updated_at = $1 WHERE id = $2")
-            .bind(now_ms()).bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM secrets WHERE scope = $1")
-            .bind(secret_scope(id)).execute(&mut *tx).await?;
-        tx.commit().await?;
-    });
-    Ok(())
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE jit_accounts SET entra_user_id = NULL, tenant_id = NULL, client_id = NULL, state = 'new',
+             totp_set = FALSE, updated_at = $1 WHERE id = $2")
+        .bind(now_ms()).bind(id).execute(&mut *conn).await?.rows_affected());
+    super::secrets::delete_scope(&mut tx, &secret_scope(id)).await?;
+    tx.commit().await
 }
 
-pub async fn set_totp(db: &Db, id: &str, set: bool) -> Result<()> {
-    on_db!(db, pool => sqlx::query("UPDATE jit_accounts SET totp_set = $1, updated_at = $2 WHERE id = $3")
-        .bind(set).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
+pub async fn set_totp(tx: &mut Tx, id: &str, set: bool) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE jit_accounts SET totp_set = $1, updated_at = $2 WHERE id = $3")
+        .bind(set).bind(now_ms()).bind(id).execute(&mut *conn).await?.rows_affected());
     Ok(())
 }

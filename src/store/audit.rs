@@ -1,6 +1,6 @@
 //! The audit trail: one row per step anyone or anything took.
 
-use super::{Db, Result, new_id, now_ms, on_db};
+use super::{Db, Result, Tx, new_id, now_ms, on_db, on_tx};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -75,21 +75,10 @@ impl AuditEntry {
     }
 }
 
-pub async fn record(db: &Db, e: &AuditEntry) -> Result<()> {
-    on_db!(db, pool => insert(e).execute(pool).await?.rows_affected());
-    Ok(())
-}
-
-/// The INSERT for one entry, for either database, to run on a pool or inside a transaction
-/// with the change it records.
-pub(crate) fn insert<'q, DB>(e: &AuditEntry) -> sqlx::query::Query<'q, DB, DB::Arguments>
-where
-    DB: sqlx::Database,
-    String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-    Option<String>: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-    i64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
+/// Record `e` in the transaction of the change it describes (I10: a change and its audit row
+/// commit together or not at all).
+pub async fn record(tx: &mut Tx, e: &AuditEntry) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
         "INSERT INTO audit_log (id, at, actor, action, outcome, customer_id, technician_id, grant_id, connector_id,
              ticket_ref, tenant_id, account_upn, ip, user_agent, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
@@ -97,6 +86,15 @@ where
     .bind(&e.id).bind(e.at).bind(&e.actor).bind(&e.action).bind(&e.outcome).bind(&e.customer_id)
     .bind(&e.technician_id).bind(&e.grant_id).bind(&e.connector_id).bind(&e.ticket_ref).bind(&e.tenant_id)
     .bind(&e.account_upn).bind(&e.ip).bind(&e.user_agent).bind(&e.detail)
+    .execute(&mut *conn).await?.rows_affected());
+    Ok(())
+}
+
+/// Record an event that changes nothing else (a refusal, a failure) in its own transaction.
+pub async fn record_event(db: &Db, e: &AuditEntry) -> Result<()> {
+    let mut tx = db.begin().await?;
+    record(&mut tx, e).await?;
+    tx.commit().await
 }
 
 #[derive(Debug, Clone, Default)]

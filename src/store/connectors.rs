@@ -1,7 +1,7 @@
 //! PSA connectors (settings as JSON; secrets in `secrets`) and PSA company → customer mappings.
 
 use super::customers::Visibility;
-use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectorRow {
@@ -52,7 +52,7 @@ pub async fn secrets(
 }
 
 pub async fn create(
-    db: &Db,
+    tx: &mut Tx,
     kind: &str,
     name: &str,
     settings: &serde_json::Value,
@@ -68,10 +68,10 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    on_db!(db, pool => sqlx::query(
+    on_tx!(tx, conn => sqlx::query(
         "INSERT INTO connectors (id, kind, name, settings, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&row.id).bind(&row.kind).bind(&row.name).bind(&row.settings).bind(row.enabled).bind(now).bind(now)
-        .execute(pool).await?.rows_affected());
+        .execute(&mut *conn).await?.rows_affected());
     Ok(row)
 }
 
@@ -87,11 +87,11 @@ pub async fn list(db: &Db) -> Result<Vec<ConnectorRow>> {
     )
 }
 
-pub async fn update(db: &Db, row: &ConnectorRow) -> Result<()> {
-    let n = on_db!(db, pool => sqlx::query(
+pub async fn update(tx: &mut Tx, row: &ConnectorRow) -> Result<()> {
+    let n = on_tx!(tx, conn => sqlx::query(
         "UPDATE connectors SET name = $1, settings = $2, enabled = $3, updated_at = $4 WHERE id = $5")
         .bind(&row.name).bind(&row.settings).bind(row.enabled).bind(now_ms()).bind(&row.id)
-        .execute(pool).await?.rows_affected());
+        .execute(&mut *conn).await?.rows_affected());
     if n == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -99,50 +99,23 @@ pub async fn update(db: &Db, row: &ConnectorRow) -> Result<()> {
     }
 }
 
-/// Mark a connector changed (e.g. a secret was set) so cached instances are rebuilt.
-pub async fn touch(db: &Db, id: &str) -> Result<()> {
-    on_db!(db, pool => sqlx::query("UPDATE connectors SET updated_at = $1 WHERE id = $2")
-        .bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
-    Ok(())
-}
-
-pub async fn delete(db: &Db, id: &str) -> Result<()> {
-    let n = on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        sqlx::query("DELETE FROM secrets WHERE scope = $1").bind(secret_scope(id)).execute(&mut *tx).await?;
-        let n = sqlx::query("DELETE FROM connectors WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
-        n
-    });
+/// Delete the connector with its secrets (its mappings go with it).
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
+    super::secrets::delete_scope(tx, &secret_scope(id)).await?;
+    let n = on_tx!(tx, conn => sqlx::query("DELETE FROM connectors WHERE id = $1")
+        .bind(id).execute(&mut *conn).await?.rows_affected());
     if n == 0 {
         Err(StoreError::NotFound)
     } else {
         Ok(())
     }
-}
-
-pub async fn map_company(
-    db: &Db,
-    connector_id: &str,
-    psa_company_id: &str,
-    customer_id: &str,
-) -> Result<CompanyMapping> {
-    map_company_within(
-        db,
-        &Visibility::All,
-        connector_id,
-        psa_company_id,
-        customer_id,
-    )
-    .await?
-    .ok_or_else(|| StoreError::Conflict("company_mappings: mapped elsewhere".into()))
 }
 
 /// Map a PSA company to a customer, or move its mapping to another customer, unless it is
 /// mapped to a customer outside `visibility`: then `None`, and nothing is written. The check
 /// and the write are one statement, so a concurrent change cannot slip between them.
 pub async fn map_company_within(
-    db: &Db,
+    tx: &mut Tx,
     visibility: &Visibility,
     connector_id: &str,
     psa_company_id: &str,
@@ -152,14 +125,14 @@ pub async fn map_company_within(
         Visibility::All => "",
         Visibility::Token(id) => id,
     };
-    Ok(on_db!(db, pool => sqlx::query_as(
+    Ok(on_tx!(tx, conn => sqlx::query_as(
         "INSERT INTO company_mappings (connector_id, psa_company_id, customer_id, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (connector_id, psa_company_id) DO UPDATE SET customer_id = excluded.customer_id
              WHERE $5 = '' OR company_mappings.customer_id IN
                  (SELECT customer_id FROM admin_token_customers WHERE token_id = $5)
          RETURNING *")
         .bind(connector_id).bind(psa_company_id).bind(customer_id).bind(now_ms()).bind(token)
-        .fetch_optional(pool).await?))
+        .fetch_optional(&mut *conn).await?))
 }
 
 pub async fn mapping(
@@ -172,9 +145,9 @@ pub async fn mapping(
         .bind(connector_id).bind(psa_company_id).fetch_optional(pool).await?))
 }
 
-pub async fn unmap_company(db: &Db, connector_id: &str, psa_company_id: &str) -> Result<()> {
-    let n = on_db!(db, pool => sqlx::query("DELETE FROM company_mappings WHERE connector_id = $1 AND psa_company_id = $2")
-        .bind(connector_id).bind(psa_company_id).execute(pool).await?.rows_affected());
+pub async fn unmap_company(tx: &mut Tx, connector_id: &str, psa_company_id: &str) -> Result<()> {
+    let n = on_tx!(tx, conn => sqlx::query("DELETE FROM company_mappings WHERE connector_id = $1 AND psa_company_id = $2")
+        .bind(connector_id).bind(psa_company_id).execute(&mut *conn).await?.rows_affected());
     if n == 0 {
         Err(StoreError::NotFound)
     } else {

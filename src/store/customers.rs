@@ -1,6 +1,6 @@
 //! Customers and their Entra connection.
 
-use super::{Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Customer {
@@ -47,7 +47,7 @@ fn token_param(v: &Visibility) -> &str {
     }
 }
 
-pub async fn create(db: &Db, name: &str) -> Result<Customer> {
+pub async fn create(tx: &mut Tx, name: &str) -> Result<Customer> {
     let now = now_ms();
     let c = Customer {
         id: new_id("cus"),
@@ -55,8 +55,8 @@ pub async fn create(db: &Db, name: &str) -> Result<Customer> {
         created_at: now,
         updated_at: now,
     };
-    on_db!(db, pool => sqlx::query("INSERT INTO customers (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
-        .bind(&c.id).bind(&c.name).bind(now).bind(now).execute(pool).await?.rows_affected());
+    on_tx!(tx, conn => sqlx::query("INSERT INTO customers (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+        .bind(&c.id).bind(&c.name).bind(now).bind(now).execute(&mut *conn).await?.rows_affected());
     Ok(c)
 }
 
@@ -77,9 +77,9 @@ pub async fn get(db: &Db, visibility: &Visibility, id: &str) -> Result<Customer>
     row.ok_or(StoreError::NotFound)
 }
 
-pub async fn rename(db: &Db, id: &str, name: &str) -> Result<()> {
-    let n = on_db!(db, pool => sqlx::query("UPDATE customers SET name = $1, updated_at = $2 WHERE id = $3")
-        .bind(name).bind(now_ms()).bind(id).execute(pool).await?.rows_affected());
+pub async fn rename(tx: &mut Tx, id: &str, name: &str) -> Result<()> {
+    let n = on_tx!(tx, conn => sqlx::query("UPDATE customers SET name = $1, updated_at = $2 WHERE id = $3")
+        .bind(name).bind(now_ms()).bind(id).execute(&mut *conn).await?.rows_affected());
     if n == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -87,8 +87,8 @@ pub async fn rename(db: &Db, id: &str, name: &str) -> Result<()> {
     }
 }
 
-pub async fn delete(db: &Db, id: &str) -> Result<()> {
-    let n = on_db!(db, pool => sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(pool).await?.rows_affected());
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
+    let n = on_tx!(tx, conn => sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(&mut *conn).await?.rows_affected());
     if n == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -103,8 +103,8 @@ pub async fn entra(db: &Db, customer_id: &str) -> Result<Option<EntraConnection>
     )
 }
 
-pub async fn put_entra(db: &Db, c: &EntraConnection) -> Result<()> {
-    on_db!(db, pool => sqlx::query(
+pub async fn put_entra(tx: &mut Tx, c: &EntraConnection) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
         "INSERT INTO entra_connections (customer_id, tenant_id, client_id, jit_domain, upn_template, roles,
              duration_secs, expiry_action, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -114,12 +114,12 @@ pub async fn put_entra(db: &Db, c: &EntraConnection) -> Result<()> {
              updated_at = excluded.updated_at")
         .bind(&c.customer_id).bind(&c.tenant_id).bind(&c.client_id).bind(&c.jit_domain).bind(&c.upn_template)
         .bind(&c.roles).bind(c.duration_secs).bind(&c.expiry_action).bind(c.updated_at)
-        .execute(pool).await?.rows_affected());
+        .execute(&mut *conn).await?.rows_affected());
     Ok(())
 }
 
-pub async fn delete_entra(db: &Db, customer_id: &str) -> Result<()> {
-    on_db!(db, pool => sqlx::query("DELETE FROM entra_connections WHERE customer_id = $1")
-        .bind(customer_id).execute(pool).await?.rows_affected());
+pub async fn delete_entra(tx: &mut Tx, customer_id: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("DELETE FROM entra_connections WHERE customer_id = $1")
+        .bind(customer_id).execute(&mut *conn).await?.rows_affected());
     Ok(())
 }

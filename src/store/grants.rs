@@ -1,11 +1,11 @@
 //! Grants: a technician's time-boxed access through their JIT account, with the credential
 //! link, ticket note and jobs that start or end one, each committed in one transaction.
 
-use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
 use crate::crypto::{Keyring, hash_token};
-use crate::jobs::queue::{self, Job, PushJob};
-use crate::store::audit::AuditEntry;
-use crate::store::notes;
+use crate::jobs::queue::{self, Job};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::{accounts, notes, secrets};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
@@ -112,44 +112,43 @@ pub struct NewNote {
     pub body: String,
 }
 
-/// Statements shared by the transactions below, expanded once per database driver.
-macro_rules! insert_note {
-    ($tx:expr, $keyring:expr, $note:expr, $grant:expr, $request:expr, $link_token:expr) => {{
-        let note: &NewNote = $note;
-        let note_id = new_id("not");
-        sqlx::query(
-            "INSERT INTO ticket_notes (id, connector_id, ticket_ref, kind, grant_id, request_id, title, body, created_at, touched_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-        )
+/// Queue `note` for its ticket with its job, in `tx`. A credential link's raw token goes with
+/// it sealed until the note is posted.
+pub async fn insert_note(
+    tx: &mut Tx,
+    keyring: &Keyring,
+    note: &NewNote,
+    grant_id: Option<&str>,
+    request_id: Option<&str>,
+    link_token: Option<&str>,
+) -> Result<()> {
+    let note_id = new_id("not");
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO ticket_notes (id, connector_id, ticket_ref, kind, grant_id, request_id, title, body, created_at, touched_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)")
         .bind(&note_id).bind(&note.connector_id).bind(&note.ticket_ref).bind(note.kind)
-        .bind($grant).bind($request).bind(&note.title).bind(&note.body).bind(now_ms())
-        .execute(&mut *$tx).await?;
-        let link_token: Option<&str> = $link_token;
-        if let Some(token) = link_token {
-            let scope = notes::secret_scope(&note_id);
-            let sealed = $keyring.seal(&crate::store::secrets::aad(&scope, notes::LINK_TOKEN), token.as_bytes());
-            sqlx::query("INSERT INTO secrets (scope, name, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&scope).bind(notes::LINK_TOKEN).bind(&sealed.key_id).bind(&sealed.bytes).bind(now_ms())
-                .execute(&mut *$tx).await?;
-        }
-        let job = Job::new(queue::NOTE, &NoteJob { note_id: note_id.clone(), attempt: 0, waits: 0 }).key(format!("note:{note_id}:0"));
-        (*$tx).push_job(&job).await?;
-    }};
-}
-
-macro_rules! insert_audit {
-    ($tx:expr, $e:expr) => {{
-        let e: &AuditEntry = $e;
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, action, outcome, customer_id, technician_id, grant_id, connector_id,
-                 ticket_ref, tenant_id, account_upn, ip, user_agent, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        .bind(grant_id).bind(request_id).bind(&note.title).bind(&note.body).bind(now_ms())
+        .execute(&mut *conn).await?.rows_affected());
+    if let Some(token) = link_token {
+        secrets::put(
+            tx,
+            keyring,
+            &notes::secret_scope(&note_id),
+            notes::LINK_TOKEN,
+            token.as_bytes(),
         )
-        .bind(&e.id).bind(e.at).bind(&e.actor).bind(&e.action).bind(&e.outcome).bind(&e.customer_id)
-        .bind(&e.technician_id).bind(&e.grant_id).bind(&e.connector_id).bind(&e.ticket_ref).bind(&e.tenant_id)
-        .bind(&e.account_upn).bind(&e.ip).bind(&e.user_agent).bind(&e.detail)
-        .execute(&mut *$tx).await?;
-    }};
+        .await?;
+    }
+    let job = Job::new(
+        queue::NOTE,
+        &NoteJob {
+            note_id: note_id.clone(),
+            attempt: 0,
+            waits: 0,
+        },
+    )
+    .key(format!("note:{note_id}:0"));
+    tx.push_job(&job).await
 }
 
 /// Everything that starts (or extends) a grant.
@@ -188,80 +187,96 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
         "SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"
     ));
     let select_one = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1"));
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        // The request was checked before the Graph calls; a delegation, admin flag or the
-        // technician removed since must not leave the new access running (the account is
-        // already enabled, so the grant is still recorded, and ends at once).
-        let still_allowed: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM technicians t WHERE t.id = $1 AND t.removed_at IS NULL
-               AND (t.is_admin OR EXISTS (SELECT 1 FROM delegations d WHERE d.technician_id = t.id AND d.customer_id = $2))")
-            .bind(&s.technician_id).bind(&s.customer_id).fetch_one(&mut *tx).await?;
-        let open: Option<Grant> = sqlx::query_as(select_open).bind(&s.account_id).fetch_optional(&mut *tx).await?;
-        let (grant_id, extended) = match open {
-            Some(g) => {
-                sqlx::query(
-                    "UPDATE grants SET expires_at = $1, version = version + 1, request_id = $2, connector_id = $3,
-                         ticket_ref = COALESCE($4, ticket_ref), updated_at = $5 WHERE id = $6")
-                    .bind(s.expires_at.max(g.expires_at)).bind(&s.request_id).bind(&s.connector_id)
-                    .bind(&s.ticket_ref).bind(now).bind(&g.id)
-                    .execute(&mut *tx).await?;
-                sqlx::query("UPDATE credential_links SET superseded_at = $1 WHERE grant_id = $2 AND superseded_at IS NULL")
-                    .bind(now).bind(&g.id).execute(&mut *tx).await?;
-                (g.id, true)
-            }
-            None => {
-                let id = new_id("gnt");
-                sqlx::query(
-                    "INSERT INTO grants (id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref,
-                         started_at, expires_at, tenant_id, client_id, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8, $8)")
-                    .bind(&id).bind(&s.account_id).bind(&s.customer_id).bind(&s.technician_id).bind(&s.request_id)
-                    .bind(&s.connector_id).bind(&s.ticket_ref).bind(now).bind(s.expires_at)
-                    .bind(&s.tenant_id).bind(&s.client_id)
-                    .execute(&mut *tx).await?;
-                // The new grant set a new password: follow-ups of earlier grants of this
-                // account (rotating the old password, revoking old sessions) would now undo it.
-                sqlx::query(
-                    "UPDATE grants SET end_follow_ups = NULL, updated_at = $1
-                     WHERE account_id = $2 AND ended_at IS NOT NULL AND end_follow_ups IS NOT NULL")
-                    .bind(now).bind(&s.account_id).execute(&mut *tx).await?;
-                (id, false)
-            }
-        };
-        sqlx::query(
-            "INSERT INTO credential_links (id, grant_id, token_hash, reveal_limit, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(new_id("lnk")).bind(&grant_id).bind(hash_token(&s.link_token)).bind(s.reveal_limit).bind(now)
-            .execute(&mut *tx).await?;
-        if still_allowed == 0 {
-            sqlx::query(
-                "UPDATE grants SET end_requested = TRUE, end_request_reason = 'access_removed', updated_at = $1
-                 WHERE id = $2")
-                .bind(now).bind(&grant_id).execute(&mut *tx).await?;
+    let mut tx = db.begin().await?;
+    // The request was checked before the Graph calls; a delegation, admin flag or the
+    // technician removed since must not leave the new access running (the account is
+    // already enabled, so the grant is still recorded, and ends at once).
+    let still_allowed: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM technicians t WHERE t.id = $1 AND t.removed_at IS NULL
+           AND (t.is_admin OR EXISTS (SELECT 1 FROM delegations d WHERE d.technician_id = t.id AND d.customer_id = $2))")
+        .bind(&s.technician_id).bind(&s.customer_id).fetch_one(&mut *conn).await?);
+    let open: Option<Grant> = on_tx!(&mut tx, conn => sqlx::query_as(select_open)
+        .bind(&s.account_id).fetch_optional(&mut *conn).await?);
+    let (grant_id, extended) = match open {
+        Some(g) => {
+            on_tx!(&mut tx, conn => sqlx::query(
+                "UPDATE grants SET expires_at = $1, version = version + 1, request_id = $2, connector_id = $3,
+                     ticket_ref = COALESCE($4, ticket_ref), updated_at = $5 WHERE id = $6")
+                .bind(s.expires_at.max(g.expires_at)).bind(&s.request_id).bind(&s.connector_id)
+                .bind(&s.ticket_ref).bind(now).bind(&g.id)
+                .execute(&mut *conn).await?.rows_affected());
+            on_tx!(&mut tx, conn => sqlx::query(
+                "UPDATE credential_links SET superseded_at = $1 WHERE grant_id = $2 AND superseded_at IS NULL")
+                .bind(now).bind(&g.id).execute(&mut *conn).await?.rows_affected());
+            (g.id, true)
         }
-        let grant: Grant = sqlx::query_as(select_one).bind(&grant_id).fetch_one(&mut *tx).await?;
-        if let Some(note) = s.note.as_ref().filter(|_| still_allowed > 0) {
-            insert_note!(tx, keyring, note, Some(&grant_id), Some(&s.request_id), Some(s.link_token.as_str()));
+        None => {
+            let id = new_id("gnt");
+            on_tx!(&mut tx, conn => sqlx::query(
+                "INSERT INTO grants (id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref,
+                     started_at, expires_at, tenant_id, client_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8, $8)")
+                .bind(&id).bind(&s.account_id).bind(&s.customer_id).bind(&s.technician_id).bind(&s.request_id)
+                .bind(&s.connector_id).bind(&s.ticket_ref).bind(now).bind(s.expires_at)
+                .bind(&s.tenant_id).bind(&s.client_id)
+                .execute(&mut *conn).await?.rows_affected());
+            // The new grant set a new password: follow-ups of earlier grants of this account
+            // (rotating the old password, revoking old sessions) would now undo it.
+            on_tx!(&mut tx, conn => sqlx::query(
+                "UPDATE grants SET end_follow_ups = NULL, updated_at = $1
+                 WHERE account_id = $2 AND ended_at IS NOT NULL AND end_follow_ups IS NOT NULL")
+                .bind(now).bind(&s.account_id).execute(&mut *conn).await?.rows_affected());
+            (id, false)
         }
-        let expire = Job::new(queue::EXPIRE, &ExpireJob { grant_id: grant_id.clone(), attempt: 0, waits: 0 })
-            .at_ms(grant.expires_at)
-            .key(format!("expire:{grant_id}:v{}", grant.version));
-        (*tx).push_job(&expire).await?;
-        sqlx::query(
-            "UPDATE jit_requests SET status = 'provisioned', grant_id = $1, customer_id = $2, technician_id = $3,
-                 updated_at = $4 WHERE id = $5")
-            .bind(&grant_id).bind(&s.customer_id).bind(&s.technician_id).bind(now).bind(&s.request_id)
-            .execute(&mut *tx).await?;
-        let audit = s.audit.clone().grant(&grant_id);
-        insert_audit!(tx, &audit);
-        tx.commit().await?;
-        Ok(Started { grant, extended })
-    })
+    };
+    on_tx!(&mut tx, conn => sqlx::query(
+        "INSERT INTO credential_links (id, grant_id, token_hash, reveal_limit, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new_id("lnk")).bind(&grant_id).bind(hash_token(&s.link_token)).bind(s.reveal_limit).bind(now)
+        .execute(&mut *conn).await?.rows_affected());
+    if still_allowed == 0 {
+        on_tx!(&mut tx, conn => sqlx::query(
+            "UPDATE grants SET end_requested = TRUE, end_request_reason = 'access_removed', updated_at = $1
+             WHERE id = $2")
+            .bind(now).bind(&grant_id).execute(&mut *conn).await?.rows_affected());
+    }
+    let grant: Grant = on_tx!(&mut tx, conn => sqlx::query_as(select_one)
+        .bind(&grant_id).fetch_one(&mut *conn).await?);
+    if let Some(note) = s.note.as_ref().filter(|_| still_allowed > 0) {
+        insert_note(
+            &mut tx,
+            keyring,
+            note,
+            Some(&grant_id),
+            Some(&s.request_id),
+            Some(&s.link_token),
+        )
+        .await?;
+    }
+    let expire = Job::new(
+        queue::EXPIRE,
+        &ExpireJob {
+            grant_id: grant_id.clone(),
+            attempt: 0,
+            waits: 0,
+        },
+    )
+    .at_ms(grant.expires_at)
+    .key(format!("expire:{grant_id}:v{}", grant.version));
+    tx.push_job(&expire).await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE jit_requests SET status = 'provisioned', grant_id = $1, customer_id = $2, technician_id = $3,
+             updated_at = $4 WHERE id = $5")
+        .bind(&grant_id).bind(&s.customer_id).bind(&s.technician_id).bind(now).bind(&s.request_id)
+        .execute(&mut *conn).await?.rows_affected());
+    audit::record(&mut tx, &s.audit.clone().grant(&grant_id)).await?;
+    tx.commit().await?;
+    Ok(Started { grant, extended })
 }
 
-/// Refuse or fail a request with a note to its ticket, in one transaction.
+/// Close a pending request (refused, failed or done) with a note to its ticket and its audit
+/// row, in `tx`. A request no longer pending changes nothing.
 pub async fn close_request_with_note(
-    db: &Db,
+    tx: &mut Tx,
     keyring: &Keyring,
     request_id: &str,
     status: &str,
@@ -269,21 +284,17 @@ pub async fn close_request_with_note(
     note: Option<&NewNote>,
     audit: &AuditEntry,
 ) -> Result<()> {
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
-                 technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
-            .bind(status).bind(detail).bind(&audit.customer_id).bind(&audit.technician_id).bind(now_ms()).bind(request_id)
-            .execute(&mut *tx).await?.rows_affected();
-        if n == 1 {
-            if let Some(note) = note {
-                insert_note!(tx, keyring, note, None::<String>, Some(request_id), None);
-            }
-            insert_audit!(tx, audit);
+    let n = on_tx!(tx, conn => sqlx::query(
+        "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
+             technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
+        .bind(status).bind(detail).bind(&audit.customer_id).bind(&audit.technician_id).bind(now_ms()).bind(request_id)
+        .execute(&mut *conn).await?.rows_affected());
+    if n == 1 {
+        if let Some(note) = note {
+            insert_note(tx, keyring, note, None, Some(request_id), None).await?;
         }
-        tx.commit().await?;
-    });
+        audit::record(tx, audit).await?;
+    }
     Ok(())
 }
 
@@ -300,9 +311,9 @@ pub struct Ended<'a> {
     pub follow_up_noted: bool,
 }
 
-/// Record that the grant's end was verified: mark it ended, retire its links, note the
-/// ticket (`notes`: the end, and when follow-ups fail, that too). Only the first caller
-/// changes anything.
+/// Record that the grant's end was verified: mark it ended, retire its links, forget the
+/// technician's password, note the ticket (`notes`: the end, and when follow-ups fail, that
+/// too). Only the first caller changes anything.
 pub async fn mark_ended(
     db: &Db,
     keyring: &Keyring,
@@ -312,31 +323,37 @@ pub async fn mark_ended(
     audit: &AuditEntry,
 ) -> Result<bool> {
     let now = now_ms();
-    let (reason, account_state) = (ended.reason, ended.account_state);
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE grants SET ended_at = $1, end_reason = $2, last_end_error = NULL, lease_owner = NULL,
-                 lease_until = NULL, end_steps = $3, end_follow_ups = $4,
-                 follow_up_noted = $5, updated_at = $1 WHERE id = $6 AND ended_at IS NULL")
-            .bind(now).bind(reason).bind(&ended.steps).bind(&ended.follow_ups)
-            .bind(ended.follow_up_noted).bind(grant_id)
-            .execute(&mut *tx).await?.rows_affected();
-        if n == 1 {
-            sqlx::query("UPDATE credential_links SET superseded_at = $1 WHERE grant_id = $2 AND superseded_at IS NULL")
-                .bind(now).bind(grant_id).execute(&mut *tx).await?;
-            sqlx::query(
-                "UPDATE jit_accounts SET state = $1, updated_at = $2
-                 WHERE id = (SELECT account_id FROM grants WHERE id = $3)")
-                .bind(account_state).bind(now).bind(grant_id).execute(&mut *tx).await?;
-            for note in notes {
-                insert_note!(tx, keyring, note, Some(grant_id), None::<String>, None);
-            }
-            insert_audit!(tx, audit);
-        }
-        tx.commit().await?;
-        Ok(n == 1)
-    })
+    let mut tx = db.begin().await?;
+    let account_id: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "UPDATE grants SET ended_at = $1, end_reason = $2, last_end_error = NULL, lease_owner = NULL,
+             lease_until = NULL, end_steps = $3, end_follow_ups = $4,
+             follow_up_noted = $5, updated_at = $1 WHERE id = $6 AND ended_at IS NULL
+         RETURNING account_id")
+        .bind(now).bind(ended.reason).bind(&ended.steps).bind(&ended.follow_ups)
+        .bind(ended.follow_up_noted).bind(grant_id)
+        .fetch_optional(&mut *conn).await?);
+    let Some(account_id) = account_id else {
+        return Ok(false);
+    };
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE credential_links SET superseded_at = $1 WHERE grant_id = $2 AND superseded_at IS NULL")
+        .bind(now).bind(grant_id).execute(&mut *conn).await?.rows_affected());
+    on_tx!(&mut tx, conn => sqlx::query("UPDATE jit_accounts SET state = $1, updated_at = $2 WHERE id = $3")
+        .bind(ended.account_state).bind(now).bind(&account_id).execute(&mut *conn).await?.rows_affected());
+    // The technician's password is useless now, or will be once the rotation succeeds; either
+    // way jitgate must not show it again.
+    secrets::delete(
+        &mut tx,
+        &accounts::secret_scope(&account_id),
+        accounts::PASSWORD,
+    )
+    .await?;
+    for note in notes {
+        insert_note(&mut tx, keyring, note, Some(grant_id), None, None).await?;
+    }
+    audit::record(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// An end attempt failed; returns how many have failed so far. `steps` is the attempt's
@@ -355,34 +372,26 @@ pub async fn record_end_failure(
 }
 
 /// After a follow-up run of an ended grant: the steps still failing (`None`: all done), the
-/// merged step record, and optionally a note (once) and an audit row, in one transaction.
+/// merged step record, and optionally an audit row, in one transaction.
 pub async fn record_follow_ups(
     db: &Db,
-    keyring: &Keyring,
     grant_id: &str,
     remaining: Option<&str>,
     steps: &str,
-    note: Option<&NewNote>,
     audit: Option<&AuditEntry>,
 ) -> Result<()> {
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE grants SET end_follow_ups = $1, end_steps = $2, follow_up_noted = (follow_up_noted OR $3),
-                 updated_at = $4 WHERE id = $5 AND end_follow_ups IS NOT NULL")
-            .bind(remaining).bind(steps).bind(note.is_some()).bind(now_ms()).bind(grant_id)
-            .execute(&mut *tx).await?.rows_affected();
-        if n == 1 {
-            if let Some(note) = note {
-                insert_note!(tx, keyring, note, Some(grant_id), None::<String>, None);
-            }
-            if let Some(audit) = audit {
-                insert_audit!(tx, audit);
-            }
-        }
-        tx.commit().await?;
-    });
-    Ok(())
+    let mut tx = db.begin().await?;
+    let n = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE grants SET end_follow_ups = $1, end_steps = $2, updated_at = $3
+         WHERE id = $4 AND end_follow_ups IS NOT NULL")
+        .bind(remaining).bind(steps).bind(now_ms()).bind(grant_id)
+        .execute(&mut *conn).await?.rows_affected());
+    if n == 1
+        && let Some(audit) = audit
+    {
+        audit::record(&mut tx, audit).await?;
+    }
+    tx.commit().await
 }
 
 /// Ended grants whose follow-up steps still fail and that no job touched for `idle_ms`: the
@@ -407,19 +416,18 @@ pub async fn add_note(
     note: &NewNote,
     grant_id: Option<&str>,
 ) -> Result<()> {
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        insert_note!(tx, keyring, note, grant_id, None::<String>, None);
-        tx.commit().await?;
-    });
-    Ok(())
+    let mut tx = db.begin().await?;
+    insert_note(&mut tx, keyring, note, grant_id, None, None).await?;
+    tx.commit().await
 }
 
-/// Ask for the grant to end now (admin API, `jit.cancelled`); the expire path does the work.
-pub async fn request_end(db: &Db, grant_id: &str, reason: &str) -> Result<bool> {
-    let n = on_db!(db, pool => sqlx::query(
-        "UPDATE grants SET end_requested = TRUE, end_request_reason = $1, updated_at = $2 WHERE id = $3 AND ended_at IS NULL")
-        .bind(reason).bind(now_ms()).bind(grant_id).execute(pool).await?.rows_affected());
+/// Ask for the grant to end now (admin API, `jit.cancelled`, access taken away); the expire
+/// path does the work. `false` if it has already ended.
+pub async fn request_end(tx: &mut Tx, grant_id: &str, reason: &str) -> Result<bool> {
+    let n = on_tx!(tx, conn => sqlx::query(
+        "UPDATE grants SET end_requested = TRUE, end_request_reason = COALESCE(end_request_reason, $1), updated_at = $2
+         WHERE id = $3 AND ended_at IS NULL")
+        .bind(reason).bind(now_ms()).bind(grant_id).execute(&mut *conn).await?.rows_affected());
     Ok(n == 1)
 }
 

@@ -5,7 +5,7 @@
 //! row read (to render the right page) and again by the write that spends a reveal, so two
 //! concurrent reveals, an extension or the grant's end cannot slip between the two.
 
-use super::{BeginWrite, Db, Result, now_ms, on_db};
+use super::{Db, Result, now_ms, on_db, on_tx};
 use crate::crypto::{Keyring, hash_token};
 use crate::store::accounts;
 use crate::store::audit::{self, AuditEntry};
@@ -126,30 +126,29 @@ const GRANT_LIVE: &str = "SELECT COUNT(*) FROM grants
 /// ended or expired since it was read; nothing changes then.
 pub async fn consume_reveal(db: &Db, link: &LinkView, audit: &AuditEntry) -> Result<Option<i32>> {
     let now = now_ms();
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let used: Option<i32> = sqlx::query_scalar(
-            "UPDATE credential_links SET reveals_used = reveals_used + 1
-             WHERE id = $1 AND reveals_used < reveal_limit AND superseded_at IS NULL
-             RETURNING reveals_used")
-            .bind(&link.link_id).fetch_optional(&mut *tx).await?;
-        let Some(used) = used else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        // Expiry is not a write, so the link row cannot show it: ask the grant.
-        let live: i64 = sqlx::query_scalar(GRANT_LIVE)
-            .bind(&link.grant_id).bind(now).fetch_one(&mut *tx).await?;
-        if live == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let entry = audit.clone().detail(format!(
-            "reveal {used} of {} through link {}", link.reveal_limit, link.link_id));
-        audit::insert(&entry).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(Some(used))
-    })
+    // Returning early drops the transaction uncommitted: nothing changes.
+    let mut tx = db.begin().await?;
+    let used: Option<i32> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "UPDATE credential_links SET reveals_used = reveals_used + 1
+         WHERE id = $1 AND reveals_used < reveal_limit AND superseded_at IS NULL
+         RETURNING reveals_used")
+        .bind(&link.link_id).fetch_optional(&mut *conn).await?);
+    let Some(used) = used else {
+        return Ok(None);
+    };
+    // Expiry is not a write, so the link row cannot show it: ask the grant.
+    let live: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(GRANT_LIVE)
+        .bind(&link.grant_id).bind(now).fetch_one(&mut *conn).await?);
+    if live == 0 {
+        return Ok(None);
+    }
+    let entry = audit.clone().detail(format!(
+        "reveal {used} of {} through link {}",
+        link.reveal_limit, link.link_id
+    ));
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(Some(used))
 }
 
 /// What saving a TOTP key did.
@@ -174,34 +173,37 @@ pub async fn save_totp_key(
 ) -> Result<TotpSaved> {
     let now = now_ms();
     let scope = accounts::secret_scope(&link.account_id);
-    let sealed = keyring.seal(&secrets::aad(&scope, accounts::TOTP_KEY), key.as_bytes());
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let link_live: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM credential_links
-             WHERE id = $1 AND reveals_used < reveal_limit AND superseded_at IS NULL")
-            .bind(&link.link_id).fetch_one(&mut *tx).await?;
-        let grant_live: i64 = sqlx::query_scalar(GRANT_LIVE)
-            .bind(&link.grant_id).bind(now).fetch_one(&mut *tx).await?;
-        if link_live == 0 || grant_live == 0 {
-            tx.rollback().await?;
-            return Ok(TotpSaved::LinkNotValid);
-        }
-        let had_key: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE scope = $1 AND name = $2")
-            .bind(&scope).bind(accounts::TOTP_KEY).fetch_one(&mut *tx).await?;
-        secrets::upsert(&scope, accounts::TOTP_KEY, &sealed).execute(&mut *tx).await?;
-        sqlx::query("UPDATE jit_accounts SET totp_set = TRUE, updated_at = $1 WHERE id = $2")
-            .bind(now).bind(&link.account_id).execute(&mut *tx).await?;
-        let saved = if had_key > 0 { TotpSaved::Replaced } else { TotpSaved::Stored };
-        let what = match saved {
-            TotpSaved::Replaced => "replaced the account's TOTP key",
-            _ => "stored the account's first TOTP key",
-        };
-        let entry = audit.clone().detail(format!("{what} through link {}", link.link_id));
-        audit::insert(&entry).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(saved)
-    })
+    let mut tx = db.begin().await?;
+    let link_live: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM credential_links
+         WHERE id = $1 AND reveals_used < reveal_limit AND superseded_at IS NULL")
+        .bind(&link.link_id).fetch_one(&mut *conn).await?);
+    let grant_live: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(GRANT_LIVE)
+        .bind(&link.grant_id).bind(now).fetch_one(&mut *conn).await?);
+    if link_live == 0 || grant_live == 0 {
+        return Ok(TotpSaved::LinkNotValid);
+    }
+    let had_key: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM secrets WHERE scope = $1 AND name = $2")
+        .bind(&scope).bind(accounts::TOTP_KEY).fetch_one(&mut *conn).await?);
+    secrets::put(&mut tx, keyring, &scope, accounts::TOTP_KEY, key.as_bytes()).await?;
+    on_tx!(&mut tx, conn => sqlx::query("UPDATE jit_accounts SET totp_set = TRUE, updated_at = $1 WHERE id = $2")
+        .bind(now).bind(&link.account_id).execute(&mut *conn).await?.rows_affected());
+    let saved = if had_key > 0 {
+        TotpSaved::Replaced
+    } else {
+        TotpSaved::Stored
+    };
+    let what = match saved {
+        TotpSaved::Replaced => "replaced the account's TOTP key",
+        _ => "stored the account's first TOTP key",
+    };
+    let entry = audit
+        .clone()
+        .detail(format!("{what} through link {}", link.link_id));
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(saved)
 }
 
 #[cfg(test)]

@@ -80,6 +80,50 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A write transaction on either database. Store functions that write take `&mut Tx`, so a
+/// handler or job composes one transaction from several of them (a change, its secrets and
+/// its audit row) that commits together or not at all. Dropping it uncommitted rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Run `$body` with `$conn` bound to the transaction's connection (`&mut SqliteConnection` or
+/// `&mut PgConnection`); like [`on_db!`], the body is compiled once per driver. Reborrow it for
+/// each statement: `.execute(&mut *conn)`.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $conn: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
+pub use on_tx;
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Push a job that is queued only if the transaction commits.
+    pub async fn push_job(&mut self, job: &crate::jobs::queue::Job) -> Result<()> {
+        use crate::jobs::queue::PushJob as _;
+        on_tx!(self, conn => conn.push_job(job).await)
+    }
+}
+
 /// Begin a transaction that will write. On SQLite it takes the write lock up front
 /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails at once
 /// with SQLITE_BUSY when another writer got in between, instead of waiting `busy_timeout`.
@@ -111,6 +155,15 @@ impl BeginWrite for PgPool {
 }
 
 impl Db {
+    /// Begin a write transaction (on SQLite with the write lock taken up front, see
+    /// [`BeginWrite`]).
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_write().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin_write().await?),
+        })
+    }
+
     /// Connect to `url`, creating the SQLite file (and its folder) if needed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         if url.starts_with("sqlite:") {

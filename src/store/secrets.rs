@@ -3,43 +3,29 @@
 //! A secret is addressed by `(scope, name)`, e.g. `customer:cus_…/entra_client_secret` or
 //! `connector:con_…/webhook_secret.1`; that address is the AES-GCM associated data.
 
-use super::{BeginWrite, Db, Result, now_ms, on_db};
+use super::{Db, Result, Tx, now_ms, on_db, on_tx};
 use crate::crypto::{Keyring, Sealed};
 
 pub fn aad(scope: &str, name: &str) -> String {
     format!("jitgate/v1/{scope}/{name}")
 }
 
-pub async fn put(db: &Db, keyring: &Keyring, scope: &str, name: &str, value: &[u8]) -> Result<()> {
-    let sealed = keyring.seal(&aad(scope, name), value);
-    on_db!(db, pool => upsert(scope, name, &sealed).execute(pool).await?.rows_affected());
-    Ok(())
-}
-
-/// The INSERT-or-replace of one sealed value, for either database, to run on a pool or inside
-/// a transaction with the change it belongs to.
-pub(crate) fn upsert<'q, DB>(
+/// Seal `value` under the active key and store it at `(scope, name)`, in `tx`.
+pub async fn put(
+    tx: &mut Tx,
+    keyring: &Keyring,
     scope: &str,
     name: &str,
-    sealed: &Sealed,
-) -> sqlx::query::Query<'q, DB, DB::Arguments>
-where
-    DB: sqlx::Database,
-    for<'e> &'e str: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-    String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-    Vec<u8>: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-    i64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
+    value: &[u8],
+) -> Result<()> {
+    let sealed = keyring.seal(&aad(scope, name), value);
+    on_tx!(tx, conn => sqlx::query(
         "INSERT INTO secrets (scope, name, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (scope, name) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed,
-         updated_at = excluded.updated_at",
-    )
-    .bind(scope)
-    .bind(name)
-    .bind(&sealed.key_id)
-    .bind(&sealed.bytes)
-    .bind(now_ms())
+         updated_at = excluded.updated_at")
+        .bind(scope).bind(name).bind(&sealed.key_id).bind(&sealed.bytes).bind(now_ms())
+        .execute(&mut *conn).await?.rows_affected());
+    Ok(())
 }
 
 pub async fn get(db: &Db, keyring: &Keyring, scope: &str, name: &str) -> Result<Option<Vec<u8>>> {
@@ -76,41 +62,40 @@ pub async fn names(db: &Db, scope: &str) -> Result<Vec<String>> {
     )
 }
 
-pub async fn delete(db: &Db, scope: &str, name: &str) -> Result<()> {
-    on_db!(db, pool => sqlx::query("DELETE FROM secrets WHERE scope = $1 AND name = $2")
-        .bind(scope).bind(name).execute(pool).await?.rows_affected());
+pub async fn delete(tx: &mut Tx, scope: &str, name: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("DELETE FROM secrets WHERE scope = $1 AND name = $2")
+        .bind(scope).bind(name).execute(&mut *conn).await?.rows_affected());
     Ok(())
 }
 
-pub async fn delete_scope(db: &Db, scope: &str) -> Result<()> {
-    on_db!(db, pool => sqlx::query("DELETE FROM secrets WHERE scope = $1").bind(scope).execute(pool).await?.rows_affected());
+pub async fn delete_scope(tx: &mut Tx, scope: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("DELETE FROM secrets WHERE scope = $1")
+        .bind(scope).execute(&mut *conn).await?.rows_affected());
     Ok(())
 }
 
 /// Replace every secret whose name starts with `prefix` under `scope` by `values`
-/// (`prefix.0`, `prefix.1`, …), in one transaction.
+/// (`prefix.0`, `prefix.1`, …), in `tx`.
 pub async fn replace_list(
-    db: &Db,
+    tx: &mut Tx,
     keyring: &Keyring,
     scope: &str,
     prefix: &str,
     values: &[String],
 ) -> Result<()> {
     let pattern = format!("{prefix}.%");
-    let now = now_ms();
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        sqlx::query("DELETE FROM secrets WHERE scope = $1 AND name LIKE $2")
-            .bind(scope).bind(&pattern).execute(&mut *tx).await?;
-        for (i, value) in values.iter().enumerate() {
-            let name = format!("{prefix}.{i}");
-            let sealed = keyring.seal(&aad(scope, &name), value.as_bytes());
-            sqlx::query("INSERT INTO secrets (scope, name, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(scope).bind(&name).bind(&sealed.key_id).bind(&sealed.bytes).bind(now)
-                .execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    });
+    on_tx!(tx, conn => sqlx::query("DELETE FROM secrets WHERE scope = $1 AND name LIKE $2")
+        .bind(scope).bind(&pattern).execute(&mut *conn).await?.rows_affected());
+    for (i, value) in values.iter().enumerate() {
+        put(
+            tx,
+            keyring,
+            scope,
+            &format!("{prefix}.{i}"),
+            value.as_bytes(),
+        )
+        .await?;
+    }
     Ok(())
 }
 

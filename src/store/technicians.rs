@@ -11,7 +11,7 @@
 
 use super::audit::{self, AuditEntry};
 use super::customers::Visibility;
-use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Technician {
@@ -40,15 +40,15 @@ const OPEN_GRANTS_OUT_OF_SCOPE: &str = "SELECT g.id FROM grants g JOIN technicia
 /// Add a technician. An email that belonged to a removed technician restores that row (same
 /// id, so the same JIT accounts), with no admin flag and no delegations; the email of an
 /// active technician is a `Conflict`.
-pub async fn create(db: &Db, email: &str, display_name: &str) -> Result<Technician> {
+pub async fn create(tx: &mut Tx, email: &str, display_name: &str) -> Result<Technician> {
     let now = now_ms();
-    let row: Option<Technician> = on_db!(db, pool => sqlx::query_as(
+    let row: Option<Technician> = on_tx!(tx, conn => sqlx::query_as(
         "INSERT INTO technicians (id, email, display_name, is_admin, created_at, updated_at) VALUES ($1, $2, $3, FALSE, $4, $4)
          ON CONFLICT (email) DO UPDATE SET display_name = excluded.display_name, removed_at = NULL, updated_at = excluded.updated_at
              WHERE technicians.removed_at IS NOT NULL
          RETURNING *")
         .bind(new_id("tec")).bind(email).bind(display_name).bind(now)
-        .fetch_optional(pool).await?);
+        .fetch_optional(&mut *conn).await?);
     row.ok_or_else(|| StoreError::Conflict("technicians.email: UNIQUE constraint".into()))
 }
 
@@ -98,36 +98,27 @@ pub async fn visible_to(db: &Db, visibility: &Visibility, technician_id: &str) -
     Ok(n > 0)
 }
 
-/// A change that takes access away, with its audit row, and the early end of every open grant
-/// it puts out of scope, all in one transaction. Returns the ids of those grants.
-macro_rules! take_away {
-    ($db:expr, $technician_id:expr, $reason:expr, $audit:expr, |$tx:ident, $now:ident| $change:expr) => {{
-        let technician_id: &str = $technician_id;
-        let reason: &str = $reason;
-        let audit: &AuditEntry = $audit;
-        let $now = now_ms();
-        let mark = sqlx::AssertSqlSafe(format!(
-            "UPDATE grants SET end_requested = TRUE, end_request_reason = $2, updated_at = $3
-             WHERE id IN ({OPEN_GRANTS_OUT_OF_SCOPE}) RETURNING id, customer_id"
-        ));
-        on_db!($db, pool => {
-            let mut $tx = pool.begin_write().await?;
-            let changed: u64 = $change;
-            if changed == 0 {
-                return Err(StoreError::NotFound);
-            }
-            audit::insert(audit).execute(&mut *$tx).await?;
-            let ended: Vec<(String, String)> = sqlx::query_as(mark)
-                .bind(technician_id).bind(reason).bind($now)
-                .fetch_all(&mut *$tx).await?;
-            for (grant_id, customer_id) in &ended {
-                let row = end_requested_audit(audit, technician_id, grant_id, customer_id, reason);
-                audit::insert(&row).execute(&mut *$tx).await?;
-            }
-            $tx.commit().await?;
-            Ok(ended.into_iter().map(|(grant_id, _)| grant_id).collect())
-        })
-    }};
+/// After a change in `tx` that took access away: record it, and ask every open grant it put
+/// out of scope to end (with an audit row each). Returns the ids of those grants.
+async fn end_out_of_scope(
+    tx: &mut Tx,
+    technician_id: &str,
+    reason: &str,
+    audit: &AuditEntry,
+) -> Result<Vec<String>> {
+    audit::record(tx, audit).await?;
+    let mark = sqlx::AssertSqlSafe(format!(
+        "UPDATE grants SET end_requested = TRUE, end_request_reason = $2, updated_at = $3
+         WHERE id IN ({OPEN_GRANTS_OUT_OF_SCOPE}) RETURNING id, customer_id"
+    ));
+    let ended: Vec<(String, String)> = on_tx!(tx, conn => sqlx::query_as(mark)
+        .bind(technician_id).bind(reason).bind(now_ms())
+        .fetch_all(&mut *conn).await?);
+    for (grant_id, customer_id) in &ended {
+        let row = end_requested_audit(audit, technician_id, grant_id, customer_id, reason);
+        audit::record(tx, &row).await?;
+    }
+    Ok(ended.into_iter().map(|(grant_id, _)| grant_id).collect())
 }
 
 /// The audit row of one grant asked to end because of `change` (same actor and client).
@@ -150,47 +141,46 @@ fn end_requested_audit(
 
 /// Remove the technician: hidden from now on, admin flag and delegations gone, and every open
 /// grant asked to end (`technician_removed`). `NotFound` if there is no such active technician.
-pub async fn remove(db: &Db, id: &str, audit: &AuditEntry) -> Result<Vec<String>> {
-    take_away!(db, id, TECHNICIAN_REMOVED, audit, |tx, now| {
-        let n = sqlx::query(
-            "UPDATE technicians SET removed_at = $1, is_admin = FALSE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
-            .bind(now).bind(id).execute(&mut *tx).await?.rows_affected();
-        sqlx::query("DELETE FROM delegations WHERE technician_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        n
-    })
+pub async fn remove(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<Vec<String>> {
+    let now = now_ms();
+    let n = on_tx!(tx, conn => sqlx::query(
+        "UPDATE technicians SET removed_at = $1, is_admin = FALSE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
+        .bind(now).bind(id).execute(&mut *conn).await?.rows_affected());
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    on_tx!(tx, conn => sqlx::query("DELETE FROM delegations WHERE technician_id = $1")
+        .bind(id).execute(&mut *conn).await?.rows_affected());
+    end_out_of_scope(tx, id, TECHNICIAN_REMOVED, audit).await
 }
 
 /// Make the technician an MSP admin (ends nothing).
-pub async fn grant_admin(db: &Db, id: &str, audit: &AuditEntry) -> Result<()> {
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let n = sqlx::query("UPDATE technicians SET is_admin = TRUE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
-            .bind(now_ms()).bind(id).execute(&mut *tx).await?.rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        audit::insert(audit).execute(&mut *tx).await?;
-        tx.commit().await?;
-    });
-    Ok(())
+pub async fn grant_admin(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<()> {
+    let n = on_tx!(tx, conn => sqlx::query(
+        "UPDATE technicians SET is_admin = TRUE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
+        .bind(now_ms()).bind(id).execute(&mut *conn).await?.rows_affected());
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    audit::record(tx, audit).await
 }
 
 /// Take the MSP-admin flag away; grants in customers the technician is not delegated to are
 /// asked to end (`admin_removed`). Returns their ids.
-pub async fn revoke_admin(db: &Db, id: &str, audit: &AuditEntry) -> Result<Vec<String>> {
-    take_away!(db, id, ADMIN_REMOVED, audit, |tx, now| {
-        sqlx::query("UPDATE technicians SET is_admin = FALSE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
-            .bind(now).bind(id).execute(&mut *tx).await?.rows_affected()
-    })
+pub async fn revoke_admin(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<Vec<String>> {
+    let n = on_tx!(tx, conn => sqlx::query(
+        "UPDATE technicians SET is_admin = FALSE, updated_at = $1 WHERE id = $2 AND removed_at IS NULL")
+        .bind(now_ms()).bind(id).execute(&mut *conn).await?.rows_affected());
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    end_out_of_scope(tx, id, ADMIN_REMOVED, audit).await
 }
 
-pub async fn delegate(db: &Db, technician_id: &str, customer_id: &str) -> Result<()> {
-    on_db!(db, pool => sqlx::query(
+pub async fn delegate(tx: &mut Tx, technician_id: &str, customer_id: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
         "INSERT INTO delegations (technician_id, customer_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind(technician_id).bind(customer_id).bind(now_ms()).execute(pool).await?.rows_affected());
+        .bind(technician_id).bind(customer_id).bind(now_ms()).execute(&mut *conn).await?.rows_affected());
     Ok(())
 }
 
@@ -198,24 +188,21 @@ pub async fn delegate(db: &Db, technician_id: &str, customer_id: &str) -> Result
 /// customer is asked to end (`delegation_removed`). Returns its id, if any. Removing a
 /// delegation that does not exist changes nothing and is not an error.
 pub async fn undelegate(
-    db: &Db,
+    tx: &mut Tx,
     technician_id: &str,
     customer_id: &str,
     audit: &AuditEntry,
 ) -> Result<Vec<String>> {
-    take_away!(db, technician_id, DELEGATION_REMOVED, audit, |tx, _now| {
-        sqlx::query("DELETE FROM delegations WHERE technician_id = $1 AND customer_id = $2")
-            .bind(technician_id)
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?;
-        // The technician must still exist (and be active) for the change to count.
-        sqlx::query("SELECT 1 FROM technicians WHERE id = $1 AND removed_at IS NULL")
-            .bind(technician_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map_or(0, |_| 1)
-    })
+    // The technician must still exist (and be active) for the change to count.
+    let active: i64 = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM technicians WHERE id = $1 AND removed_at IS NULL")
+        .bind(technician_id).fetch_one(&mut *conn).await?);
+    if active == 0 {
+        return Err(StoreError::NotFound);
+    }
+    on_tx!(tx, conn => sqlx::query("DELETE FROM delegations WHERE technician_id = $1 AND customer_id = $2")
+        .bind(technician_id).bind(customer_id).execute(&mut *conn).await?.rows_affected());
+    end_out_of_scope(tx, technician_id, DELEGATION_REMOVED, audit).await
 }
 
 pub async fn delegated_customers(db: &Db, technician_id: &str) -> Result<Vec<String>> {

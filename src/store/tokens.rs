@@ -4,7 +4,7 @@
 //! an expiry holds at once on every instance sharing the database.
 
 use super::audit::{self, AuditEntry};
-use super::{BeginWrite, Db, Result, StoreError, new_id, now_ms, on_db};
+use super::{Db, Result, StoreError, new_id, now_ms, on_db, on_tx};
 use crate::crypto::{hash_token, random_token};
 
 /// `last_used_at` is written at most this often per token: a busy automation would otherwise
@@ -64,20 +64,19 @@ pub async fn create_with(
         is_admin: customers.is_empty(),
     };
     let audit = audit.map(|a| a.clone().detail(describe(&row, expires_at)));
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        sqlx::query("INSERT INTO admin_tokens (id, name, token_hash, is_admin, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&row.id).bind(&row.name).bind(hash_token(&token)).bind(row.is_admin).bind(now_ms()).bind(expires_at)
-            .execute(&mut *tx).await?;
-        for customer in customers {
-            sqlx::query("INSERT INTO admin_token_customers (token_id, customer_id) VALUES ($1, $2)")
-                .bind(&row.id).bind(customer).execute(&mut *tx).await?;
-        }
-        if let Some(a) = &audit {
-            audit::insert(a).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    });
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "INSERT INTO admin_tokens (id, name, token_hash, is_admin, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&row.id).bind(&row.name).bind(hash_token(&token)).bind(row.is_admin).bind(now_ms()).bind(expires_at)
+        .execute(&mut *conn).await?.rows_affected());
+    for customer in customers {
+        on_tx!(&mut tx, conn => sqlx::query("INSERT INTO admin_token_customers (token_id, customer_id) VALUES ($1, $2)")
+            .bind(&row.id).bind(customer).execute(&mut *conn).await?.rows_affected());
+    }
+    if let Some(a) = &audit {
+        audit::record(&mut tx, a).await?;
+    }
+    tx.commit().await?;
     Ok((row, token))
 }
 
@@ -163,21 +162,20 @@ pub enum Revoked {
 /// Revoke the token, with its audit row in the same transaction. `NotFound` for an unknown id.
 pub async fn revoke(db: &Db, id: &str, audit: &AuditEntry) -> Result<Revoked> {
     let now = now_ms();
-    on_db!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let exists: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM admin_tokens WHERE id = $1")
-            .bind(id).fetch_optional(&mut *tx).await?;
-        let outcome = match exists {
-            None => return Err(StoreError::NotFound),
-            Some(Some(_)) => Revoked::Already,
-            Some(None) => {
-                sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2")
-                    .bind(now).bind(id).execute(&mut *tx).await?;
-                audit::insert(audit).execute(&mut *tx).await?;
-                Revoked::Now
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
-    })
+    let mut tx = db.begin().await?;
+    let exists: Option<Option<i64>> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT revoked_at FROM admin_tokens WHERE id = $1")
+        .bind(id).fetch_optional(&mut *conn).await?);
+    let outcome = match exists {
+        None => return Err(StoreError::NotFound),
+        Some(Some(_)) => Revoked::Already,
+        Some(None) => {
+            on_tx!(&mut tx, conn => sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2")
+                .bind(now).bind(id).execute(&mut *conn).await?.rows_affected());
+            audit::record(&mut tx, audit).await?;
+            Revoked::Now
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
 }

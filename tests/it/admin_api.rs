@@ -331,3 +331,63 @@ async fn audit_records_admin_changes() {
         "{actions:?}"
     );
 }
+
+/// I10: an admin change, its secrets and its audit row commit together or not at all. The
+/// database refuses the audit row (a trigger stands in for any failure after the row and its
+/// secrets were written): the connector, its secrets and the audit row are all absent.
+#[tokio::test]
+async fn a_failure_after_the_row_write_leaves_no_row_no_secret_and_no_audit_entry() {
+    let w = crate::world::World::new().await;
+    let db = &w.app.db;
+    let refuse_audit = match db {
+        store::Db::Sqlite(_) => vec![
+            "CREATE TRIGGER refuse_connector_audit BEFORE INSERT ON audit_log
+             WHEN NEW.action = 'connector.create'
+             BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+        ],
+        store::Db::Postgres(_) => vec![
+            "CREATE FUNCTION refuse_connector_audit() RETURNS trigger AS $$
+             BEGIN IF NEW.action = 'connector.create' THEN RAISE EXCEPTION 'audit refused'; END IF;
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_connector_audit BEFORE INSERT ON audit_log
+             FOR EACH ROW EXECUTE FUNCTION refuse_connector_audit()",
+        ],
+    };
+    for sql in refuse_audit {
+        store::on_db!(db, pool => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap().rows_affected());
+    }
+    let count = |sql: &'static str| async move {
+        let n: i64 =
+            store::on_db!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap());
+        n
+    };
+    let before = (
+        count("SELECT COUNT(*) FROM connectors").await,
+        count("SELECT COUNT(*) FROM secrets").await,
+        count("SELECT COUNT(*) FROM audit_log").await,
+    );
+
+    let body = serde_json::json!({"kind": "connectwise", "name": "Second ConnectWise",
+        "settings": w.cw.connector_settings(serde_json::json!({"custom_field": "Request JIT"})),
+        "secrets": w.cw.connector_secrets()});
+    let (status, answer) = w
+        .app
+        .request(
+            "POST",
+            "/api/v1/connectors",
+            Some(&w.app.admin_token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 500, "{answer}");
+    assert!(
+        !answer.to_string().contains("audit refused"),
+        "internal errors are not sent: {answer}"
+    );
+    let after = (
+        count("SELECT COUNT(*) FROM connectors").await,
+        count("SELECT COUNT(*) FROM secrets").await,
+        count("SELECT COUNT(*) FROM audit_log").await,
+    );
+    assert_eq!(before, after, "(connectors, secrets, audit rows) changed");
+}

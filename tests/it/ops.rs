@@ -303,10 +303,12 @@ async fn lock_until(db: &Db, account_id: &str) -> Option<i64> {
 async fn a_dropped_lease_holder_stops_renewing_the_lease() {
     let built = build_app().await;
     let ctx = built.app.jobs().clone();
-    let customer = store::customers::create(&ctx.db, "Fabrikam").await.unwrap();
-    let technician = store::technicians::create(&ctx.db, "alice@msp.example", "Alice")
+    let mut tx = ctx.db.begin().await.unwrap();
+    let customer = store::customers::create(&mut tx, "Fabrikam").await.unwrap();
+    let technician = store::technicians::create(&mut tx, "alice@msp.example", "Alice")
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     let account = store::accounts::claim(
         &ctx.db,
         &customer.id,

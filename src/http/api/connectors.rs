@@ -237,13 +237,14 @@ async fn stored_secrets(
 }
 
 async fn save_secrets(
+    tx: &mut store::Tx,
     state: &AppState,
     connector_id: &str,
     secrets: &BTreeMap<String, Vec<String>>,
 ) -> ApiResult<()> {
     let scope = store::connectors::secret_scope(connector_id);
     for (name, values) in secrets {
-        store::secrets::replace_list(&state.db, &state.keyring, &scope, name, values).await?;
+        store::secrets::replace_list(tx, &state.keyring, &scope, name, values).await?;
     }
     Ok(())
 }
@@ -267,20 +268,22 @@ async fn create_connector(
         .collect();
     let secrets = validate_secrets(kind, &secrets_in).map_err(AppError::Validation)?;
     validate_connector(&state, kind, &input.settings, &secrets)?;
+    let mut tx = state.db.begin().await?;
     let row = store::connectors::create(
-        &state.db,
+        &mut tx,
         kind.as_str(),
         &name,
         &input.settings,
         input.enabled,
     )
     .await?;
-    save_secrets(&state, &row.id, &secrets).await?;
+    save_secrets(&mut tx, &state, &row.id, &secrets).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "connector.create", "ok").connector(&row.id),
     )
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view(&state, row).await?)))
 }
 
@@ -340,10 +343,9 @@ async fn update_connector(
     }
     validate_connector(&state, kind, &settings, &merged)?;
     row.settings = settings.to_string();
-    save_secrets(&state, &id, &changed).await?;
-    store::connectors::update(&state.db, &row).await?;
-    // Deliveries use a briefly cached connector: make this change count from the next one.
-    state.connectors.forget(&id);
+    let mut tx = state.db.begin().await?;
+    save_secrets(&mut tx, &state, &id, &changed).await?;
+    store::connectors::update(&mut tx, &row).await?;
     let detail = if changed.is_empty() {
         "settings".to_string()
     } else {
@@ -353,12 +355,15 @@ async fn update_connector(
         )
     };
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "connector.update", "ok")
             .connector(&id)
             .detail(detail),
     )
     .await?;
+    tx.commit().await?;
+    // Deliveries use a briefly cached connector: make this change count from the next one.
+    state.connectors.forget(&id);
     Ok(Json(view(&state, connector(&state, &id).await?).await?))
 }
 
@@ -371,13 +376,15 @@ async fn delete_connector(
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     connector(&state, &id).await?;
-    store::connectors::delete(&state.db, &id).await?;
-    state.connectors.forget(&id);
+    let mut tx = state.db.begin().await?;
+    store::connectors::delete(&mut tx, &id).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "connector.delete", "ok").connector(&id),
     )
     .await?;
+    tx.commit().await?;
+    state.connectors.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -428,8 +435,9 @@ async fn map_company(
     }
     // A delegated token may not take over a company mapped to a customer outside its scope:
     // the store refuses that and writes nothing.
+    let mut tx = state.db.begin().await?;
     let Some(m) = store::connectors::map_company_within(
-        &state.db,
+        &mut tx,
         &caller.visibility(),
         &id,
         company,
@@ -438,7 +446,7 @@ async fn map_company(
     .await?
     else {
         store::audit::record(
-            &state.db,
+            &mut tx,
             &AuditEntry::new(caller.audit_actor(), "company.map", "refused")
                 .connector(&id)
                 .customer(&input.customer_id)
@@ -447,18 +455,20 @@ async fn map_company(
                 )),
         )
         .await?;
+        tx.commit().await?;
         return Err(AppError::Forbidden(
             "this PSA company is already mapped to a customer outside this token's scope; an admin token must unmap it first",
         ));
     };
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "company.map", "ok")
             .connector(&id)
             .customer(&m.customer_id)
             .detail(format!("psa company {company}")),
     )
     .await?;
+    tx.commit().await?;
     Ok(Json(MappingView {
         connector_id: m.connector_id,
         psa_company_id: m.psa_company_id,
@@ -479,15 +489,17 @@ async fn unmap_company(
     caller
         .require_customer(&existing.customer_id)
         .map_err(|_| AppError::NotFound("no such mapping"))?;
-    store::connectors::unmap_company(&state.db, &id, &psa_company_id).await?;
+    let mut tx = state.db.begin().await?;
+    store::connectors::unmap_company(&mut tx, &id, &psa_company_id).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "company.unmap", "ok")
             .connector(&id)
             .customer(&existing.customer_id)
             .detail(format!("psa company {psa_company_id}")),
     )
     .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -134,12 +134,14 @@ async fn create_customer(
 ) -> ApiResult<(StatusCode, Json<CustomerView>)> {
     caller.require_admin()?;
     let name = customer_name(&input.name)?;
-    let c = store::customers::create(&state.db, &name).await?;
+    let mut tx = state.db.begin().await?;
+    let c = store::customers::create(&mut tx, &name).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "customer.create", "ok").customer(&c.id),
     )
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view(&state, c).await?)))
 }
 
@@ -184,12 +186,14 @@ async fn update_customer(
         .await
         .map_err(not_found)?;
     let name = customer_name(&input.name)?;
-    store::customers::rename(&state.db, &id, &name).await?;
+    let mut tx = state.db.begin().await?;
+    store::customers::rename(&mut tx, &id, &name).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "customer.update", "ok").customer(&id),
     )
     .await?;
+    tx.commit().await?;
     let c = store::customers::get(&state.db, &caller.visibility(), &id).await?;
     Ok(Json(view(&state, c).await?))
 }
@@ -207,13 +211,15 @@ async fn delete_customer(
         .await
         .map_err(not_found)?;
     refuse_with_open_grants(&state, &id).await?;
-    store::secrets::delete_scope(&state.db, &secret_scope(&id)).await?;
-    store::customers::delete(&state.db, &id).await?;
+    let mut tx = state.db.begin().await?;
+    store::secrets::delete_scope(&mut tx, &secret_scope(&id)).await?;
+    store::customers::delete(&mut tx, &id).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "customer.delete", "ok").customer(&id),
     )
     .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -237,9 +243,10 @@ async fn put_entra(
     let connection = validate_entra(&state, &id, &input, had_secret)?;
     let current = store::customers::entra(&state.db, &id).await?;
     refuse_tenant_move(&state, &caller, &id, current.as_ref(), &connection, &input).await?;
+    let mut tx = state.db.begin().await?;
     if let Some(secret) = input.client_secret.as_deref() {
         store::secrets::put(
-            &state.db,
+            &mut tx,
             &state.keyring,
             &secret_scope(&id),
             ENTRA_SECRET,
@@ -247,9 +254,9 @@ async fn put_entra(
         )
         .await?;
     }
-    store::customers::put_entra(&state.db, &connection).await?;
+    store::customers::put_entra(&mut tx, &connection).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "customer.entra.set", "ok")
             .customer(&id)
             .tenant(&connection.tenant_id)
@@ -260,6 +267,7 @@ async fn put_entra(
             }),
     )
     .await?;
+    tx.commit().await?;
     Ok(Json(entra_view(connection, true)))
 }
 
@@ -376,13 +384,15 @@ async fn delete_entra(
         .await
         .map_err(not_found)?;
     refuse_with_open_grants(&state, &id).await?;
-    store::customers::delete_entra(&state.db, &id).await?;
-    store::secrets::delete(&state.db, &secret_scope(&id), ENTRA_SECRET).await?;
+    let mut tx = state.db.begin().await?;
+    store::customers::delete_entra(&mut tx, &id).await?;
+    store::secrets::delete(&mut tx, &secret_scope(&id), ENTRA_SECRET).await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "customer.entra.delete", "ok").customer(&id),
     )
     .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -75,17 +75,17 @@ async fn end_grant(
     if !grant.is_open() {
         return Err(AppError::Conflict("the grant has already ended".into()));
     }
-    crate::jobs::end::request_end(&state.db, &id, "ended_by_admin")
-        .await
-        .map_err(AppError::internal)?;
+    let mut tx = state.db.begin().await?;
+    crate::jobs::end::request_end(&mut tx, &id, "ended_by_admin").await?;
     store::audit::record(
-        &state.db,
+        &mut tx,
         &AuditEntry::new(caller.audit_actor(), "grant.end_requested", "ok")
             .grant(&id)
             .customer(&grant.customer_id)
             .technician(&grant.technician_id),
     )
     .await?;
+    tx.commit().await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(store::grants::get(&state.db, &id).await?),

@@ -74,13 +74,15 @@ async fn create_technician(
             "must be 1 to 200 characters",
         ));
     }
-    let t = store::technicians::create(&state.db, email.as_str(), name).await?;
+    let mut tx = state.db.begin().await?;
+    let t = store::technicians::create(&mut tx, email.as_str(), name).await?;
     let mut audit =
         AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id);
     if t.created_at != t.updated_at {
         audit = audit.detail("restored a removed technician (no admin flag, no delegations)");
     }
-    store::audit::record(&state.db, &audit).await?;
+    store::audit::record(&mut tx, &audit).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view(&state, &caller, t).await?)))
 }
 
@@ -127,10 +129,12 @@ async fn delete_technician(
     caller.require_admin()?;
     technician(&state, &id).await?;
     let audit = AuditEntry::new(caller.audit_actor(), "technician.delete", "ok").technician(&id);
-    let ended = store::technicians::remove(&state.db, &id, &audit)
+    let mut tx = state.db.begin().await?;
+    let ended = store::technicians::remove(&mut tx, &id, &audit)
         .await
         .map_err(not_found)?;
-    end_now(&state, &ended, store::technicians::TECHNICIAN_REMOVED).await;
+    end_now(&mut tx, &ended, store::technicians::TECHNICIAN_REMOVED).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -145,9 +149,11 @@ async fn make_admin(
     caller.require_admin()?;
     let audit =
         AuditEntry::new(caller.audit_actor(), "technician.admin.grant", "ok").technician(&id);
-    store::technicians::grant_admin(&state.db, &id, &audit)
+    let mut tx = state.db.begin().await?;
+    store::technicians::grant_admin(&mut tx, &id, &audit)
         .await
         .map_err(not_found)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -163,10 +169,12 @@ async fn revoke_admin(
     caller.require_admin()?;
     let audit =
         AuditEntry::new(caller.audit_actor(), "technician.admin.revoke", "ok").technician(&id);
-    let ended = store::technicians::revoke_admin(&state.db, &id, &audit)
+    let mut tx = state.db.begin().await?;
+    let ended = store::technicians::revoke_admin(&mut tx, &id, &audit)
         .await
         .map_err(not_found)?;
-    end_now(&state, &ended, store::technicians::ADMIN_REMOVED).await;
+    end_now(&mut tx, &ended, store::technicians::ADMIN_REMOVED).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,26 +219,28 @@ async fn set_delegation(
     let audit = AuditEntry::new(caller.audit_actor(), action, "ok")
         .technician(&id)
         .customer(&customer_id);
+    let mut tx = state.db.begin().await?;
     if on {
-        store::technicians::delegate(&state.db, &id, &customer_id).await?;
-        store::audit::record(&state.db, &audit).await?;
+        store::technicians::delegate(&mut tx, &id, &customer_id).await?;
+        store::audit::record(&mut tx, &audit).await?;
+        tx.commit().await?;
     } else {
-        let ended = store::technicians::undelegate(&state.db, &id, &customer_id, &audit)
+        let ended = store::technicians::undelegate(&mut tx, &id, &customer_id, &audit)
             .await
             .map_err(not_found)?;
-        end_now(&state, &ended, store::technicians::DELEGATION_REMOVED).await;
+        end_now(&mut tx, &ended, store::technicians::DELEGATION_REMOVED).await?;
+        tx.commit().await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Start the end of grants the store already marked to end. A failure here loses nothing: the
-/// sweeper ends every grant marked `end_requested` on its next pass.
-async fn end_now(state: &AppState, grant_ids: &[String], reason: &str) {
+/// Queue the end of the grants the change in `tx` marked to end, to run as soon as it commits.
+/// Were the jobs lost, the sweeper still ends every grant marked `end_requested`.
+async fn end_now(tx: &mut store::Tx, grant_ids: &[String], reason: &str) -> ApiResult<()> {
     for grant_id in grant_ids {
-        if let Err(e) = crate::jobs::end::request_end(&state.db, grant_id, reason).await {
-            tracing::warn!(grant = %grant_id, reason, error = %e, "could not queue the early end now; the sweeper will end the grant");
-        }
+        crate::jobs::end::request_end(tx, grant_id, reason).await?;
     }
+    Ok(())
 }
 
 fn not_found(e: store::StoreError) -> AppError {
