@@ -170,7 +170,7 @@ async fn token_command(
                 row.id,
                 row.name,
                 expires_at
-                    .map(|at| format!(", expires {}", crate::jobs::texts::utc(at)))
+                    .map(|at| format!(", expires {}", crate::domain::time::utc(at)))
                     .unwrap_or_default()
             );
             println!("{token}");
@@ -199,7 +199,7 @@ async fn token_command(
 /// One line of `jitgate admin token list`: tab-separated, times in UTC, `-` for none.
 fn token_line(t: &store::tokens::TokenInfo) -> String {
     let time = |ms: Option<i64>| {
-        ms.map(crate::jobs::texts::utc)
+        ms.map(crate::domain::time::utc)
             .unwrap_or_else(|| "-".into())
     };
     let scope = if t.is_admin {

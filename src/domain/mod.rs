@@ -3,4 +3,5 @@
 pub mod duration;
 pub mod names;
 pub mod roles;
+pub mod time;
 pub mod totp;

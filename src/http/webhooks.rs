@@ -94,7 +94,7 @@ async fn receive(
         duration_secs: duration_secs.map(|s| s.min(i64::MAX as u64) as i64),
         latch_ticket: kind == "request" && connector.instance.level_triggered(),
     };
-    match deliveries::accept(&state.db, &incoming).await? {
+    match deliveries::accept(&state.db, crate::jobs::queue::OUTBOX, &incoming).await? {
         Accepted::New { request_id } => {
             state.metrics.delivery(&connector_id, "accepted");
             tracing::info!(connector = %connector_id, ticket = ?ticket, request = %request_id, kind, "JIT {kind} accepted");

@@ -1,4 +1,5 @@
-//! Ending a grant: the `expire` job, early ends and the sweeper all come here.
+//! Ending a grant: the `end` job (queue `jitgate.end`), early ends and the sweeper all come
+//! here, and `jitgate_grants_ended_total` counts what they ended.
 //!
 //! The end runs independent steps, most important first (remove roles, disable, revoke
 //! sessions, delete Temporary Access Passes, rotate the password, delete for the `delete`
@@ -15,26 +16,49 @@
 
 use super::texts;
 use super::{JobContext, JobError, backoff, queue};
-use crate::http::api::customers::{ENTRA_SECRET, secret_scope as customer_secret_scope};
 use crate::metrics::{ReasonLabels, StepLabels};
 use crate::store::audit::AuditEntry;
-use crate::store::grants::{EndStepRecord, Ended, ExpireJob, Grant, NewNote};
+use crate::store::customers::{ENTRA_SECRET, secret_scope as customer_secret_scope};
+use crate::store::grants::{EndStepRecord, Ended, Grant, NewNote};
 use crate::store::{self, StoreError, accounts, now_ms};
 use apalis::prelude::{BoxDynError, Data};
 use jitgate_graph::{EndAction, EndReport, EndStep, StepOutcome, Tenant};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn handle(job: ExpireJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+/// The `end` job: end the grant at its expiry (or now, for an early end), then retry its
+/// failing follow-up steps. Its queue is [`queue::END`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EndJob {
+    pub grant_id: String,
+    /// How many times the job was rescheduled after a failure (backoff).
+    #[serde(default)]
+    pub attempt: u32,
+    /// How many times it waited for another job holding the account (not failures).
+    #[serde(default)]
+    pub waits: u32,
+}
+
+impl EndJob {
+    pub fn new(grant_id: &str) -> Self {
+        EndJob {
+            grant_id: grant_id.to_string(),
+            attempt: 0,
+            waits: 0,
+        }
+    }
+}
+
+pub async fn handle(job: EndJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let outcome = end_or_follow_up(&ctx, &job.grant_id, job.attempt)
         .await
         .map(|_| ());
     super::finish(&ctx, &job, outcome, async |_| Ok(())).await
 }
 
-impl super::Rescheduled for ExpireJob {
-    const QUEUE: &'static str = queue::EXPIRE;
-    const NAME: &'static str = "expire";
+impl super::Rescheduled for EndJob {
+    const QUEUE: &'static str = queue::END;
+    const NAME: &'static str = "end";
     /// Never: a grant must end. Failures stay loud (metric, error log, ticket note).
     const MAX_ATTEMPTS: Option<u32> = None;
     fn subject(&self) -> &str {
@@ -47,7 +71,7 @@ impl super::Rescheduled for ExpireJob {
         self.waits
     }
     fn with(&self, attempt: u32, waits: u32) -> Self {
-        ExpireJob {
+        EndJob {
             grant_id: self.grant_id.clone(),
             attempt,
             waits,
@@ -256,7 +280,17 @@ async fn record_ended(
         follow_ups: join_steps(&follow_ups),
         follow_up_noted: !failing.is_empty() && !notes.is_empty(),
     };
-    if store::grants::mark_ended(&ctx.db, &ctx.keyring, &grant.id, &ended, &notes, &audit).await? {
+    if store::grants::mark_ended(
+        &ctx.db,
+        &ctx.keyring,
+        queue::OUTBOX,
+        &grant.id,
+        &ended,
+        &notes,
+        &audit,
+    )
+    .await?
+    {
         ctx.metrics
             .grants_ended
             .get_or_create(&ReasonLabels {
@@ -265,16 +299,13 @@ async fn record_ended(
             .inc();
         tracing::info!(grant = %grant.id, reason, lateness_ms = ended_at - grant.expires_at, follow_ups = follow_ups.len(), "grant ended and verified");
         if !follow_ups.is_empty() {
-            let job = queue::Job::new(
-                queue::EXPIRE,
-                &ExpireJob {
-                    grant_id: grant.id.clone(),
-                    attempt: 1,
-                    waits: 0,
-                },
-            )
-            .after(follow_up_wait(report.and_then(EndReport::retry_after), 0))
-            .key(format!("expire:{}:follow-up", grant.id));
+            let next = EndJob {
+                attempt: 1,
+                ..EndJob::new(&grant.id)
+            };
+            let job = queue::Job::new(queue::END, &next)
+                .after(follow_up_wait(report.and_then(EndReport::retry_after), 0))
+                .key(format!("end:{}:follow-up", grant.id));
             queue::push(&ctx.db, job).await?;
         }
     }
@@ -568,7 +599,8 @@ async fn failed(
             title,
             body,
         };
-        store::grants::add_note(&ctx.db, &ctx.keyring, &note, Some(&grant.id)).await?;
+        store::grants::add_note(&ctx.db, &ctx.keyring, queue::OUTBOX, &note, Some(&grant.id))
+            .await?;
     }
     let after = retry_after.unwrap_or_else(|| backoff(attempts.max(1) as u32 - 1));
     Err(JobError::retry(after, error.to_string()))
@@ -584,15 +616,8 @@ pub async fn request_end(
     if !store::grants::request_end(tx, grant_id, reason).await? {
         return Ok(false);
     }
-    let job = queue::Job::new(
-        queue::EXPIRE,
-        &ExpireJob {
-            grant_id: grant_id.to_string(),
-            attempt: 0,
-            waits: 0,
-        },
-    )
-    .key(format!("expire:{grant_id}:early"));
+    let job =
+        queue::Job::new(queue::END, &EndJob::new(grant_id)).key(format!("end:{grant_id}:early"));
     tx.push_job(&job).await?;
     Ok(true)
 }

@@ -187,12 +187,12 @@ pub async fn tenant_of(
     let Some(conn) = store::customers::entra(&ctx.db, customer_id).await? else {
         return Ok(None);
     };
-    let scope = crate::http::api::customers::secret_scope(customer_id);
+    let scope = store::customers::secret_scope(customer_id);
     let Some(secret) = store::secrets::get_string(
         &ctx.db,
         &ctx.keyring,
         &scope,
-        crate::http::api::customers::ENTRA_SECRET,
+        store::customers::ENTRA_SECRET,
     )
     .await?
     else {

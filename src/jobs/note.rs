@@ -3,12 +3,33 @@
 use super::{JobContext, JobError, backoff, queue};
 use crate::psa::RegistryError;
 use crate::store::audit::AuditEntry;
-use crate::store::grants::NoteJob;
 use crate::store::notes::{self, LINK_PLACEHOLDER, LINK_TOKEN};
 use crate::store::{self};
 use apalis::prelude::{BoxDynError, Data};
 use jitgate_connectors::{Note, PsaError, TicketRef};
 use std::sync::Arc;
+
+/// The `note` job: post the stored note `note_id` to its ticket.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NoteJob {
+    pub note_id: String,
+    /// How many times the job was rescheduled after a failure (backoff).
+    #[serde(default)]
+    pub attempt: u32,
+    /// How many times it waited for another job holding the account (not failures).
+    #[serde(default)]
+    pub waits: u32,
+}
+
+impl NoteJob {
+    pub fn new(note_id: &str) -> Self {
+        NoteJob {
+            note_id: note_id.to_string(),
+            attempt: 0,
+            waits: 0,
+        }
+    }
+}
 
 pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let outcome = post(&ctx, &job.note_id).await;

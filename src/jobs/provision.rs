@@ -8,7 +8,7 @@ use crate::crypto::random_token;
 use crate::domain::names::{Email, UpnTemplate};
 use crate::psa::RegistryError;
 use crate::store::audit::AuditEntry;
-use crate::store::deliveries::{ProvisionJob, RequestRow};
+use crate::store::deliveries::RequestRow;
 use crate::store::grants::{GrantStart, NewNote};
 use crate::store::{self, accounts, now_ms};
 use apalis::prelude::{BoxDynError, Data};
@@ -16,6 +16,28 @@ use jitgate_connectors::{Actor, CompanyRef, PsaError, TicketRef};
 use jitgate_graph::{AccountSpec, GraphError};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The `provision` job: act on the JIT request `request_id`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProvisionJob {
+    pub request_id: String,
+    /// How many times the job was rescheduled after a failure (backoff).
+    #[serde(default)]
+    pub attempt: u32,
+    /// How many times it waited for another job holding the account (not failures).
+    #[serde(default)]
+    pub waits: u32,
+}
+
+impl ProvisionJob {
+    pub fn new(request_id: &str) -> Self {
+        ProvisionJob {
+            request_id: request_id.to_string(),
+            attempt: 0,
+            waits: 0,
+        }
+    }
+}
 
 pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let outcome = provision(&ctx, &job).await;
@@ -392,7 +414,7 @@ async fn grant_locked(
         .detail(format!(
             "request {}; expires {}",
             req.id,
-            texts::utc(expires_at)
+            crate::domain::time::utc(expires_at)
         ));
     if let Some(t) = &who.ticket {
         audit = audit.ticket(&t.0);
@@ -413,7 +435,7 @@ async fn grant_locked(
         audit,
     };
     Ok(Locked::Started(Box::new(
-        store::grants::start_or_extend(&ctx.db, &ctx.keyring, &start).await?,
+        store::grants::start_or_extend(&ctx.db, &ctx.keyring, queue::OUTBOX, &start).await?,
     )))
 }
 
@@ -542,16 +564,14 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
         .technician(&who.technician.id)
         .connector(&req.connector_id)
         .detail(detail.clone());
-    store::grants::close_request_with_note(
-        &mut tx,
-        &ctx.keyring,
-        &req.id,
-        "done",
-        &detail,
-        None,
-        &audit,
-    )
-    .await?;
+    let close = store::grants::RequestClose {
+        request_id: &req.id,
+        status: "done",
+        detail: &detail,
+        note: None,
+        audit: &audit,
+    };
+    store::grants::close_request_with_note(&mut tx, &ctx.keyring, queue::OUTBOX, &close).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -598,16 +618,14 @@ async fn close(
         audit = audit.ticket(t);
     }
     let mut tx = ctx.db.begin().await?;
-    store::grants::close_request_with_note(
-        &mut tx,
-        &ctx.keyring,
-        &req.id,
+    let close = store::grants::RequestClose {
+        request_id: &req.id,
         status,
-        why,
-        note.as_ref(),
-        &audit,
-    )
-    .await?;
+        detail: why,
+        note: note.as_ref(),
+        audit: &audit,
+    };
+    store::grants::close_request_with_note(&mut tx, &ctx.keyring, queue::OUTBOX, &close).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,99 +1,34 @@
-//! Pushing jobs into apalis's tables, inside the caller's transaction where it matters
-//! (a request row and its provisioning job commit together or not at all).
+//! The job layer's queues: their names, and the [`JobOutbox`] through which store transactions
+//! queue provisioning, note and end jobs with the rows they write.
 
-use crate::store::{Result, StoreError};
-use apalis::prelude::TaskBuilder;
-use serde::Serialize;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use super::end::EndJob;
+use super::note::NoteJob;
+use super::provision::ProvisionJob;
+pub use crate::store::queue::{Job, push};
 
 /// Queue names are explicit: apalis's default (the Rust type name) would strand queued jobs
 /// whenever a module is renamed.
 pub const PROVISION: &str = "jitgate.provision";
 pub const NOTE: &str = "jitgate.note";
-pub const EXPIRE: &str = "jitgate.expire";
+pub const END: &str = "jitgate.end";
+/// Builds the jobs store transactions queue.
+pub struct JobOutbox;
 
-/// A job ready to be pushed: JSON args (apalis's JSON codec), when to run, and a key that makes
-/// a second push of the same logical job a no-op.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub queue: &'static str,
-    args: Vec<u8>,
-    run_at_secs: Option<u64>,
-    idempotency_key: Option<String>,
-}
-
-impl Job {
-    pub fn new<T: Serialize>(queue: &'static str, args: &T) -> Job {
-        Job {
-            queue,
-            args: serde_json::to_vec(args).expect("job args serialize"),
-            run_at_secs: None,
-            idempotency_key: None,
-        }
+impl crate::store::queue::Outbox for JobOutbox {
+    fn provision(&self, request_id: &str) -> Job {
+        Job::new(PROVISION, &ProvisionJob::new(request_id)).key(format!("provision:{request_id}:0"))
     }
 
-    /// Run no earlier than `at_ms` (Unix ms). apalis stores whole seconds, so round up: a job
-    /// must never run before its time.
-    pub fn at_ms(mut self, at_ms: i64) -> Job {
-        self.run_at_secs = Some((at_ms.max(0) as u64).div_ceil(1000));
-        self
+    fn note(&self, note_id: &str) -> Job {
+        Job::new(NOTE, &NoteJob::new(note_id)).key(format!("note:{note_id}:0"))
     }
 
-    pub fn after(self, delay: Duration) -> Job {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970");
-        self.at_ms((now + delay).as_millis() as i64)
-    }
-
-    pub fn key(mut self, key: impl Into<String>) -> Job {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-
-    fn task(&self) -> apalis::prelude::Task<Vec<u8>> {
-        // Handlers report their own failures and reschedule with a delay; apalis's own retries
-        // happen at once and only guard against a crash or a database hiccup mid-handler.
-        let mut b = TaskBuilder::new(self.args.clone()).max_attempts(3);
-        if let Some(t) = self.run_at_secs {
-            b = b.run_at_timestamp(t);
-        }
-        if let Some(k) = &self.idempotency_key {
-            b = b.idempotency_key(k);
-        }
-        b.build()
+    fn end_at(&self, grant_id: &str, at_ms: i64, version: i32) -> Job {
+        Job::new(END, &EndJob::new(grant_id))
+            .at_ms(at_ms)
+            .key(format!("end:{grant_id}:v{version}"))
     }
 }
 
-/// Push a job on an open connection or transaction of either database.
-pub trait PushJob {
-    fn push_job(&mut self, job: &Job) -> impl std::future::Future<Output = Result<()>> + Send;
-}
-
-impl PushJob for sqlx::SqliteConnection {
-    async fn push_job(&mut self, job: &Job) -> Result<()> {
-        apalis_sqlite::queries::push_tasks(self, job.queue, &[job.task()])
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))?;
-        // Wake that queue's worker now rather than at its next poll (PostgreSQL: apalis's
-        // trigger NOTIFYs on commit).
-        crate::store::job_signal::queued(job.queue);
-        Ok(())
-    }
-}
-
-impl PushJob for sqlx::PgConnection {
-    async fn push_job(&mut self, job: &Job) -> Result<()> {
-        apalis_postgres::queries::push_tasks(self, job.queue, vec![job.task()])
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))
-    }
-}
-
-/// Push one job on its own.
-pub async fn push(db: &crate::store::Db, job: Job) -> Result<()> {
-    crate::store::on_db!(db, pool => {
-        let mut conn = pool.acquire().await?;
-        conn.push_job(&job).await
-    })
-}
+/// The outbox every caller uses (it holds no state).
+pub const OUTBOX: &JobOutbox = &JobOutbox;

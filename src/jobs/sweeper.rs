@@ -2,11 +2,12 @@
 //! and not yet ended gets its end run, whatever happened to its `expire` job. This is what
 //! guarantees that an outage, a lost job or a restart cannot leave an admin enabled (I3).
 
+use super::end::EndJob;
 use super::end::{EndOutcome, end_grant};
+use super::note::NoteJob;
+use super::provision::ProvisionJob;
 use super::{JobContext, JobError, queue};
 use crate::store;
-use crate::store::deliveries::ProvisionJob;
-use crate::store::grants::{ExpireJob, NoteJob};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -108,14 +109,14 @@ pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError>
     // for twice that lost its job.
     for id in store::grants::stale_follow_ups(&ctx.db, FOLLOW_UP_LOST_AFTER_MS, 100).await? {
         tracing::warn!(grant = %id, "follow-up steps of an ended grant lost their job; queueing them again");
-        let job = ExpireJob {
+        let job = EndJob {
             grant_id: id.clone(),
             attempt: 0,
             waits: 0,
         };
         queue::push(
             &ctx.db,
-            queue::Job::new(queue::EXPIRE, &job).key(format!("expire:{id}:rescue{bucket}")),
+            queue::Job::new(queue::END, &job).key(format!("end:{id}:rescue{bucket}")),
         )
         .await?;
     }

@@ -2,19 +2,8 @@
 //! password, a TOTP key or a link token (the link goes in as a placeholder, see
 //! `store::notes::LINK_PLACEHOLDER`).
 
+use crate::domain::time::utc;
 use crate::store::notes::LINK_PLACEHOLDER;
-use time::OffsetDateTime;
-use time::macros::format_description;
-
-/// `2026-11-26 18:30 UTC`: absolute, unambiguous for technicians in any time zone.
-pub fn utc(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    t.format(format_description!(
-        "[year]-[month]-[day] [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
-}
 
 pub struct CredentialsNote<'a> {
     pub technician: &'a str,
@@ -142,11 +131,6 @@ pub fn end_failing(upn: &str, attempts: i32, error: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expiry_is_absolute_utc() {
-        assert_eq!(utc(1_795_702_971_710), "2026-11-26 14:22 UTC");
-    }
 
     #[test]
     fn credentials_note_has_link_placeholder_upn_and_expiry() {

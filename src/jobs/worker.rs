@@ -5,11 +5,12 @@
 //! `poll_interval` (jobs due later, retries, and anything a wake-up missed). Without the wake-up
 //! each job of a chain waited for the next poll (reference/stack.md §2.4).
 
+use super::end::EndJob;
+use super::note::NoteJob;
+use super::provision::ProvisionJob;
 use super::{JobContext, end, note, provision, queue};
 use crate::app::Part;
 use crate::store::Db;
-use crate::store::deliveries::ProvisionJob;
-use crate::store::grants::{ExpireJob, NoteJob};
 use crate::store::job_signal;
 use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder, WorkerBuilderExt};
 use std::sync::{Arc, Mutex};
@@ -118,9 +119,9 @@ pub fn parts(
                     SqliteStorage,
                     Config,
                     &pool,
-                    ExpireJob,
-                    queue::EXPIRE,
-                    "expire",
+                    EndJob,
+                    queue::END,
+                    "end",
                     end::handle,
                     ctx,
                     strategy,
@@ -171,9 +172,9 @@ pub fn parts(
                     PostgresStorage,
                     Config,
                     &pool,
-                    ExpireJob,
-                    queue::EXPIRE,
-                    "expire",
+                    EndJob,
+                    queue::END,
+                    "end",
                     end::handle,
                     ctx,
                     strategy,

@@ -47,6 +47,13 @@ fn token_param(v: &Visibility) -> &str {
     }
 }
 
+/// Where the customer's Entra client secret is sealed (`secrets` scope and name).
+pub const ENTRA_SECRET: &str = "entra_client_secret";
+
+pub fn secret_scope(customer_id: &str) -> String {
+    format!("customer:{customer_id}")
+}
+
 pub async fn create(tx: &mut Tx, name: &str) -> Result<Customer> {
     let now = now_ms();
     let c = Customer {

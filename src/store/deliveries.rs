@@ -2,8 +2,7 @@
 //! in one transaction, so a redelivery or a crash can neither lose nor double a request.
 
 use super::{BeginWrite, Db, Result, new_id, now_ms, on_db};
-use crate::jobs::queue::{self, Job, PushJob};
-use serde::{Deserialize, Serialize};
+use crate::store::queue::{Outbox, PushJob};
 
 /// What a verified delivery asks for.
 #[derive(Debug, Clone)]
@@ -33,18 +32,7 @@ pub enum Accepted {
     StillTriggered,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProvisionJob {
-    pub request_id: String,
-    /// How many times this request was rescheduled (backoff).
-    #[serde(default)]
-    pub attempt: u32,
-    /// How many times it waited for another job holding the account (not failures).
-    #[serde(default)]
-    pub waits: u32,
-}
-
-pub async fn accept(db: &Db, incoming: &Incoming) -> Result<Accepted> {
+pub async fn accept(db: &Db, outbox: &dyn Outbox, incoming: &Incoming) -> Result<Accepted> {
     let now = now_ms();
     let request_id = new_id("req");
     on_db!(db, pool => {
@@ -76,9 +64,7 @@ pub async fn accept(db: &Db, incoming: &Incoming) -> Result<Accepted> {
             .bind(&incoming.ticket_ref).bind(&incoming.psa_company_id).bind(&incoming.actor)
             .bind(incoming.duration_secs).bind(now)
             .execute(&mut *tx).await?;
-        let job = Job::new(queue::PROVISION, &ProvisionJob { request_id: request_id.clone(), attempt: 0, waits: 0 })
-            .key(format!("provision:{request_id}:0"));
-        (*tx).push_job(&job).await?;
+        (*tx).push_job(&outbox.provision(&request_id)).await?;
         tx.commit().await?;
     });
     Ok(Accepted::New { request_id })

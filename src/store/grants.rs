@@ -3,8 +3,8 @@
 
 use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
 use crate::crypto::{Keyring, hash_token};
-use crate::jobs::queue::{self, Job};
 use crate::store::audit::{self, AuditEntry};
+use crate::store::queue::Outbox;
 use crate::store::{accounts, notes, secrets};
 use serde::{Deserialize, Serialize};
 
@@ -83,24 +83,6 @@ const COLUMNS: &str = "id, account_id, customer_id, technician_id, request_id, c
     expires_at, ended_at, end_reason, end_requested, end_request_reason, end_attempts, last_end_error, tenant_id, \
     client_id, end_steps, end_follow_ups, follow_up_noted, version, created_at, updated_at";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExpireJob {
-    pub grant_id: String,
-    #[serde(default)]
-    pub attempt: u32,
-    #[serde(default)]
-    pub waits: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NoteJob {
-    pub note_id: String,
-    #[serde(default)]
-    pub attempt: u32,
-    #[serde(default)]
-    pub waits: u32,
-}
-
 /// A note to post to the originating ticket, committed with the state change it reports.
 #[derive(Debug, Clone)]
 pub struct NewNote {
@@ -117,6 +99,7 @@ pub struct NewNote {
 pub async fn insert_note(
     tx: &mut Tx,
     keyring: &Keyring,
+    outbox: &dyn Outbox,
     note: &NewNote,
     grant_id: Option<&str>,
     request_id: Option<&str>,
@@ -139,16 +122,7 @@ pub async fn insert_note(
         )
         .await?;
     }
-    let job = Job::new(
-        queue::NOTE,
-        &NoteJob {
-            note_id: note_id.clone(),
-            attempt: 0,
-            waits: 0,
-        },
-    )
-    .key(format!("note:{note_id}:0"));
-    tx.push_job(&job).await
+    tx.push_job(&outbox.note(&note_id)).await
 }
 
 /// Everything that starts (or extends) a grant.
@@ -181,7 +155,12 @@ pub struct Started {
 /// Start a grant for the account, or extend its open one, with a new credential link (older
 /// links of the grant stop working), the ticket note and the expiry job; and mark the request
 /// provisioned. One transaction.
-pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Result<Started> {
+pub async fn start_or_extend(
+    db: &Db,
+    keyring: &Keyring,
+    outbox: &dyn Outbox,
+    s: &GrantStart,
+) -> Result<Started> {
     let now = now_ms();
     let select_open = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND ended_at IS NULL"
@@ -245,6 +224,7 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
         insert_note(
             &mut tx,
             keyring,
+            outbox,
             note,
             Some(&grant_id),
             Some(&s.request_id),
@@ -252,17 +232,8 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
         )
         .await?;
     }
-    let expire = Job::new(
-        queue::EXPIRE,
-        &ExpireJob {
-            grant_id: grant_id.clone(),
-            attempt: 0,
-            waits: 0,
-        },
-    )
-    .at_ms(grant.expires_at)
-    .key(format!("expire:{grant_id}:v{}", grant.version));
-    tx.push_job(&expire).await?;
+    tx.push_job(&outbox.end_at(&grant_id, grant.expires_at, grant.version))
+        .await?;
     on_tx!(&mut tx, conn => sqlx::query(
         "UPDATE jit_requests SET status = 'provisioned', grant_id = $1, customer_id = $2, technician_id = $3,
              updated_at = $4 WHERE id = $5")
@@ -273,17 +244,31 @@ pub async fn start_or_extend(db: &Db, keyring: &Keyring, s: &GrantStart) -> Resu
     Ok(Started { grant, extended })
 }
 
+/// How a pending request is closed without a grant.
+pub struct RequestClose<'a> {
+    pub request_id: &'a str,
+    /// `refused`, `failed` or `done`.
+    pub status: &'a str,
+    pub detail: &'a str,
+    pub note: Option<&'a NewNote>,
+    pub audit: &'a AuditEntry,
+}
+
 /// Close a pending request (refused, failed or done) with a note to its ticket and its audit
 /// row, in `tx`. A request no longer pending changes nothing.
 pub async fn close_request_with_note(
     tx: &mut Tx,
     keyring: &Keyring,
-    request_id: &str,
-    status: &str,
-    detail: &str,
-    note: Option<&NewNote>,
-    audit: &AuditEntry,
+    outbox: &dyn Outbox,
+    close: &RequestClose<'_>,
 ) -> Result<()> {
+    let RequestClose {
+        request_id,
+        status,
+        detail,
+        note,
+        audit,
+    } = *close;
     let n = on_tx!(tx, conn => sqlx::query(
         "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
              technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
@@ -291,7 +276,7 @@ pub async fn close_request_with_note(
         .execute(&mut *conn).await?.rows_affected());
     if n == 1 {
         if let Some(note) = note {
-            insert_note(tx, keyring, note, None, Some(request_id), None).await?;
+            insert_note(tx, keyring, outbox, note, None, Some(request_id), None).await?;
         }
         audit::record(tx, audit).await?;
     }
@@ -317,6 +302,7 @@ pub struct Ended<'a> {
 pub async fn mark_ended(
     db: &Db,
     keyring: &Keyring,
+    outbox: &dyn Outbox,
     grant_id: &str,
     ended: &Ended<'_>,
     notes: &[NewNote],
@@ -349,7 +335,7 @@ pub async fn mark_ended(
     )
     .await?;
     for note in notes {
-        insert_note(&mut tx, keyring, note, Some(grant_id), None, None).await?;
+        insert_note(&mut tx, keyring, outbox, note, Some(grant_id), None, None).await?;
     }
     audit::record(&mut tx, audit).await?;
     tx.commit().await?;
@@ -413,11 +399,12 @@ pub async fn count_follow_ups(db: &Db) -> Result<i64> {
 pub async fn add_note(
     db: &Db,
     keyring: &Keyring,
+    outbox: &dyn Outbox,
     note: &NewNote,
     grant_id: Option<&str>,
 ) -> Result<()> {
     let mut tx = db.begin().await?;
-    insert_note(&mut tx, keyring, note, grant_id, None, None).await?;
+    insert_note(&mut tx, keyring, outbox, note, grant_id, None, None).await?;
     tx.commit().await
 }
 

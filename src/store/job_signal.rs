@@ -136,18 +136,16 @@ mod tests {
 
     #[tokio::test]
     async fn queuing_a_job_on_sqlite_wakes_that_queue_only() {
-        use crate::jobs::queue as jobs;
+        use crate::store::queue::{Job, push};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jobs.db");
         let db = crate::store::Db::connect(&format!("sqlite://{}", path.display()), 4)
             .await
             .unwrap();
         db.migrate().await.unwrap();
-        let mut notes = queue(jobs::NOTE).subscribe();
-        let mut expiries = queue(jobs::EXPIRE).subscribe();
-        jobs::push(&db, jobs::Job::new(jobs::NOTE, &"x"))
-            .await
-            .unwrap();
+        let mut notes = queue("jitgate.note").subscribe();
+        let mut expiries = queue("jitgate.end").subscribe();
+        push(&db, Job::new("jitgate.note", &"x")).await.unwrap();
         let wait = std::time::Duration::from_secs(2);
         assert_eq!(tokio::time::timeout(wait, notes.next()).await, Ok(Some(())));
         let other = tokio::time::timeout(std::time::Duration::from_millis(50), expiries.next());

@@ -14,6 +14,7 @@ pub mod grants;
 pub mod job_signal;
 pub mod links;
 pub mod notes;
+pub mod queue;
 pub mod secrets;
 mod sqlite_busy;
 pub mod technicians;
@@ -28,6 +29,14 @@ use std::time::Duration;
 /// The app's migrations live in their own table so apalis's SQLite migrations (which use
 /// `_sqlx_migrations`) do not collide with ours (reference/stack.md §2.9).
 const MIGRATIONS_TABLE: &str = "_jitgate_migrations";
+
+/// The end-of-access queue was called `jitgate.expire` before it got the one name `end` from
+/// queue to handler to metric: jobs still queued under the old name move over (apalis's tables
+/// exist only after its own setup, so this runs after it, and again harmlessly on every start).
+const RENAME_END_QUEUE_SQLITE: &str =
+    "UPDATE Jobs SET job_type = 'jitgate.end' WHERE job_type = 'jitgate.expire'";
+const RENAME_END_QUEUE_POSTGRES: &str =
+    "UPDATE apalis.jobs SET job_type = 'jitgate.end' WHERE job_type = 'jitgate.expire'";
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -118,8 +127,8 @@ impl Tx {
     }
 
     /// Push a job that is queued only if the transaction commits.
-    pub async fn push_job(&mut self, job: &crate::jobs::queue::Job) -> Result<()> {
-        use crate::jobs::queue::PushJob as _;
+    pub async fn push_job(&mut self, job: &queue::Job) -> Result<()> {
+        use queue::PushJob as _;
         on_tx!(self, conn => conn.push_job(job).await)
     }
 }
@@ -212,6 +221,7 @@ impl Db {
                 apalis_sqlite::SqliteStorage::setup(pool)
                     .await
                     .map_err(|e| StoreError::Queue(e.to_string()))?;
+                sqlx::query(RENAME_END_QUEUE_SQLITE).execute(pool).await?;
             }
             Db::Postgres(pool) => {
                 let mut m = sqlx::migrate!("./migrations/postgres");
@@ -220,6 +230,7 @@ impl Db {
                 apalis_postgres::PostgresStorage::setup(pool)
                     .await
                     .map_err(|e| StoreError::Queue(e.to_string()))?;
+                sqlx::query(RENAME_END_QUEUE_POSTGRES).execute(pool).await?;
             }
         }
         Ok(())

@@ -88,7 +88,7 @@ fn describe(row: &AdminToken, expires_at: Option<i64>) -> String {
             "{kind} token {} ({}), expires {}",
             row.id,
             row.name,
-            crate::jobs::texts::utc(at)
+            crate::domain::time::utc(at)
         ),
         None => format!("{kind} token {} ({}), no expiry", row.id, row.name),
     }

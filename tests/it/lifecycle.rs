@@ -211,13 +211,13 @@ async fn the_sweeper_ends_a_grant_whose_expire_job_was_lost() {
     // Lose every expire job.
     match &w.app.db {
         jitgate::store::Db::Sqlite(p) => {
-            sqlx::query("DELETE FROM Jobs WHERE job_type = 'jitgate.expire'")
+            sqlx::query("DELETE FROM Jobs WHERE job_type = 'jitgate.end'")
                 .execute(p)
                 .await
                 .unwrap();
         }
         jitgate::store::Db::Postgres(p) => {
-            sqlx::query("DELETE FROM apalis.jobs WHERE job_type = 'jitgate.expire'")
+            sqlx::query("DELETE FROM apalis.jobs WHERE job_type = 'jitgate.end'")
                 .execute(p)
                 .await
                 .unwrap();

@@ -215,16 +215,12 @@ async fn one_grant_failing_does_not_stop_the_sweeper_ending_the_others() {
     // names is gone, so reading it fails, faster than Bob's end can talk to Graph.
     match &w.app.db {
         Db::Sqlite(_) => {
-            execute(
-                &w.app.db,
-                "DELETE FROM Jobs WHERE job_type = 'jitgate.expire'",
-            )
-            .await
+            execute(&w.app.db, "DELETE FROM Jobs WHERE job_type = 'jitgate.end'").await
         }
         Db::Postgres(_) => {
             execute(
                 &w.app.db,
-                "DELETE FROM apalis.jobs WHERE job_type = 'jitgate.expire'",
+                "DELETE FROM apalis.jobs WHERE job_type = 'jitgate.end'",
             )
             .await
         }

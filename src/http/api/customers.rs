@@ -6,7 +6,8 @@ use crate::domain::roles::parse_role;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::state::AppState;
-use crate::store::{self, audit::AuditEntry, customers::EntraConnection};
+use crate::store::customers::{ENTRA_SECRET, EntraConnection, secret_scope};
+use crate::store::{self, audit::AuditEntry};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,12 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(get_customer, update_customer, delete_customer))
         .routes(routes!(put_entra, delete_entra))
-}
-
-pub const ENTRA_SECRET: &str = "entra_client_secret";
-
-pub fn secret_scope(customer_id: &str) -> String {
-    format!("customer:{customer_id}")
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,8 +2,8 @@
 //! request goes through [`esc`]; no markup carries inline script or style (the CSP forbids
 //! them), so the page works without JavaScript and `page.js` only enhances it.
 
+use crate::domain::time::utc;
 use crate::domain::totp::Code;
-use crate::jobs::texts::utc;
 use crate::store::links::{LinkState, LinkView};
 use std::fmt::Write as _;
 use time::OffsetDateTime;
