@@ -11,10 +11,11 @@ use crate::crypto::{Keyring, KeyringOrigin};
 use crate::http::{self, state::AppState};
 use crate::metrics::Metrics;
 use crate::store::Db;
-use futures::future::BoxFuture;
+pub use crate::supervision::{Liveness, Part};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,28 +90,21 @@ impl Application {
             config.login_url.clone(),
             config.graph_url.clone(),
         );
-        let state = AppState {
+        let services = Arc::new(crate::services::Services {
             config: Arc::new(config),
             db,
             keyring,
             metrics: Arc::new(Metrics::new()),
             liveness: Liveness::default(),
             http,
-            connectors,
-        };
-        let jobs = Arc::new(crate::jobs::JobContext {
-            config: state.config.clone(),
-            db: state.db.clone(),
-            keyring: state.keyring.clone(),
-            metrics: state.metrics.clone(),
             graph,
-            connectors: state.connectors.clone(),
+            connectors,
             instance: crate::jobs::instance_name(),
         });
         Ok(Application {
             listener,
-            state,
-            jobs,
+            state: services.clone(),
+            jobs: services,
             shutdown: CancellationToken::new(),
         })
     }
@@ -171,44 +165,6 @@ impl Application {
         supervised?;
         tracing::info!("jitgate stopped");
         Ok(())
-    }
-}
-
-/// Which supervised parts stopped on their own, for `/readyz`.
-#[derive(Clone, Default, Debug)]
-pub struct Liveness {
-    stopped: Arc<Mutex<Vec<String>>>,
-}
-
-impl Liveness {
-    pub fn mark_stopped(&self, part: &str) {
-        self.stopped
-            .lock()
-            .expect("liveness lock")
-            .push(part.to_string());
-    }
-
-    /// The parts that stopped, in the order they did; empty while everything runs.
-    pub fn stopped(&self) -> Vec<String> {
-        self.stopped.lock().expect("liveness lock").clone()
-    }
-}
-
-/// Something that must run until shutdown: the HTTP server, a job worker, the sweeper.
-pub struct Part {
-    name: String,
-    run: BoxFuture<'static, Result<(), String>>,
-}
-
-impl Part {
-    pub fn new(
-        name: impl Into<String>,
-        run: impl Future<Output = Result<(), String>> + Send + 'static,
-    ) -> Part {
-        Part {
-            name: name.into(),
-            run: Box::pin(run),
-        }
     }
 }
 
@@ -289,6 +245,7 @@ pub fn cancel_on_signal(token: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use std::time::Duration;
 
     /// A part that runs until `shutdown` and then reports that it stopped gracefully.

@@ -11,5 +11,7 @@ pub mod http_client;
 pub mod jobs;
 pub mod metrics;
 pub mod psa;
+pub mod services;
 pub mod store;
+pub mod supervision;
 pub mod telemetry;

@@ -14,25 +14,12 @@ pub mod sweeper;
 pub mod texts;
 pub mod worker;
 
-use crate::config::Config;
-use crate::crypto::Keyring;
-use crate::metrics::Metrics;
-use crate::psa::ConnectorRegistry;
-use crate::store::{self, Db, StoreError};
-use std::sync::Arc;
+use crate::store::{self, StoreError};
 use std::time::Duration;
 
-/// What every job handler can reach.
-pub struct JobContext {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub keyring: Arc<Keyring>,
-    pub metrics: Arc<Metrics>,
-    pub graph: jitgate_graph::GraphClient,
-    pub connectors: Arc<ConnectorRegistry>,
-    /// This process's name in leases and locks (unique per start).
-    pub instance: String,
-}
+/// What every job handler can reach: the same [`crate::services::Services`] the HTTP handlers
+/// use.
+pub type JobContext = crate::services::Services;
 
 /// Why a step did not finish now.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ mod access_end;
 mod admin_api;
 mod admin_scope;
 mod api_contract;
+mod architecture;
 mod browser;
 mod credential;
 mod demo;

@@ -1,0 +1,26 @@
+//! The one value every HTTP handler and every job reaches: the database, the master keys,
+//! the outbound clients (Microsoft Graph, the PSA connectors), configuration and metrics.
+//! Built once at start ([`crate::app::Application::build`]) and shared behind an `Arc`.
+
+use crate::config::Config;
+use crate::crypto::Keyring;
+use crate::metrics::Metrics;
+use crate::psa::ConnectorRegistry;
+use crate::store::Db;
+use crate::supervision::Liveness;
+use std::sync::Arc;
+
+pub struct Services {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub metrics: Arc<Metrics>,
+    /// Which supervised parts (workers, sweeper) stopped: `/readyz` reports them.
+    pub liveness: Liveness,
+    /// The one outbound HTTP client (its TLS roots, timeouts and no redirects).
+    pub http: reqwest::Client,
+    pub graph: jitgate_graph::GraphClient,
+    pub connectors: Arc<ConnectorRegistry>,
+    /// This process's name in leases and locks (unique per start).
+    pub instance: String,
+}
