@@ -6,6 +6,7 @@
 
 use super::error::AppError;
 use super::state::AppState;
+use crate::domain::lifecycle::RequestKind;
 use crate::psa::RegistryError;
 use crate::store::deliveries::{self, Accepted, Incoming};
 use axum::Json;
@@ -78,8 +79,8 @@ async fn receive(
             }
             return Ok(ignored(&state, &connector_id, "trigger cleared"));
         }
-        Trigger::Requested { duration_secs } => ("request", duration_secs),
-        Trigger::Cancelled => ("cancel", None),
+        Trigger::Requested { duration_secs } => (RequestKind::Request, duration_secs),
+        Trigger::Cancelled => (RequestKind::Cancel, None),
     };
     let incoming = Incoming {
         connector_id: connector_id.clone(),
@@ -92,12 +93,12 @@ async fn receive(
             .as_ref()
             .map(|a| serde_json::to_string(a).expect("actor serializes")),
         duration_secs: duration_secs.map(|s| s.min(i64::MAX as u64) as i64),
-        latch_ticket: kind == "request" && connector.instance.level_triggered(),
+        latch_ticket: kind == RequestKind::Request && connector.instance.level_triggered(),
     };
     match deliveries::accept(&state.db, crate::jobs::queue::OUTBOX, &incoming).await? {
         Accepted::New { request_id } => {
             state.metrics.delivery(&connector_id, "accepted");
-            tracing::info!(connector = %connector_id, ticket = ?ticket, request = %request_id, kind, "JIT {kind} accepted");
+            tracing::info!(connector = %connector_id, ticket = ?ticket, request = %request_id, %kind, "JIT {kind} accepted");
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "status": "accepted", "request_id": request_id })),

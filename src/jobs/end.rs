@@ -16,6 +16,7 @@
 
 use super::texts;
 use super::{JobContext, JobError, backoff, queue};
+use crate::domain::lifecycle::{AccountState, EndReason, ExpiryAction, NoteKind};
 use crate::metrics::{ReasonLabels, StepLabels};
 use crate::store::audit::AuditEntry;
 use crate::store::customers::{ENTRA_SECRET, secret_scope as customer_secret_scope};
@@ -123,14 +124,11 @@ async fn end_or_follow_up(
 }
 
 /// Why the grant ends: the early-end reason that was asked for, or `expired`.
-fn end_reason(grant: &Grant) -> &str {
+fn end_reason(grant: &Grant) -> EndReason {
     if grant.end_requested && grant.expires_at > now_ms() {
-        grant
-            .end_request_reason
-            .as_deref()
-            .unwrap_or("ended_by_admin")
+        grant.end_request_reason.unwrap_or(EndReason::EndedByAdmin)
     } else {
-        "expired"
+        EndReason::Expired
     }
 }
 
@@ -144,7 +142,7 @@ async fn end_locked(ctx: &JobContext, grant: &Grant) -> Result<EndOutcome, JobEr
     .await?;
     let reason = end_reason(grant);
     let action = match store::customers::entra(&ctx.db, &grant.customer_id).await? {
-        Some(c) if c.expiry_action == "delete" => EndAction::Delete,
+        Some(c) if c.expiry_action == ExpiryAction::Delete => EndAction::Delete,
         _ => EndAction::Disable,
     };
     let report = match &account.entra_user_id {
@@ -199,7 +197,7 @@ struct Ending<'a> {
     grant: &'a Grant,
     account: &'a accounts::Account,
     customer: &'a store::customers::Customer,
-    reason: &'a str,
+    reason: EndReason,
     action: EndAction,
 }
 
@@ -222,9 +220,9 @@ async fn record_ended(
         (EndAction::Delete, Some(r))
             if r.already_gone || step_succeeded(r, EndStep::DeleteAccount) =>
         {
-            "deleted"
+            AccountState::Deleted
         }
-        _ => "disabled",
+        _ => AccountState::Disabled,
     };
     let follow_ups = report.map(EndReport::failed_follow_ups).unwrap_or_default();
     let failing: Vec<(EndStep, String)> = report
@@ -246,7 +244,7 @@ async fn record_ended(
             NewNote {
                 connector_id: c.clone(),
                 ticket_ref: t.clone(),
-                kind: "ended",
+                kind: NoteKind::Ended,
                 title,
                 body,
             }
@@ -294,10 +292,10 @@ async fn record_ended(
         ctx.metrics
             .grants_ended
             .get_or_create(&ReasonLabels {
-                reason: static_reason(reason),
+                reason: reason.as_str(),
             })
             .inc();
-        tracing::info!(grant = %grant.id, reason, lateness_ms = ended_at - grant.expires_at, follow_ups = follow_ups.len(), "grant ended and verified");
+        tracing::info!(grant = %grant.id, %reason, lateness_ms = ended_at - grant.expires_at, follow_ups = follow_ups.len(), "grant ended and verified");
         if !follow_ups.is_empty() {
             let next = EndJob {
                 attempt: 1,
@@ -553,19 +551,6 @@ fn follow_up_wait(asked: Option<Duration>, attempt: u32) -> Duration {
     asked.map_or(own, |a| a.max(own))
 }
 
-fn static_reason(reason: &str) -> &'static str {
-    match reason {
-        "ended_by_admin" => "ended_by_admin",
-        "cancelled" => "cancelled",
-        "delegation_removed" => "delegation_removed",
-        "admin_removed" => "admin_removed",
-        "technician_removed" => "technician_removed",
-        "access_removed" => "access_removed",
-        "expired" => "expired",
-        _ => "other",
-    }
-}
-
 /// Count the failure loudly and retry with backoff; tell the ticket once it keeps failing.
 async fn failed(
     ctx: &JobContext,
@@ -595,7 +580,7 @@ async fn failed(
         let note = NewNote {
             connector_id: c.clone(),
             ticket_ref: t.clone(),
-            kind: "end_failing",
+            kind: NoteKind::EndFailing,
             title,
             body,
         };
@@ -611,7 +596,7 @@ async fn failed(
 pub async fn request_end(
     tx: &mut store::Tx,
     grant_id: &str,
-    reason: &str,
+    reason: EndReason,
 ) -> Result<bool, StoreError> {
     if !store::grants::request_end(tx, grant_id, reason).await? {
         return Ok(false);

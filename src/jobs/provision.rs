@@ -5,6 +5,7 @@
 use super::texts::{self, CredentialsNote};
 use super::{JobContext, JobError, backoff, queue, tenant_of};
 use crate::crypto::random_token;
+use crate::domain::lifecycle::{EndReason, NoteKind, RequestKind, RequestStatus};
 use crate::domain::names::{Email, UpnTemplate};
 use crate::psa::RegistryError;
 use crate::store::audit::AuditEntry;
@@ -44,9 +45,17 @@ pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(),
     super::finish(&ctx, &job, outcome, async |reason| {
         if let Some(req) = store::deliveries::request(&ctx.db, &job.request_id).await? {
             let why = format!("it kept failing for about ten minutes (last: {reason})");
-            close(&ctx, &req, "failed", &why, texts::failed(&why), None, None)
-                .await
-                .map_err(into_store)?;
+            close(
+                &ctx,
+                &req,
+                RequestStatus::Failed,
+                &why,
+                texts::failed(&why),
+                None,
+                None,
+            )
+            .await
+            .map_err(into_store)?;
         }
         Ok(())
     })
@@ -91,17 +100,26 @@ async fn provision(ctx: &JobContext, job: &ProvisionJob) -> Result<(), JobError>
     let Some(req) = store::deliveries::request(&ctx.db, &job.request_id).await? else {
         return Ok(());
     };
-    if req.status != "pending" {
+    if req.status != RequestStatus::Pending {
         return Ok(()); // already handled: this is a re-run
     }
     store::deliveries::touch_request(&ctx.db, &req.id).await?;
     match resolve(ctx, &req).await? {
         Err(Refusal(why)) => {
             tracing::info!(request = %req.id, reason = %why, "JIT request refused");
-            close(ctx, &req, "refused", &why, texts::refused(&why), None, None).await?;
+            close(
+                ctx,
+                &req,
+                RequestStatus::Refused,
+                &why,
+                texts::refused(&why),
+                None,
+                None,
+            )
+            .await?;
             Ok(())
         }
-        Ok(who) if req.kind == "cancel" => cancel(ctx, &req, &who).await,
+        Ok(who) if req.kind == RequestKind::Cancel => cancel(ctx, &req, &who).await,
         Ok(who) => grant(ctx, &req, &who).await,
     }
 }
@@ -170,7 +188,7 @@ async fn resolve(
     let Some(technician) = store::technicians::by_email(&ctx.db, &email).await? else {
         return Ok(Err(Refusal(format!("{email} is not a jitgate technician"))));
     };
-    if req.kind == "request"
+    if req.kind == RequestKind::Request
         && !store::technicians::may_work(&ctx.db, &technician, &customer.id).await?
     {
         return Ok(Err(Refusal(format!(
@@ -205,7 +223,7 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
         close(
             ctx,
             req,
-            "refused",
+            RequestStatus::Refused,
             &why,
             texts::refused(&why),
             Some(&who.customer.id),
@@ -223,7 +241,7 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
             close(
                 ctx,
                 req,
-                "refused",
+                RequestStatus::Refused,
                 &why,
                 texts::refused(&why),
                 Some(&who.customer.id),
@@ -322,7 +340,7 @@ async fn grant_locked(
             "{}'s Entra connection names another tenant than the open grant's; end the open grant first",
             who.customer.name
         );
-        close_for(ctx, req, who, "refused", &why).await?;
+        refuse(ctx, req, who, &why).await?;
         return Ok(Locked::Closed);
     }
     let known_user_id = if moved {
@@ -396,7 +414,7 @@ async fn grant_locked(
     let note = who.ticket.as_ref().map(|t| NewNote {
         connector_id: req.connector_id.clone(),
         ticket_ref: t.0.clone(),
-        kind: "credentials",
+        kind: NoteKind::Credentials,
         title,
         body,
     });
@@ -455,17 +473,17 @@ fn account_moved(
             || differs(&account.client_id, &connection.client_id))
 }
 
-async fn close_for(
+/// Refuse the request of a resolved technician and customer, telling the ticket why.
+async fn refuse(
     ctx: &JobContext,
     req: &RequestRow,
     who: &Resolved,
-    status: &str,
     why: &str,
 ) -> Result<(), JobError> {
     close(
         ctx,
         req,
-        status,
+        RequestStatus::Refused,
         why,
         texts::refused(why),
         Some(&who.customer.id),
@@ -507,7 +525,7 @@ async fn graph_problem(
     close(
         ctx,
         req,
-        "failed",
+        RequestStatus::Failed,
         &why,
         texts::failed(&why),
         Some(&who.customer.id),
@@ -554,7 +572,7 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
     let mut tx = ctx.db.begin().await?;
     let detail = match &open {
         Some(g) => {
-            super::end::request_end(&mut tx, &g.id, "cancelled").await?;
+            super::end::request_end(&mut tx, &g.id, EndReason::Cancelled).await?;
             format!("grant {} ends now", g.id)
         }
         None => "no open grant".to_string(),
@@ -566,7 +584,7 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
         .detail(detail.clone());
     let close = store::grants::RequestClose {
         request_id: &req.id,
-        status: "done",
+        status: RequestStatus::Done,
         detail: &detail,
         note: None,
         audit: &audit,
@@ -580,31 +598,27 @@ async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<()
 async fn close(
     ctx: &JobContext,
     req: &RequestRow,
-    status: &str,
+    status: RequestStatus,
     why: &str,
     (title, body): (String, String),
     customer: Option<&str>,
     technician: Option<&str>,
 ) -> Result<(), JobError> {
+    let (note_kind, outcome) = match status {
+        RequestStatus::Refused => (NoteKind::Refused, "refused"),
+        _ => (NoteKind::Failed, "failed"),
+    };
     let note = req.ticket_ref.as_ref().map(|t| NewNote {
         connector_id: req.connector_id.clone(),
         ticket_ref: t.clone(),
-        kind: if status == "refused" {
-            "refused"
-        } else {
-            "failed"
-        },
+        kind: note_kind,
         title,
         body,
     });
     let mut audit = AuditEntry::new(
         format!("psa:{}", req.connector_id),
         format!("request.{status}"),
-        if status == "refused" {
-            "refused"
-        } else {
-            "failed"
-        },
+        outcome,
     )
     .connector(&req.connector_id)
     .detail(why.to_string());

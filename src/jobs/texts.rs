@@ -2,6 +2,7 @@
 //! password, a TOTP key or a link token (the link goes in as a placeholder, see
 //! `store::notes::LINK_PLACEHOLDER`).
 
+use crate::domain::lifecycle::EndReason;
 use crate::domain::time::utc;
 use crate::store::notes::LINK_PLACEHOLDER;
 
@@ -66,22 +67,22 @@ pub fn failed(reason: &str) -> (String, String) {
 pub fn ended(
     upn: &str,
     customer: &str,
-    reason: &str,
+    reason: EndReason,
     at_ms: i64,
     still_failing: &[(jitgate_graph::EndStep, String)],
 ) -> (String, String) {
     let why = match reason {
-        "ended_by_admin" => "ended early by an administrator",
-        "cancelled" => "cancelled",
-        "delegation_removed" => {
+        EndReason::EndedByAdmin => "ended early by an administrator",
+        EndReason::Cancelled => "cancelled",
+        EndReason::DelegationRemoved => {
             "ended because the technician's delegation to this customer was removed"
         }
-        "admin_removed" => "ended because the technician's admin rights were removed",
-        "technician_removed" => "ended because the technician was removed from jitgate",
-        "access_removed" => {
+        EndReason::AdminRemoved => "ended because the technician's admin rights were removed",
+        EndReason::TechnicianRemoved => "ended because the technician was removed from jitgate",
+        EndReason::AccessRemoved => {
             "ended because the technician's access to this customer was removed while the account was being prepared"
         }
-        _ => "expired",
+        EndReason::Expired => "expired",
     };
     let at = utc(at_ms);
     if still_failing.is_empty() {

@@ -2,6 +2,7 @@
 //! serializes Graph work on it.
 
 use super::{BeginWrite, Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
+use crate::domain::lifecycle::AccountState;
 use crate::domain::names::numbered_upn;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -14,7 +15,7 @@ pub struct Account {
     /// The tenant and app the Entra account lives in (set with `entra_user_id`).
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
-    pub state: String,
+    pub state: AccountState,
     pub totp_set: bool,
     pub created_at: i64,
     pub updated_at: i64,

@@ -1,6 +1,7 @@
 //! Customers and their Entra connection.
 
 use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
+use crate::domain::lifecycle::ExpiryAction;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Customer {
@@ -20,7 +21,7 @@ pub struct EntraConnection {
     /// JSON array of role template ids.
     pub roles: String,
     pub duration_secs: Option<i64>,
-    pub expiry_action: String,
+    pub expiry_action: ExpiryAction,
     pub updated_at: i64,
 }
 
@@ -120,7 +121,7 @@ pub async fn put_entra(tx: &mut Tx, c: &EntraConnection) -> Result<()> {
              duration_secs = excluded.duration_secs, expiry_action = excluded.expiry_action,
              updated_at = excluded.updated_at")
         .bind(&c.customer_id).bind(&c.tenant_id).bind(&c.client_id).bind(&c.jit_domain).bind(&c.upn_template)
-        .bind(&c.roles).bind(c.duration_secs).bind(&c.expiry_action).bind(c.updated_at)
+        .bind(&c.roles).bind(c.duration_secs).bind(c.expiry_action).bind(c.updated_at)
         .execute(&mut *conn).await?.rows_affected());
     Ok(())
 }

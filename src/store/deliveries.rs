@@ -2,6 +2,7 @@
 //! in one transaction, so a redelivery or a crash can neither lose nor double a request.
 
 use super::{BeginWrite, Db, Result, new_id, now_ms, on_db};
+use crate::domain::lifecycle::{RequestKind, RequestStatus};
 use crate::store::queue::{Outbox, PushJob};
 
 /// What a verified delivery asks for.
@@ -9,8 +10,7 @@ use crate::store::queue::{Outbox, PushJob};
 pub struct Incoming {
     pub connector_id: String,
     pub delivery_key: String,
-    /// `request` or `cancel`.
-    pub kind: &'static str,
+    pub kind: RequestKind,
     pub ticket_ref: Option<String>,
     pub psa_company_id: Option<String>,
     /// JSON of the normalized actor.
@@ -82,12 +82,12 @@ pub struct RequestRow {
     pub id: String,
     pub connector_id: String,
     pub delivery_key: String,
-    pub kind: String,
+    pub kind: RequestKind,
     pub ticket_ref: Option<String>,
     pub psa_company_id: Option<String>,
     pub actor: Option<String>,
     pub duration_secs: Option<i64>,
-    pub status: String,
+    pub status: RequestStatus,
     pub status_detail: Option<String>,
     pub customer_id: Option<String>,
     pub technician_id: Option<String>,
@@ -107,23 +107,6 @@ pub async fn count_requests(db: &Db, connector_id: &str) -> Result<i64> {
         on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM jit_requests WHERE connector_id = $1")
         .bind(connector_id).fetch_one(pool).await?),
     )
-}
-
-/// Close a request that will not be provisioned (refused, failed, or a cancel handled).
-pub async fn finish_request(
-    db: &Db,
-    id: &str,
-    status: &str,
-    detail: &str,
-    customer: Option<&str>,
-    technician: Option<&str>,
-) -> Result<()> {
-    on_db!(db, pool => sqlx::query(
-        "UPDATE jit_requests SET status = $1, status_detail = $2, customer_id = COALESCE($3, customer_id),
-             technician_id = COALESCE($4, technician_id), updated_at = $5 WHERE id = $6 AND status = 'pending'")
-        .bind(status).bind(detail).bind(customer).bind(technician).bind(now_ms()).bind(id)
-        .execute(pool).await?.rows_affected());
-    Ok(())
 }
 
 /// Jobs waiting in a queue (for tests and the benchmark's checks).

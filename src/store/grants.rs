@@ -3,6 +3,7 @@
 
 use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
 use crate::crypto::{Keyring, hash_token};
+use crate::domain::lifecycle::{AccountState, EndReason, NoteKind, RequestStatus};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::queue::Outbox;
 use crate::store::{accounts, notes, secrets};
@@ -21,11 +22,10 @@ pub struct Grant {
     pub started_at: i64,
     pub expires_at: i64,
     pub ended_at: Option<i64>,
-    /// `expired`, `ended_by_admin` or `cancelled`.
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     pub end_requested: bool,
-    /// Why an early end was asked for: `ended_by_admin` or `cancelled`.
-    pub end_request_reason: Option<String>,
+    /// Why an early end was asked for.
+    pub end_request_reason: Option<EndReason>,
     pub end_attempts: i32,
     pub last_end_error: Option<String>,
     /// The tenant and app the grant's account lives in; ending talks to this tenant only.
@@ -88,7 +88,7 @@ const COLUMNS: &str = "id, account_id, customer_id, technician_id, request_id, c
 pub struct NewNote {
     pub connector_id: String,
     pub ticket_ref: String,
-    pub kind: &'static str,
+    pub kind: NoteKind,
     pub title: String,
     /// May contain [`notes::LINK_PLACEHOLDER`] when a link token goes with it.
     pub body: String,
@@ -214,9 +214,9 @@ pub async fn start_or_extend(
         .execute(&mut *conn).await?.rows_affected());
     if still_allowed == 0 {
         on_tx!(&mut tx, conn => sqlx::query(
-            "UPDATE grants SET end_requested = TRUE, end_request_reason = 'access_removed', updated_at = $1
-             WHERE id = $2")
-            .bind(now).bind(&grant_id).execute(&mut *conn).await?.rows_affected());
+            "UPDATE grants SET end_requested = TRUE, end_request_reason = $1, updated_at = $2
+             WHERE id = $3")
+            .bind(EndReason::AccessRemoved).bind(now).bind(&grant_id).execute(&mut *conn).await?.rows_affected());
     }
     let grant: Grant = on_tx!(&mut tx, conn => sqlx::query_as(select_one)
         .bind(&grant_id).fetch_one(&mut *conn).await?);
@@ -247,8 +247,7 @@ pub async fn start_or_extend(
 /// How a pending request is closed without a grant.
 pub struct RequestClose<'a> {
     pub request_id: &'a str,
-    /// `refused`, `failed` or `done`.
-    pub status: &'a str,
+    pub status: RequestStatus,
     pub detail: &'a str,
     pub note: Option<&'a NewNote>,
     pub audit: &'a AuditEntry,
@@ -285,9 +284,9 @@ pub async fn close_request_with_note(
 
 /// How a verified end is recorded.
 #[derive(Debug, Clone)]
-pub struct Ended<'a> {
-    pub reason: &'a str,
-    pub account_state: &'a str,
+pub struct Ended {
+    pub reason: EndReason,
+    pub account_state: AccountState,
     /// JSON of the steps ([`EndStepRecord`]s).
     pub steps: Option<String>,
     /// Follow-up steps still failing, comma-separated; `None` when all succeeded.
@@ -304,7 +303,7 @@ pub async fn mark_ended(
     keyring: &Keyring,
     outbox: &dyn Outbox,
     grant_id: &str,
-    ended: &Ended<'_>,
+    ended: &Ended,
     notes: &[NewNote],
     audit: &AuditEntry,
 ) -> Result<bool> {
@@ -410,7 +409,7 @@ pub async fn add_note(
 
 /// Ask for the grant to end now (admin API, `jit.cancelled`, access taken away); the expire
 /// path does the work. `false` if it has already ended.
-pub async fn request_end(tx: &mut Tx, grant_id: &str, reason: &str) -> Result<bool> {
+pub async fn request_end(tx: &mut Tx, grant_id: &str, reason: EndReason) -> Result<bool> {
     let n = on_tx!(tx, conn => sqlx::query(
         "UPDATE grants SET end_requested = TRUE, end_request_reason = COALESCE(end_request_reason, $1), updated_at = $2
          WHERE id = $3 AND ended_at IS NULL")

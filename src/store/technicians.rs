@@ -12,6 +12,7 @@
 use super::audit::{self, AuditEntry};
 use super::customers::Visibility;
 use super::{Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
+use crate::domain::lifecycle::EndReason;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Technician {
@@ -23,11 +24,6 @@ pub struct Technician {
     pub updated_at: i64,
     pub removed_at: Option<i64>,
 }
-
-/// Why grants are ended early when access is taken away (the grant's `end_request_reason`).
-pub const DELEGATION_REMOVED: &str = "delegation_removed";
-pub const ADMIN_REMOVED: &str = "admin_removed";
-pub const TECHNICIAN_REMOVED: &str = "technician_removed";
 
 /// Open grants of technician `$1` that `may_work` no longer allows, and that were not already
 /// asked to end (an earlier reason, such as a cancellation, stays).
@@ -103,7 +99,7 @@ pub async fn visible_to(db: &Db, visibility: &Visibility, technician_id: &str) -
 async fn end_out_of_scope(
     tx: &mut Tx,
     technician_id: &str,
-    reason: &str,
+    reason: EndReason,
     audit: &AuditEntry,
 ) -> Result<Vec<String>> {
     audit::record(tx, audit).await?;
@@ -127,7 +123,7 @@ fn end_requested_audit(
     technician_id: &str,
     grant_id: &str,
     customer_id: &str,
-    reason: &str,
+    reason: EndReason,
 ) -> AuditEntry {
     AuditEntry::new(change.actor.clone(), "grant.end_requested", "ok")
         .client(change.ip.clone(), change.user_agent.clone())
@@ -151,7 +147,7 @@ pub async fn remove(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<Vec<Str
     }
     on_tx!(tx, conn => sqlx::query("DELETE FROM delegations WHERE technician_id = $1")
         .bind(id).execute(&mut *conn).await?.rows_affected());
-    end_out_of_scope(tx, id, TECHNICIAN_REMOVED, audit).await
+    end_out_of_scope(tx, id, EndReason::TechnicianRemoved, audit).await
 }
 
 /// Make the technician an MSP admin (ends nothing).
@@ -174,7 +170,7 @@ pub async fn revoke_admin(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<V
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    end_out_of_scope(tx, id, ADMIN_REMOVED, audit).await
+    end_out_of_scope(tx, id, EndReason::AdminRemoved, audit).await
 }
 
 pub async fn delegate(tx: &mut Tx, technician_id: &str, customer_id: &str) -> Result<()> {
@@ -202,7 +198,7 @@ pub async fn undelegate(
     }
     on_tx!(tx, conn => sqlx::query("DELETE FROM delegations WHERE technician_id = $1 AND customer_id = $2")
         .bind(technician_id).bind(customer_id).execute(&mut *conn).await?.rows_affected());
-    end_out_of_scope(tx, technician_id, DELEGATION_REMOVED, audit).await
+    end_out_of_scope(tx, technician_id, EndReason::DelegationRemoved, audit).await
 }
 
 pub async fn delegated_customers(db: &Db, technician_id: &str) -> Result<Vec<String>> {

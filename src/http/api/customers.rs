@@ -1,6 +1,7 @@
 //! `/api/v1/customers`: customers and their Entra connection.
 
 use crate::domain::duration::DurationSetting;
+use crate::domain::lifecycle::ExpiryAction;
 use crate::domain::names::{DEFAULT_UPN_TEMPLATE, Domain, Guid, UpnTemplate, parse_tenant};
 use crate::domain::roles::parse_role;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
@@ -51,7 +52,7 @@ pub struct EntraView {
     /// Grant length for this customer, e.g. `4h`; absent = the configured default.
     pub duration: Option<String>,
     /// `disable` (default) or `delete`.
-    pub expiry_action: String,
+    pub expiry_action: ExpiryAction,
 }
 
 /// Body of `PUT /customers/{id}/entra`.
@@ -344,13 +345,14 @@ fn validate_entra(
             None
         }
     };
-    let expiry_action = match input.expiry_action.as_deref().unwrap_or("disable") {
-        a @ ("disable" | "delete") => a.to_string(),
-        _ => {
-            errors.insert("expiry_action".into(), "must be disable or delete".into());
-            String::new()
-        }
-    };
+    let expiry_action =
+        match ExpiryAction::parse(input.expiry_action.as_deref().unwrap_or("disable")) {
+            Some(action) => action,
+            None => {
+                errors.insert("expiry_action".into(), "must be disable or delete".into());
+                ExpiryAction::Disable
+            }
+        };
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }

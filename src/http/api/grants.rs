@@ -1,5 +1,6 @@
 //! `/api/v1/grants`: who has (or had) access where, and ending a grant early.
 
+use crate::domain::lifecycle::EndReason;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::Caller;
 use crate::http::state::AppState;
@@ -76,7 +77,7 @@ async fn end_grant(
         return Err(AppError::Conflict("the grant has already ended".into()));
     }
     let mut tx = state.db.begin().await?;
-    crate::jobs::end::request_end(&mut tx, &id, "ended_by_admin").await?;
+    crate::jobs::end::request_end(&mut tx, &id, EndReason::EndedByAdmin).await?;
     store::audit::record(
         &mut tx,
         &AuditEntry::new(caller.audit_actor(), "grant.end_requested", "ok")

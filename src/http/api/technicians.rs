@@ -1,5 +1,6 @@
 //! `/api/v1/technicians`: technicians, the MSP-admin flag and delegations.
 
+use crate::domain::lifecycle::EndReason;
 use crate::domain::names::Email;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
@@ -133,7 +134,7 @@ async fn delete_technician(
     let ended = store::technicians::remove(&mut tx, &id, &audit)
         .await
         .map_err(not_found)?;
-    end_now(&mut tx, &ended, store::technicians::TECHNICIAN_REMOVED).await?;
+    end_now(&mut tx, &ended, EndReason::TechnicianRemoved).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -173,7 +174,7 @@ async fn revoke_admin(
     let ended = store::technicians::revoke_admin(&mut tx, &id, &audit)
         .await
         .map_err(not_found)?;
-    end_now(&mut tx, &ended, store::technicians::ADMIN_REMOVED).await?;
+    end_now(&mut tx, &ended, EndReason::AdminRemoved).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -228,7 +229,7 @@ async fn set_delegation(
         let ended = store::technicians::undelegate(&mut tx, &id, &customer_id, &audit)
             .await
             .map_err(not_found)?;
-        end_now(&mut tx, &ended, store::technicians::DELEGATION_REMOVED).await?;
+        end_now(&mut tx, &ended, EndReason::DelegationRemoved).await?;
         tx.commit().await?;
     }
     Ok(StatusCode::NO_CONTENT)
@@ -236,7 +237,7 @@ async fn set_delegation(
 
 /// Queue the end of the grants the change in `tx` marked to end, to run as soon as it commits.
 /// Were the jobs lost, the sweeper still ends every grant marked `end_requested`.
-async fn end_now(tx: &mut store::Tx, grant_ids: &[String], reason: &str) -> ApiResult<()> {
+async fn end_now(tx: &mut store::Tx, grant_ids: &[String], reason: EndReason) -> ApiResult<()> {
     for grant_id in grant_ids {
         crate::jobs::end::request_end(tx, grant_id, reason).await?;
     }
