@@ -65,11 +65,16 @@ fn tell_setup(say: &mut Narrator<'_, impl Write>, done: &Done<'_>) -> Result<(),
         Step::Mapping => format!("ConnectWise company {COMPANY} is customer {CUSTOMER}"),
     };
     say.api(done.method, done.path, done.answer.status, &what)?;
-    if done.step == Step::Connector {
-        say.detail(&format!(
+    match done.step {
+        Step::Technician => say.detail(&format!(
+            "ConnectWise knows her as member {}, which is how its callbacks name her",
+            ALICE.member
+        ))?,
+        Step::Connector => say.detail(&format!(
             "its webhook URL (the ConnectWise callback points here): {}",
             done.answer.body["webhook_url"].as_str().unwrap_or("?")
-        ))?;
+        ))?,
+        _ => {}
     }
     Ok(())
 }

@@ -181,7 +181,8 @@ impl GraphSim {
             is_usable_once: false,
         };
         self.with_tenant(tenant, |t| {
-            // A user has at most one TAP; a new one replaces the old (entra.md A4).
+            // A user has at most one TAP; a new one replaces the old
+            // (https://learn.microsoft.com/graph/api/resources/temporaryaccesspassauthenticationmethod).
             t.taps.retain(|existing| existing.user_id != user_id);
             t.taps.push(tap);
         });

@@ -2,7 +2,9 @@
 //!
 //! One server answers both `POST /{tenant}/oauth2/v2.0/token` (client credentials) and the
 //! Graph calls jitgate makes under `/v1.0/…`, for any number of simulated customer tenants.
-//! It is strict where Microsoft is strict (see `/work/shared/reference/entra.md`):
+//! It is strict where Microsoft is strict (Graph v1.0 reference,
+//! https://learn.microsoft.com/graph/api/overview, and the Entra error codes,
+//! https://learn.microsoft.com/entra/identity-platform/reference-error-codes):
 //!
 //! * tokens: unknown tenant → AADSTS90002, unknown client → 700016, wrong secret → 7000215,
 //!   expired secret → 7000222, wrong scope → 1002012/500011; bodies carry `error_codes`,

@@ -5,7 +5,8 @@ use super::*;
 pub(super) fn render_tap(tap: &SimTap) -> Value {
     json!({
         "id": tap.id,
-        // Only returned at creation (entra.md A4).
+        // Only returned at creation
+        // (https://learn.microsoft.com/graph/api/resources/temporaryaccesspassauthenticationmethod).
         "temporaryAccessPass": null,
         "lifetimeInMinutes": tap.lifetime_in_minutes,
         "isUsableOnce": tap.is_usable_once,
