@@ -47,6 +47,8 @@
 // only add noise to a test fake.
 #![allow(clippy::result_large_err)]
 
+// The parts below are one simulator cut along its seams, not independent modules: each takes
+// these imports and its siblings' items with `use super::*`, as the single file it was did.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -63,17 +65,27 @@ use time::OffsetDateTime;
 
 use crate::tls::{SimServer, TestCa, spawn};
 
+/// Graph's error shape, bearer-token checks and request helpers shared by the Graph handlers.
 mod errors;
+/// [`GraphSim`]: start, seed tenants, inject faults, inspect what was written.
 mod handle;
+/// `roleManagement/directory/roleAssignments`.
 mod roles;
+/// The router and the per-request bookkeeping: ids, latency, faults, the request log.
 mod router;
+/// Public configuration ([`TenantSpec`], [`Fault`], …) and views of the state ([`SimUser`], …).
 mod spec;
+/// The tenants, users and tokens the handlers share.
 mod state;
+/// `users/{id}/authentication/temporaryAccessPassMethods`.
 mod tap;
 #[cfg(test)]
 mod tests;
+/// The Entra token endpoint (`/{tenant}/oauth2/v2.0/token`, client credentials).
 mod token;
+/// `users`: create, read, list, update, delete, revoke sessions.
 mod users;
+/// GUIDs, tokens, timestamps and header values.
 mod util;
 
 use errors::*;
