@@ -110,7 +110,7 @@ impl World {
     }
 
     pub fn jit_upn(&self) -> String {
-        format!("alice-jit@{DOMAIN}")
+        format!("{}-jit@{DOMAIN}", world::ALICE.member)
     }
 
     /// The credential link in a note.
