@@ -1,4 +1,7 @@
-//! A contract-faithful Autotask REST simulator (reference/psa.md §2).
+//! A contract-faithful Autotask REST simulator, after Autotask's REST API documentation: ticket
+//! notes (https://ww1.autotask.net/help/developerhelp/Content/APIs/REST/Entities/TicketNotesEntity.htm),
+//! thread limits (https://ww1.autotask.net/help/DeveloperHelp/Content/APIs/General/ThreadLimiting.htm)
+//! and webhooks (https://autotask.net/help/developerhelp/content/APIs/Webhooks/WEBHOOKS.htm).
 //!
 //! - `GET /atservicesrest/v1.0/zoneInformation?user=…` (no credentials, no thread limit) →
 //!   `{"zoneName","url","webUrl","ci"}` whose `url` is this server's `ATServicesRest/`.

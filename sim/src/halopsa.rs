@@ -1,6 +1,8 @@
 //! A contract-faithful HaloPSA fake: the auth server (`/api/authinfo`, `/auth/token`) and the
-//! resource endpoints jitgate uses (`/api/actions`, `/api/tickets`, `/api/agent`), following
-//! `reference/psa.md` §3.6.
+//! resource endpoints jitgate uses (`/api/actions`, `/api/tickets`, `/api/agent`), as Halo's
+//! API clients call them (HaloAPI, https://github.com/homotechsual/HaloAPI; CIPP's Halo
+//! extension, https://github.com/KelvinTegelaar/CIPP-API under
+//! `Modules/CippExtensions/Public/Halo`).
 //!
 //! It is strict: the token endpoint checks the grant type, client credentials, `scope=all` and
 //! the tenant; every `/api/*` call (except `authinfo`) needs a live bearer token; action and
@@ -9,7 +11,10 @@
 //! and inspect what was written.
 //!
 //! It also builds realistic webhook deliveries (Basic auth or an HMAC header) for "Action Added"
-//! and "Ticket Updated" events, shaped like the live-tenant capture in `reference/psa.md` §3.2.
+//! and "Ticket Updated" events, with the fields Halo's webhook guide lists
+//! (https://halocrm.io/guides/article?kbid=838) and shaped like a live-tenant capture in
+//! dotMARC's tests (https://github.com/homotechsual/dotMARC,
+//! `test/DotMarc.Tests/Notifications/HaloWebhookEndpointTests.cs`).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -40,7 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Halo's message for an action without an outcome (quoted in `reference/psa.md` §3.6).
+/// Halo's message for an action without an outcome (as CIPP's Halo extension meets it,
+/// https://github.com/KelvinTegelaar/CIPP-API, `New-HaloPSATicket.ps1`).
 pub const NO_OUTCOME_ERROR: &str = "An Outcome must be entered for this Action";
 
 /// How the fake's API application is set up.

@@ -1,5 +1,6 @@
 //! Contract-faithful simulators of Microsoft Graph (with the Entra login endpoint) and of the
-//! PSA APIs jitgate talks to. Used by the integration tests, the benchmarks and the demo.
+//! PSA APIs jitgate talks to. Used by the integration tests, the benchmarks and the demo, which also share
+//! the world they set up ([`world`]).
 //!
 //! They are strict on purpose: they demand the right auth headers and required fields, answer
 //! with the vendors' documented error shapes, throttle with 429 + `Retry-After` when told to, and
@@ -10,3 +11,4 @@ pub mod connectwise;
 pub mod graph;
 pub mod halopsa;
 pub mod tls;
+pub mod world;

@@ -1,7 +1,7 @@
 //! The guided demo (`cargo run --example demo`), run to the end in its short mode: it must keep
 //! telling the true story of the whole flow.
 
-#[path = "../../examples/demo.rs"]
+#[path = "../../examples/demo/main.rs"]
 mod example;
 
 use clap::Parser;

@@ -1,22 +1,20 @@
 //! A whole MSP world for end-to-end tests: jitgate, a simulated Entra tenant (Graph) and a
-//! simulated ConnectWise PSA, wired together through the real admin API.
+//! simulated ConnectWise PSA, wired together through the real admin API by the set-up the demo
+//! and the benchmark share ([`jitgate_sim::world`]).
 
 use crate::helpers::{Api, TestApp, spawn_app_with};
 use jitgate::config::Config;
 use jitgate::domain::duration::DurationSetting;
 use jitgate_sim::connectwise::{ConnectWiseSim, CwNote, SeedTicket};
-use jitgate_sim::graph::{GraphSim, TenantSpec};
+use jitgate_sim::graph::GraphSim;
 use jitgate_sim::tls::TestCa;
+use jitgate_sim::world;
 use serde_json::json;
 use std::time::Duration;
 
-pub const TENANT: &str = "7d3c1a52-41b6-4c2b-9f5e-2b8d6f1e0a11";
-pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
-pub const CLIENT_SECRET: &str = "entra~client~secret~value~0042";
-pub const DOMAIN: &str = "fabrikam.com";
-pub const COMPANY: u64 = 250;
-pub const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
-pub const USER_ADMIN: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+pub use jitgate_sim::world::{
+    CLIENT_ID, CLIENT_SECRET, COMPANY, DOMAIN, GLOBAL_ADMIN, Msp, TENANT, TRIGGER_FIELD, USER_ADMIN,
+};
 
 pub struct World {
     pub app: TestApp,
@@ -25,7 +23,8 @@ pub struct World {
     pub connector_id: String,
     pub customer_id: String,
     pub technician_id: String,
-    _ca: TestCa,
+    // The CA the simulators' certificates chain to, and the directory of its file.
+    _ca: (TestCa, tempfile::TempDir),
 }
 
 pub struct WorldOptions {
@@ -53,14 +52,21 @@ impl World {
         let sims = Sims::start().await;
         let app = sims.spawn_app(&opts).await;
         let msp = setup_msp(&app.api(), &sims.cw, opts.delegated).await;
+        let world::Sims {
+            graph,
+            cw,
+            ca,
+            ca_dir,
+            ..
+        } = sims.0;
         World {
             app,
-            graph: sims.graph,
-            cw: sims.cw,
+            graph,
+            cw,
             connector_id: msp.connector_id,
             customer_id: msp.customer_id,
             technician_id: msp.technician_id,
-            _ca: sims.ca,
+            _ca: (ca, ca_dir),
         }
     }
 
@@ -69,11 +75,11 @@ impl World {
         self.cw
             .add_ticket(SeedTicket::new(ticket, COMPANY).with_custom_field(
                 12,
-                "Request JIT",
+                TRIGGER_FIELD,
                 json!(false),
             ));
         self.cw
-            .set_custom_field(ticket, "Request JIT", json!(true), member);
+            .set_custom_field(ticket, TRIGGER_FIELD, json!(true), member);
         let delivery = self.cw.ticket_delivery(ticket, member, "updated");
         self.deliver(&delivery.headers, delivery.body).await
     }
@@ -104,7 +110,7 @@ impl World {
     }
 
     pub fn jit_upn(&self) -> String {
-        format!("alice-jit@{DOMAIN}")
+        format!("{}-jit@{DOMAIN}", world::ALICE.member)
     }
 
     /// The credential link in a note.
@@ -125,28 +131,20 @@ impl World {
     }
 }
 
-/// The simulated Entra tenant and ConnectWise PSA, with the CA jitgate must trust.
-pub struct Sims {
-    pub graph: GraphSim,
-    pub cw: ConnectWiseSim,
-    pub ca: TestCa,
-    pub ca_file: std::path::PathBuf,
+/// The shared simulators (Fabrikam's tenant in Graph, ConnectWise), able to start a jitgate
+/// pointed at them. Derefs to [`world::Sims`] for `graph`, `cw` and `ca_file`.
+pub struct Sims(world::Sims);
+
+impl std::ops::Deref for Sims {
+    type Target = world::Sims;
+    fn deref(&self) -> &world::Sims {
+        &self.0
+    }
 }
 
 impl Sims {
     pub async fn start() -> Sims {
-        jitgate_sim::tls::install_crypto_provider();
-        let ca = TestCa::generate();
-        let ca_file = ca.write_ca_file(&tempfile::tempdir().unwrap().keep());
-        let graph = GraphSim::start(Some(&ca)).await;
-        graph.add_tenant(TenantSpec::new(TENANT, CLIENT_ID, CLIENT_SECRET, DOMAIN));
-        let cw = ConnectWiseSim::start(&ca).await;
-        Sims {
-            graph,
-            cw,
-            ca,
-            ca_file,
-        }
+        Sims(world::Sims::start().await)
     }
 
     /// jitgate in-process, pointed at these simulators.
@@ -170,95 +168,49 @@ impl Sims {
     }
 }
 
-pub struct Msp {
-    pub customer_id: String,
-    pub technician_id: String,
-    pub connector_id: String,
+/// The shared set-up's admin API client, on the test's HTTP client and admin token.
+fn admin(api: &Api) -> world::Admin {
+    world::Admin::with_client(api.http.clone(), &api.url, &api.token)
 }
 
-/// Through the admin API: a customer with its Entra connection, technician Alice (delegated
-/// or not), a ConnectWise connector and the company mapping; PSA members alice and mallory.
+/// The shared MSP set-up ([`world::setup_msp`]); panics with jitgate's answer if a call fails.
 pub async fn setup_msp(api: &Api, cw: &ConnectWiseSim, delegated: bool) -> Msp {
-    let (customer_id, technician_id) = setup_customer(api, delegated).await;
-    let connector_id = add_connector(
-        api,
-        json!({"kind": "connectwise", "name": "ConnectWise",
-            "settings": cw.connector_settings(json!({"custom_field": "Request JIT"})),
-            "secrets": cw.connector_secrets()}),
-    )
-    .await;
-    map_company(api, &connector_id, &COMPANY.to_string(), &customer_id).await;
-    cw.add_member("alice", "alice@msp.example");
-    cw.add_member("mallory", "mallory@msp.example");
-    Msp {
-        customer_id,
-        technician_id,
-        connector_id,
-    }
+    world::setup_msp(&admin(api), cw, delegated)
+        .await
+        .expect("the MSP is set up through the admin API")
 }
 
 /// Customer Fabrikam with its Entra connection, and technician Alice (delegated to it or
 /// not); returns their ids.
 pub async fn setup_customer(api: &Api, delegated: bool) -> (String, String) {
-    let customer_id = api
-        .admin(
-            "POST",
-            "/api/v1/customers",
-            Some(json!({"name": "Fabrikam"})),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    api.admin(
-        "PUT",
-        &format!("/api/v1/customers/{customer_id}/entra"),
-        Some(
-            json!({"tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-            "jit_domain": DOMAIN, "roles": ["Global Administrator", "User Administrator"]}),
-        ),
-    )
-    .await;
-    let technician_id = add_technician(api, "alice", "Alice Smith").await;
-    if delegated {
-        api.admin(
-            "PUT",
-            &format!("/api/v1/technicians/{technician_id}/customers/{customer_id}"),
-            None,
-        )
-        .await;
-    }
-    (customer_id, technician_id)
+    world::setup_customer(&admin(api), delegated)
+        .await
+        .expect("the customer is set up through the admin API")
 }
 
 /// Register a connector from its `POST /api/v1/connectors` body; returns its id.
 pub async fn add_connector(api: &Api, body: serde_json::Value) -> String {
-    api.admin("POST", "/api/v1/connectors", Some(body)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    admin(api)
+        .add_connector(body)
+        .await
+        .and_then(|a| a.id())
+        .expect("connector added")
 }
 
 pub async fn map_company(api: &Api, connector_id: &str, company: &str, customer_id: &str) {
-    api.admin(
-        "PUT",
-        &format!("/api/v1/connectors/{connector_id}/companies/{company}"),
-        Some(json!({"customer_id": customer_id})),
-    )
-    .await;
+    admin(api)
+        .map_company(connector_id, company, customer_id)
+        .await
+        .expect("company mapped");
 }
 
 /// A technician `name@msp.example`; returns their id.
 pub async fn add_technician(api: &Api, name: &str, display: &str) -> String {
-    api.admin(
-        "POST",
-        "/api/v1/technicians",
-        Some(json!({"email": format!("{name}@msp.example"), "display_name": display})),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    admin(api)
+        .add_technician(&format!("{name}@msp.example"), display)
+        .await
+        .and_then(|a| a.id())
+        .expect("technician added")
 }
 
 /// Poll `check` until it yields a value or `within` passes.

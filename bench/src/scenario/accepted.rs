@@ -45,7 +45,7 @@ pub async fn run(
     with_targets: bool,
 ) -> Result<(), String> {
     let admin = Admin::new(&jitgate.url, &jitgate.admin_token);
-    let connector = admin.standard_webhooks_connector().await?;
+    let connector = admin.add_standard_webhooks_connector().await?.id()?;
     let target = Target {
         addr: jitgate.addr,
         path: format!("/webhooks/{connector}"),

@@ -1,0 +1,102 @@
+//! A contract-faithful fake of Microsoft Graph v1.0 and of the Entra ID token endpoint.
+//!
+//! One server answers both `POST /{tenant}/oauth2/v2.0/token` (client credentials) and the
+//! Graph calls jitgate makes under `/v1.0/…`, for any number of simulated customer tenants.
+//! It is strict where Microsoft is strict (Graph v1.0 reference,
+//! https://learn.microsoft.com/graph/api/overview, and the Entra error codes,
+//! https://learn.microsoft.com/entra/identity-platform/reference-error-codes):
+//!
+//! * tokens: unknown tenant → AADSTS90002, unknown client → 700016, wrong secret → 7000215,
+//!   expired secret → 7000222, wrong scope → 1002012/500011; bodies carry `error_codes`,
+//!   `trace_id`, `correlation_id` exactly like Entra. Tokens are opaque and bound to a tenant.
+//! * Graph: every answer carries `request-id` and echoes `client-request-id`; errors use
+//!   Graph's `{"error":{"code","message","innerError":{…},"details"?}}` shape; a missing,
+//!   unknown or expired bearer gets 401 `InvalidAuthenticationToken`.
+//! * users: required properties, Entra's password and UPN rules, verified domains, duplicate
+//!   UPN → `ObjectConflict`; reads without `$select` return only Graph's default property set
+//!   (so `accountEnabled`/`employeeType` must be selected, as with the real service).
+//! * the app's own directory role ([`TenantSpec::app_role`]): setting any user's
+//!   `passwordProfile` needs at least User Administrator in app-only access (Graph's `user`
+//!   resource, https://learn.microsoft.com/graph/api/resources/user, property
+//!   `passwordProfile`); changing `accountEnabled`/`passwordProfile` of, or deleting, a user
+//!   who holds a directory role is a sensitive action that needs Privileged Authentication
+//!   Administrator or Global Administrator
+//!   (https://learn.microsoft.com/entra/identity/role-based-access-control/privileged-roles-permissions).
+//!   Either refusal is 403 `Authorization_RequestDenied` and changes nothing.
+//! * application permissions ([`TenantSpec::missing_permissions`]): `revokeSignInSessions`
+//!   needs User.RevokeSessions.All (https://learn.microsoft.com/graph/api/user-revokesigninsessions).
+//! * replication lag: for [`GraphSim::set_replication_lag`] after a create, the new user is
+//!   invisible to reads and per-user writes (404 `Request_ResourceNotFound`), and role
+//!   assignments naming it fail with 400 "Not a valid reference update" (or 404, see
+//!   [`LagRoleAnswer`]). Writes that check uniqueness (create) still see it, as in Entra.
+//! * faults: [`GraphSim::throttle_next`], [`GraphSim::fail_next`], [`GraphSim::inject`] and
+//!   [`GraphSim::set_latency`].
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use jitgate_sim::graph::{GraphSim, TenantSpec};
+//! let sim = GraphSim::start(None).await;
+//! sim.add_tenant(TenantSpec::new(
+//!     "0b6b2c5e-1d6a-4a4e-9c1f-3f2f9a1c0d11", "app-client-id", "s3cret", "contoso.example"));
+//! // point the client at sim.login_url() / sim.graph_url(), then inspect:
+//! let users = sim.users("0b6b2c5e-1d6a-4a4e-9c1f-3f2f9a1c0d11");
+//! # }
+//! ```
+
+// Handlers short-circuit with finished `Response`s as their error values; boxing them would
+// only add noise to a test fake.
+#![allow(clippy::result_large_err)]
+
+// The parts below are one simulator cut along its seams, not independent modules: each takes
+// these imports and its siblings' items with `use super::*`, as the single file it was did.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::tls::{SimServer, TestCa, spawn};
+
+/// Graph's error shape, bearer-token checks and request helpers shared by the Graph handlers.
+mod errors;
+/// [`GraphSim`]: start, seed tenants, inject faults, inspect what was written.
+mod handle;
+/// `roleManagement/directory/roleAssignments`.
+mod roles;
+/// The router and the per-request bookkeeping: ids, latency, faults, the request log.
+mod router;
+/// Public configuration ([`TenantSpec`], [`Fault`], …) and views of the state ([`SimUser`], …).
+mod spec;
+/// The tenants, users and tokens the handlers share.
+mod state;
+/// `users/{id}/authentication/temporaryAccessPassMethods`.
+mod tap;
+#[cfg(test)]
+mod tests;
+/// The Entra token endpoint (`/{tenant}/oauth2/v2.0/token`, client credentials).
+mod token;
+/// `users`: create, read, list, update, delete, revoke sessions.
+mod users;
+/// GUIDs, tokens, timestamps and header values.
+mod util;
+
+use errors::*;
+pub use handle::*;
+use roles::*;
+use router::*;
+pub use spec::*;
+use state::*;
+use tap::*;
+use token::*;
+pub use users::password_meets_entra_rules;
+use users::*;
+pub use util::new_guid;
+use util::*;

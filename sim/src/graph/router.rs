@@ -1,0 +1,167 @@
+//! Router, per-request bookkeeping (ids, latency, faults, log).
+
+use super::*;
+
+/// Correlation ids of the request being answered; every error body repeats them.
+#[derive(Clone)]
+pub(super) struct RequestIds {
+    pub(super) request_id: String,
+    pub(super) client_request_id: String,
+}
+
+pub(super) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/v1.0/users", post(create_user).get(list_users))
+        .route(
+            "/v1.0/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route(
+            "/v1.0/users/{id}/revokeSignInSessions",
+            post(revoke_sessions),
+        )
+        .route(
+            "/v1.0/users/{id}/authentication/temporaryAccessPassMethods",
+            get(list_taps),
+        )
+        .route(
+            "/v1.0/users/{id}/authentication/temporaryAccessPassMethods/{tap}",
+            get(get_tap).delete(delete_tap),
+        )
+        .route(
+            "/v1.0/roleManagement/directory/roleAssignments",
+            get(list_assignments).post(create_assignment),
+        )
+        .route(
+            "/v1.0/roleManagement/directory/roleAssignments/{id}",
+            get(get_assignment).delete(delete_assignment),
+        )
+        .fallback(unknown_segment)
+        .layer(middleware::from_fn_with_state(state.clone(), bookkeeping))
+        .with_state(state)
+}
+
+/// Runs around every request: assigns `request-id`, applies latency and faults, echoes
+/// `client-request-id` and records the request log.
+pub(super) async fn bookkeeping(
+    State(app): State<Shared>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let request_id = new_guid();
+    let client_request_id_header = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ids = RequestIds {
+        request_id: request_id.clone(),
+        // Graph generates one when the caller sent none.
+        client_request_id: client_request_id_header
+            .clone()
+            .unwrap_or_else(|| request_id.clone()),
+    };
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+
+    let (latency, fault) = {
+        let mut st = app.lock();
+        (st.latency, st.take_fault(&method, &path))
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let mut response = match fault {
+        Some(FaultKind::Throttle { retry_after_secs }) => {
+            fault_response(&path, 429, Some(retry_after_secs), &ids)
+        }
+        Some(FaultKind::Status {
+            status,
+            retry_after_secs,
+        }) => fault_response(&path, status, retry_after_secs, &ids),
+        Some(FaultKind::Stall(delay)) => {
+            tokio::time::sleep(delay).await;
+            req.extensions_mut().insert(ids.clone());
+            next.run(req).await
+        }
+        None => {
+            req.extensions_mut().insert(ids.clone());
+            next.run(req).await
+        }
+    };
+
+    let headers = response.headers_mut();
+    headers.insert("request-id", header_value(&ids.request_id));
+    headers.insert("client-request-id", header_value(&ids.client_request_id));
+    if path.starts_with("/v1.0/") {
+        headers.insert(
+            "x-ms-ags-diagnostic",
+            HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"Sim","Slice":"E"}}"#),
+        );
+    }
+    app.lock().log.push(LoggedRequest {
+        method: method.to_string(),
+        path,
+        query,
+        status: response.status().as_u16(),
+        client_request_id: client_request_id_header,
+        request_id,
+    });
+    response
+}
+
+pub(super) fn fault_response(
+    path: &str,
+    status: u16,
+    retry_after: Option<u64>,
+    ids: &RequestIds,
+) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = if path.starts_with("/v1.0/") {
+        let (code, message) = match status.as_u16() {
+            429 => (
+                "TooManyRequests",
+                "Too many requests from Identifier:sim under category:throttled.Please try again later.",
+            ),
+            504 => ("GatewayTimeout", "The gateway did not receive a response."),
+            _ => ("UnknownError", "Service unavailable."),
+        };
+        graph_error(status, code, message, ids)
+    } else {
+        aad_error(
+            status,
+            "temporarily_unavailable",
+            90024,
+            "Request budget exceeded. Try again.".into(),
+            ids,
+        )
+    };
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header_value(&secs.to_string()));
+    }
+    response
+}
+
+pub(super) async fn unknown_segment(
+    Extension(ids): Extension<RequestIds>,
+    req: Request,
+) -> Response {
+    let segment = req
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    graph_error(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        &format!("Resource not found for the segment '{segment}'."),
+        &ids,
+    )
+}

@@ -1,0 +1,144 @@
+//! Internal state.
+
+use super::*;
+
+#[derive(Clone)]
+pub(super) struct Shared(pub(super) Arc<Mutex<SimState>>);
+
+impl Shared {
+    /// The lock is never held across an await, so a poisoned lock only follows a panic in a
+    /// handler; the state is still usable for the remaining assertions.
+    pub(super) fn lock(&self) -> MutexGuard<'_, SimState> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub(super) struct SimState {
+    pub(super) tenants: HashMap<String, TenantState>,
+    pub(super) tokens: HashMap<String, IssuedToken>,
+    pub(super) token_lifetime: Duration,
+    pub(super) replication_lag: Duration,
+    pub(super) lag_role_answer: LagRoleAnswer,
+    pub(super) latency: Duration,
+    pub(super) faults: Vec<Fault>,
+    pub(super) log: Vec<LoggedRequest>,
+    pub(super) total_token_requests: usize,
+    /// `scheme://host:port` of this server; the only resource the token endpoint knows.
+    pub(super) graph_origin: String,
+}
+
+impl Default for SimState {
+    fn default() -> Self {
+        SimState {
+            tenants: HashMap::new(),
+            tokens: HashMap::new(),
+            token_lifetime: Duration::from_secs(3599),
+            replication_lag: Duration::ZERO,
+            lag_role_answer: LagRoleAnswer::BadReference,
+            latency: Duration::ZERO,
+            faults: Vec::new(),
+            log: Vec::new(),
+            total_token_requests: 0,
+            graph_origin: String::new(),
+        }
+    }
+}
+
+impl SimState {
+    /// The login endpoint accepts the tenant GUID or any verified domain.
+    pub(super) fn resolve_tenant(&self, tenant: &str) -> Option<String> {
+        let wanted = tenant.to_ascii_lowercase();
+        if self.tenants.contains_key(&wanted) {
+            return Some(wanted);
+        }
+        self.tenants
+            .iter()
+            .find(|(_, t)| {
+                t.spec
+                    .domains
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(tenant))
+            })
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Takes one matching fault, if any.
+    pub(super) fn take_fault(&mut self, method: &Method, path: &str) -> Option<FaultKind> {
+        let fault = self
+            .faults
+            .iter_mut()
+            .find(|f| f.remaining > 0 && f.matches(method, path))?;
+        fault.remaining -= 1;
+        let kind = fault.kind.clone();
+        self.faults.retain(|f| f.remaining > 0);
+        Some(kind)
+    }
+}
+
+pub(super) struct IssuedToken {
+    pub(super) tenant_key: String,
+    pub(super) expires_at: Instant,
+}
+
+pub(super) struct TenantState {
+    pub(super) spec: TenantSpec,
+    pub(super) secret_expired: bool,
+    pub(super) forced_token_error: Option<u32>,
+    pub(super) keep_accounts_enabled: bool,
+    pub(super) users: Vec<UserRecord>,
+    pub(super) deleted_users: Vec<SimUser>,
+    pub(super) role_assignments: Vec<SimRoleAssignment>,
+    pub(super) taps: Vec<SimTap>,
+    pub(super) token_requests: usize,
+}
+
+impl TenantState {
+    pub(super) fn new(spec: TenantSpec) -> Self {
+        TenantState {
+            spec,
+            secret_expired: false,
+            forced_token_error: None,
+            keep_accounts_enabled: false,
+            users: Vec::new(),
+            deleted_users: Vec::new(),
+            role_assignments: Vec::new(),
+            taps: Vec::new(),
+            token_requests: 0,
+        }
+    }
+
+    /// A replicated user addressed by id or UPN, as Graph's `/users/{id | userPrincipalName}`.
+    pub(super) fn visible_user(&self, key: &str, now: Instant) -> Option<usize> {
+        self.users.iter().position(|r| {
+            r.visible_at <= now
+                && (r.user.id.eq_ignore_ascii_case(key)
+                    || r.user.user_principal_name.eq_ignore_ascii_case(key))
+        })
+    }
+
+    /// Sensitive actions on admins need Privileged Authentication Administrator or above.
+    pub(super) fn app_may_act_on_admins(&self) -> bool {
+        self.spec.app_role >= AppRole::PrivilegedAuthenticationAdministrator
+    }
+
+    pub(super) fn has_permission(&self, permission: &str) -> bool {
+        !self
+            .spec
+            .missing_permissions
+            .iter()
+            .any(|p| p == permission)
+    }
+
+    pub(super) fn holds_any_role(&self, user_id: &str) -> bool {
+        self.role_assignments
+            .iter()
+            .any(|a| a.principal_id == user_id)
+    }
+}
+
+pub(super) struct UserRecord {
+    pub(super) user: SimUser,
+    pub(super) visible_at: Instant,
+}
