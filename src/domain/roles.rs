@@ -1,4 +1,5 @@
-//! Entra directory roles a customer's JIT accounts get, by template id (reference/entra.md A3).
+//! Entra directory roles a customer's JIT accounts get, by template id (the ids Microsoft lists in
+//! https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference).
 
 use super::names::Guid;
 

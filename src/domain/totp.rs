@@ -1,6 +1,7 @@
 //! Authenticator (TOTP) keys of JIT accounts.
 //!
-//! Graph cannot register a software OATH method (entra.md A4), so the technician enrolls an
+//! Graph cannot register a software OATH method (it offers list, get and delete only:
+//! https://learn.microsoft.com/graph/api/resources/softwareoathauthenticationmethod), so the technician enrolls an
 //! authenticator app in Microsoft's own sign-in flow and then pastes the key into jitgate:
 //! either the secret shown under "Can't scan the image?" (base32, often grouped in fours and
 //! lower-case) or the `otpauth://totp/…` link behind the QR code. Either way it is parsed here

@@ -194,7 +194,8 @@ pub async fn tenant_of(
 }
 
 /// A unique name for this process: host name plus a ULID, so a restart never collides with
-/// its previous life in apalis's worker table (reference/stack.md §2.8).
+/// its previous life in apalis's worker table (apalis refuses to register a worker name
+/// seen within the heartbeat interval, `WORKER_ALREADY_EXISTS`).
 pub fn instance_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()

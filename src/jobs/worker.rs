@@ -3,7 +3,8 @@
 //! A worker looks for jobs when a job is queued on its queue (SQLite: a signal from the push, see
 //! `store::job_signal`; PostgreSQL: apalis's `LISTEN` on inserts of due jobs) and every
 //! `poll_interval` (jobs due later, retries, and anything a wake-up missed). Without the wake-up
-//! each job of a chain waited for the next poll (reference/stack.md §2.4).
+//! each job of a chain waited for the next poll (apalis-sqlite polls every 30 s unless a
+//! poll interval is set).
 
 use super::end::EndJob;
 use super::note::NoteJob;

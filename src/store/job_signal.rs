@@ -1,8 +1,8 @@
 //! Waking job workers the moment a job is queued on SQLite, instead of at their next poll.
 //!
-//! apalis only looks for new jobs every `poll_interval` (reference/stack.md §2.4), so every
+//! apalis only looks for new jobs every `poll_interval` (30 s unless set), so every
 //! job in a chain (provision → note) waited for a poll. Every job jitgate queues goes through
-//! `jobs::queue`, which calls [`queued`] right after the insert; the worker of that queue wakes
+//! `store::queue`, which calls [`queued`] right after the insert; the worker of that queue wakes
 //! and claims it. The insert may still be inside its transaction: the woken worker's claim (an
 //! `UPDATE`) waits for the writer's lock and so sees the committed row. Jobs due later are
 //! found by the poll interval.

@@ -27,7 +27,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The app's migrations live in their own table so apalis's SQLite migrations (which use
-/// `_sqlx_migrations`) do not collide with ours (reference/stack.md §2.9).
+/// `_sqlx_migrations`) do not collide with ours (sharing the table makes apalis's setup fail
+/// with "migration … was previously applied but is missing in the resolved migrations").
 const MIGRATIONS_TABLE: &str = "_jitgate_migrations";
 
 /// The end-of-access queue was called `jitgate.expire` before it got the one name `end` from
