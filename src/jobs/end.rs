@@ -16,6 +16,7 @@
 
 use super::texts;
 use super::{JobContext, JobError, backoff, queue};
+use crate::domain::ids::GrantId;
 use crate::domain::lifecycle::{AccountState, EndReason, ExpiryAction, NoteKind};
 use crate::metrics::{ReasonLabels, StepLabels};
 use crate::store::audit::AuditEntry;
@@ -31,7 +32,7 @@ use std::time::Duration;
 /// failing follow-up steps. Its queue is [`queue::END`].
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EndJob {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     /// How many times the job was rescheduled after a failure (backoff).
     #[serde(default)]
     pub attempt: u32,
@@ -43,7 +44,7 @@ pub struct EndJob {
 impl EndJob {
     pub fn new(grant_id: &str) -> Self {
         EndJob {
-            grant_id: grant_id.to_string(),
+            grant_id: GrantId::new(grant_id),
             attempt: 0,
             waits: 0,
         }
@@ -51,7 +52,7 @@ impl EndJob {
 }
 
 pub async fn handle(job: EndJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    let outcome = end_or_follow_up(&ctx, &job.grant_id, job.attempt)
+    let outcome = end_or_follow_up(&ctx, job.grant_id.as_str(), job.attempt)
         .await
         .map(|_| ());
     super::finish(&ctx, &job, outcome, async |_| Ok(())).await
@@ -63,7 +64,7 @@ impl super::Rescheduled for EndJob {
     /// Never: a grant must end. Failures stay loud (metric, error log, ticket note).
     const MAX_ATTEMPTS: Option<u32> = None;
     fn subject(&self) -> &str {
-        &self.grant_id
+        self.grant_id.as_str()
     }
     fn attempt(&self) -> u32 {
         self.attempt

@@ -1,6 +1,7 @@
 //! The `note` job: post a stored note to its ticket, filling in the credential link.
 
 use super::{JobContext, JobError, backoff, queue};
+use crate::domain::ids::NoteId;
 use crate::psa::RegistryError;
 use crate::store::audit::AuditEntry;
 use crate::store::notes::{self, LINK_PLACEHOLDER, LINK_TOKEN};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 /// The `note` job: post the stored note `note_id` to its ticket.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NoteJob {
-    pub note_id: String,
+    pub note_id: NoteId,
     /// How many times the job was rescheduled after a failure (backoff).
     #[serde(default)]
     pub attempt: u32,
@@ -24,7 +25,7 @@ pub struct NoteJob {
 impl NoteJob {
     pub fn new(note_id: &str) -> Self {
         NoteJob {
-            note_id: note_id.to_string(),
+            note_id: NoteId::new(note_id),
             attempt: 0,
             waits: 0,
         }
@@ -32,7 +33,7 @@ impl NoteJob {
 }
 
 pub async fn handle(job: NoteJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    let outcome = post(&ctx, &job.note_id).await;
+    let outcome = post(&ctx, job.note_id.as_str()).await;
     // Giving up leaves the note unposted with its last error, visible in the database.
     super::finish(&ctx, &job, outcome, async |_| Ok(())).await
 }
@@ -43,7 +44,7 @@ impl super::Rescheduled for NoteJob {
     /// With backoff capped at a minute, about ten minutes.
     const MAX_ATTEMPTS: Option<u32> = Some(14);
     fn subject(&self) -> &str {
-        &self.note_id
+        self.note_id.as_str()
     }
     fn attempt(&self) -> u32 {
         self.attempt

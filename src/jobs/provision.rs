@@ -5,6 +5,7 @@
 use super::texts::{self, CredentialsNote};
 use super::{JobContext, JobError, backoff, queue, tenant_of};
 use crate::crypto::random_token;
+use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::{EndReason, NoteKind, RequestKind, RequestStatus};
 use crate::domain::names::{Email, UpnTemplate};
 use crate::psa::RegistryError;
@@ -21,7 +22,7 @@ use std::time::Duration;
 /// The `provision` job: act on the JIT request `request_id`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProvisionJob {
-    pub request_id: String,
+    pub request_id: RequestId,
     /// How many times the job was rescheduled after a failure (backoff).
     #[serde(default)]
     pub attempt: u32,
@@ -33,7 +34,7 @@ pub struct ProvisionJob {
 impl ProvisionJob {
     pub fn new(request_id: &str) -> Self {
         ProvisionJob {
-            request_id: request_id.to_string(),
+            request_id: RequestId::new(request_id),
             attempt: 0,
             waits: 0,
         }
@@ -43,7 +44,7 @@ impl ProvisionJob {
 pub async fn handle(job: ProvisionJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let outcome = provision(&ctx, &job).await;
     super::finish(&ctx, &job, outcome, async |reason| {
-        if let Some(req) = store::deliveries::request(&ctx.db, &job.request_id).await? {
+        if let Some(req) = store::deliveries::request(&ctx.db, job.request_id.as_str()).await? {
             let why = format!("it kept failing for about ten minutes (last: {reason})");
             close(
                 &ctx,
@@ -69,7 +70,7 @@ impl super::Rescheduled for ProvisionJob {
     /// and short outages.
     const MAX_ATTEMPTS: Option<u32> = Some(14);
     fn subject(&self) -> &str {
-        &self.request_id
+        self.request_id.as_str()
     }
     fn attempt(&self) -> u32 {
         self.attempt
@@ -97,7 +98,7 @@ fn into_store(e: JobError) -> store::StoreError {
 struct Refusal(String);
 
 async fn provision(ctx: &JobContext, job: &ProvisionJob) -> Result<(), JobError> {
-    let Some(req) = store::deliveries::request(&ctx.db, &job.request_id).await? else {
+    let Some(req) = store::deliveries::request(&ctx.db, job.request_id.as_str()).await? else {
         return Ok(());
     };
     if req.status != RequestStatus::Pending {

@@ -7,6 +7,7 @@ use super::end::{EndOutcome, end_grant};
 use super::note::NoteJob;
 use super::provision::ProvisionJob;
 use super::{JobContext, JobError, queue};
+use crate::domain::ids::{GrantId, NoteId, RequestId};
 use crate::store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +81,7 @@ pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError>
     for id in store::deliveries::take_stale_requests(&ctx.db, LOST_AFTER_MS, 100).await? {
         tracing::warn!(request = %id, "a provisioning request lost its job; queueing it again");
         let job = ProvisionJob {
-            request_id: id.clone(),
+            request_id: RequestId::new(id.clone()),
             attempt: 0,
             waits: 0,
         };
@@ -93,7 +94,7 @@ pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError>
     for id in store::notes::take_stale(&ctx.db, LOST_AFTER_MS, 100).await? {
         tracing::warn!(note = %id, "a ticket note lost its job; queueing it again");
         let job = NoteJob {
-            note_id: id.clone(),
+            note_id: NoteId::new(id.clone()),
             attempt: 0,
             waits: 0,
         };
@@ -110,7 +111,7 @@ pub async fn rescue_lost_work(ctx: &JobContext) -> Result<(), store::StoreError>
     for id in store::grants::stale_follow_ups(&ctx.db, FOLLOW_UP_LOST_AFTER_MS, 100).await? {
         tracing::warn!(grant = %id, "follow-up steps of an ended grant lost their job; queueing them again");
         let job = EndJob {
-            grant_id: id.clone(),
+            grant_id: GrantId::new(id.clone()),
             attempt: 0,
             waits: 0,
         };
