@@ -95,30 +95,11 @@ pub struct SecretSpec {
     pub list: bool,
 }
 
-/// A secret string that never prints itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// A secret string (an API key, a webhook secret or password, a client secret): the workspace's
+/// one redacting type, `secrecy::SecretString`, also `jitgate_graph::Secret`. `Debug` prints
+/// `[REDACTED]`, there is no `Display`, the memory is wiped on drop, and the value is only
+/// reachable through [`ExposeSecret::expose_secret`], which keeps every use greppable.
+pub use secrecy::{ExposeSecret, SecretString as Secret};
 
 /// Decrypted secrets handed to [`crate::build`]: name → active values (one for plain secrets,
 /// one or more for list secrets, newest first).

@@ -328,7 +328,7 @@ async fn grant_locked(
                     &ctx.keyring,
                     &scope,
                     accounts::PASSWORD,
-                    access.password.expose().as_bytes(),
+                    jitgate_graph::ExposeSecret::expose_secret(&access.password).as_bytes(),
                 )
                 .await?;
                 accounts::set_active(
