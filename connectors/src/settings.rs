@@ -184,3 +184,26 @@ impl SettingsError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_never_print_a_secret() {
+        let mut values = SecretValues::default();
+        values.0.insert(
+            "webhook_secret".into(),
+            vec![Secret::from("new-value-1"), Secret::from("old-value-0")],
+        );
+        let dump = format!("{values:?}");
+        assert!(!dump.contains("value-"), "{dump}");
+        assert!(dump.contains("[REDACTED]"), "{dump}");
+        assert_eq!(
+            values
+                .one("webhook_secret")
+                .map(ExposeSecret::expose_secret),
+            Some("new-value-1")
+        );
+    }
+}

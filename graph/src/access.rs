@@ -510,7 +510,8 @@ impl GraphClient {
     }
 }
 
-/// Refuses an account jitgate did not create (I7) or created for another technician (I9).
+/// Refuses an account jitgate did not create, or created for another technician: jitgate never
+/// takes over or shares an account.
 fn ensure_owned_by(user: &User, owner: &str) -> Result<(), GraphError> {
     ensure_created_by_jitgate(user)?;
     if user.belongs_to(owner) {

@@ -40,7 +40,7 @@ pub enum GraphError {
         request_id: Option<String>,
     },
 
-    /// The UPN belongs to an account jitgate did not create; it is never taken over (I7).
+    /// The UPN belongs to an account jitgate did not create; it is never taken over.
     #[error(
         "the account {upn} already exists in the customer's Entra ID and was not created by \
          jitgate; jitgate will not take it over. Rename or delete that account in the Entra \

@@ -1,6 +1,6 @@
 //! The one field of an unverified ConnectWise delivery that jitgate reads: `Metadata.key_url`,
 //! the URL of the signing key. It arrives in an attacker-controlled body, so it is fetched only
-//! when it points at the connector's own site (invariant I1): `https`, the configured host (or,
+//! when it points at the connector's own site: `https`, the configured host (or,
 //! on a cloud site, its `api-` twin) and port, no credentials, and a `companyName=` equal to the
 //! configured company. Nango's ConnectWise webhook routing applies the same kind of allow-list
 //! (https://github.com/NangoHQ/nango/pull/4950). The fetch follows no redirects (the shared

@@ -71,7 +71,7 @@ impl CustomFieldSelector {
 }
 
 /// The host technicians browse to (`na.myconnectwise.net`, `cw.example.com:8443`). The one host
-/// a `Metadata.key_url` may point at (invariant I1).
+/// a `Metadata.key_url` may point at (it is read before the delivery is verified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteHost {
     /// Lower-case host as the `url` crate normalizes it (IPv6 in brackets).
