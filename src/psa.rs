@@ -136,7 +136,7 @@ impl ConnectorRegistry {
         Ok(SecretValues(
             grouped
                 .into_iter()
-                .map(|(name, values)| (name, values.into_iter().map(Secret::new).collect()))
+                .map(|(name, values)| (name, values.into_iter().map(Secret::from).collect()))
                 .collect(),
         ))
     }

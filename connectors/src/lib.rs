@@ -18,6 +18,7 @@ pub mod event;
 mod field_errors;
 mod flag_value;
 pub mod halopsa;
+pub mod html;
 mod json_fields;
 mod outbound_url;
 pub mod psa_http;
@@ -25,7 +26,7 @@ pub mod settings;
 pub mod standard_webhooks;
 
 pub use event::{Actor, CompanyRef, DeliveryKey, Event, TicketRef, Trigger};
-pub use settings::{ConnectorKind, Secret, SecretSpec, SecretValues, SettingsError};
+pub use settings::{ConnectorKind, ExposeSecret, Secret, SecretSpec, SecretValues, SettingsError};
 
 use std::time::Duration;
 

@@ -95,30 +95,11 @@ pub struct SecretSpec {
     pub list: bool,
 }
 
-/// A secret string that never prints itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// A secret string (an API key, a webhook secret or password, a client secret): the workspace's
+/// one redacting type, `secrecy::SecretString`, also `jitgate_graph::Secret`. `Debug` prints
+/// `[REDACTED]`, there is no `Display`, the memory is wiped on drop, and the value is only
+/// reachable through [`ExposeSecret::expose_secret`], which keeps every use greppable.
+pub use secrecy::{ExposeSecret, SecretString as Secret};
 
 /// Decrypted secrets handed to [`crate::build`]: name → active values (one for plain secrets,
 /// one or more for list secrets, newest first).
@@ -201,5 +182,28 @@ impl SettingsError {
             Some(field) => Self::field(format!("settings.{field}"), message),
             None => Self::field("settings", message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_never_print_a_secret() {
+        let mut values = SecretValues::default();
+        values.0.insert(
+            "webhook_secret".into(),
+            vec![Secret::from("new-value-1"), Secret::from("old-value-0")],
+        );
+        let dump = format!("{values:?}");
+        assert!(!dump.contains("value-"), "{dump}");
+        assert!(dump.contains("[REDACTED]"), "{dump}");
+        assert_eq!(
+            values
+                .one("webhook_secret")
+                .map(ExposeSecret::expose_secret),
+            Some("new-value-1")
+        );
     }
 }

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_GRANT: Duration = Duration::from_secs(60);
-const SHORT_GRANT: Duration = Duration::from_secs(3);
+const SHORT_GRANT: Duration = Duration::from_secs(6);
 
 pub type DemoError = Box<dyn std::error::Error>;
 
@@ -44,7 +44,7 @@ pub type DemoError = Box<dyn std::error::Error>;
     about = "A guided demo of jitgate with a simulated Entra tenant and a simulated ConnectWise PSA"
 )]
 pub struct Args {
-    /// How long the JIT grant lasts, e.g. 10s or 2m (default 60s; 3s with --short).
+    /// How long the JIT grant lasts, e.g. 10s or 2m (default 60s; 6s with --short).
     #[arg(long, value_parser = DurationSetting::parse)]
     pub duration: Option<DurationSetting>,
     /// Port for jitgate on 127.0.0.1 (default 8080, or any free port if it is taken; any free

@@ -181,8 +181,14 @@ async fn show_credentials_note(
     say.step(&format!(
         "jitgate writes an internal note on ticket #{TICKET}"
     ))?;
+    // Notes are posted by their own jobs, in no guaranteed order: look for this one.
     let note = wait_until("the note with the credential link", async || {
-        stage.sims.cw.notes(TICKET).into_iter().next()
+        stage
+            .sims
+            .cw
+            .notes(TICKET)
+            .into_iter()
+            .find(|n| credential_link(n, &stage.url).is_some())
     })
     .await?;
     say.note(&note)?;

@@ -4,24 +4,12 @@
 
 use crate::client::GraphClient;
 use crate::error::GraphError;
+use crate::password;
 use crate::retry::{through_replication_lag, until_settled};
 use crate::roles::TENANT_SCOPE;
 use crate::secret::Password;
 use crate::tenant::Tenant;
-use crate::users::{CreateOutcome, User};
-
-/// The JIT account a technician should have in a tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountSpec {
-    pub upn: String,
-    pub display_name: String,
-    pub mail_nickname: String,
-    /// The tag of the technician the account belongs to, written to `employeeId` (at most 16
-    /// characters). An account tagged for another technician is never taken over.
-    pub owner: String,
-    /// Directory role template ids to hold while the grant is active.
-    pub roles: Vec<String>,
-}
+use crate::users::{AccountSpec, CreateOutcome, User};
 
 /// The account after [`GraphClient::ensure_access`]: enabled, holding the configured roles,
 /// with a password nobody else has seen.
@@ -166,7 +154,7 @@ impl GraphClient {
         spec: &AccountSpec,
         known_user_id: Option<&str>,
     ) -> Result<Access, GraphError> {
-        let password = Password::generate();
+        let password = password::generate();
         let (user, created) = match self.locate_account(tenant, spec, known_user_id).await? {
             Some(user) => {
                 self.reset_for_new_grant(tenant, &user.id, &password)
@@ -319,7 +307,7 @@ impl GraphClient {
             EndStep::RotatePassword => {
                 // A fresh random password nobody will ever see: even if the account were
                 // enabled again, the technician's credential no longer works.
-                self.set_password(tenant, user_id, &Password::generate())
+                self.set_password(tenant, user_id, &password::generate())
                     .await?;
                 Ok("password rotated".into())
             }
@@ -522,7 +510,8 @@ impl GraphClient {
     }
 }
 
-/// Refuses an account jitgate did not create (I7) or created for another technician (I9).
+/// Refuses an account jitgate did not create, or created for another technician: jitgate never
+/// takes over or shares an account.
 fn ensure_owned_by(user: &User, owner: &str) -> Result<(), GraphError> {
     ensure_created_by_jitgate(user)?;
     if user.belongs_to(owner) {

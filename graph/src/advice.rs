@@ -19,7 +19,8 @@ pub(crate) struct TokenErrorBody {
     pub trace_id: Option<String>,
 }
 
-/// AADSTS codes that mean "try again" (reference-error-codes.md): RetryableError,
+/// AADSTS codes that mean "try again" (Microsoft's list of Entra authentication error codes,
+/// https://learn.microsoft.com/entra/identity-platform/reference-error-codes): RetryableError,
 /// RequestBudgetExceededError, and a transient STS failure.
 pub(crate) const RETRYABLE_AADSTS: &[u32] = &[50033, 90024, 90006];
 

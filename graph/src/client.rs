@@ -4,8 +4,11 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::error::GraphError;
 use crate::retry::RetryPolicy;
-use crate::token::TokenCache;
+use crate::secret::Secret;
+use crate::tenant::Tenant;
+use crate::token::{TokenCache, TokenEndpoint};
 
 /// A Microsoft Graph client for any number of customer tenants. Cheap to clone; clones share
 /// the HTTP client and the token cache.
@@ -83,6 +86,22 @@ impl GraphClient {
             .push("v1.0")
             .extend(segments);
         url
+    }
+
+    /// A valid access token for `tenant`, from the cache or freshly requested.
+    pub(crate) async fn access_token(&self, tenant: &Tenant) -> Result<Secret, GraphError> {
+        let endpoint = TokenEndpoint {
+            http: &self.inner.http,
+            url: self.token_url(&tenant.tenant_id),
+            scope: &self.inner.scope,
+            retry: &self.inner.retry,
+        };
+        self.inner.tokens.access_token(&endpoint, tenant).await
+    }
+
+    /// Checks that jitgate can obtain a token for `tenant` (connection test for onboarding).
+    pub async fn check_connection(&self, tenant: &Tenant) -> Result<(), GraphError> {
+        self.access_token(tenant).await.map(|_| ())
     }
 
     /// `<login_url>/<tenant>/oauth2/v2.0/token`.

@@ -40,7 +40,7 @@ pub enum GraphError {
         request_id: Option<String>,
     },
 
-    /// The UPN belongs to an account jitgate did not create; it is never taken over (I7).
+    /// The UPN belongs to an account jitgate did not create; it is never taken over.
     #[error(
         "the account {upn} already exists in the customer's Entra ID and was not created by \
          jitgate; jitgate will not take it over. Rename or delete that account in the Entra \
@@ -171,9 +171,12 @@ impl GraphError {
     }
 
     /// The answers Entra gives for an object that exists but has not replicated to the
-    /// replica serving this call (entra.md A3): 404 `Request_ResourceNotFound`, or 400
-    /// `Request_BadRequest` "… Not a valid reference update" / "… does not exist …" when
-    /// another object refers to it. `Request_BadRequest` alone is too broad, so the message
+    /// replica serving this call: 404 `Request_ResourceNotFound`, or 400 `Request_BadRequest`
+    /// "… Not a valid reference update" / "… does not exist …" when another object refers to
+    /// it (Microsoft: "Designing for eventual consistency for Microsoft Entra",
+    /// https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra;
+    /// observed shapes in https://github.com/microsoftgraph/msgraph-sdk-java-core/issues/353 and
+    /// https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/2508). `Request_BadRequest` alone is too broad, so the message
     /// is consulted; this is the one place that reads Graph's message text.
     pub(crate) fn is_replication_symptom(&self) -> bool {
         match self {

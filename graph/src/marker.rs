@@ -1,4 +1,5 @@
-//! How jitgate recognises the accounts it created (invariant I7: never adopt a stranger).
+//! How jitgate recognises the accounts it created (it never takes over an account it did
+//! not create).
 //!
 //! jitgate writes [`JITGATE_MARKER`] into the user's `employeeType` when it creates the
 //! account, and reads it back with `$select=employeeType` before it touches an account found

@@ -1,6 +1,7 @@
 //! JIT account passwords: generated with a CSPRNG to meet Entra's cloud password rules.
 //!
-//! Entra's rules (concept-sspr-policy.md, entra.md A2): 8–256 characters, at least three of
+//! Entra's rules for cloud accounts (https://learn.microsoft.com/entra/identity/authentication/concept-sspr-policy):
+//! 8–256 characters, at least three of
 //! lowercase / uppercase / digits / symbols, only `A–Z a–z 0–9`, the symbols
 //! `@ # $ % ^ & * - _ ! + = [ ] { } | \ : ' , . ? / ` ~ " ( ) ; < >` and space.
 //!
@@ -39,7 +40,7 @@ pub fn generate() -> Password {
         chars.push(all[rng.random_range(0..all.len())]);
     }
     chars.shuffle(&mut rng);
-    Password::new(String::from_utf8(chars).expect("ASCII"))
+    Password::from(String::from_utf8(chars).expect("ASCII"))
 }
 
 /// Whether `password` satisfies Entra's cloud password rules.
@@ -67,6 +68,7 @@ pub fn meets_entra_rules(password: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::ExposeSecret as _;
 
     #[test]
     fn rules_match_entra() {
@@ -80,7 +82,7 @@ mod tests {
     fn generated_passwords_use_all_classes() {
         for _ in 0..2000 {
             let password = generate();
-            let p = password.expose();
+            let p = password.expose_secret();
             assert_eq!(p.len(), GENERATED_LENGTH);
             assert!(meets_entra_rules(p), "{p}");
             assert!(p.bytes().any(|b| LOWER.contains(&b)));

@@ -1,6 +1,8 @@
 //! The crate's one retry policy: short in-call retries for transient failures and for
 //! Entra's replication lag. Throttling (429) is never slept on here; it is returned so the
-//! caller's job can be rescheduled (DESIGN: handle 429 by pushing a delayed job).
+//! caller's job can be rescheduled after `Retry-After` instead of holding a worker asleep
+//! (Graph asks clients to wait that long, and throttled requests still count against the
+//! limit: https://learn.microsoft.com/graph/throttling).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -31,8 +33,9 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     /// Three attempts with 250 ms/500 ms backoff; about 6 s for replication lag in-call.
-    /// Entra's lag is usually seconds but can reach minutes (entra.md A3); beyond the
-    /// in-call budget the job layer reschedules.
+    /// Entra's lag is usually seconds but can reach a minute or two (a Microsoft engineer in
+    /// https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/2772); beyond the in-call
+    /// budget the job layer reschedules.
     fn default() -> Self {
         RetryPolicy {
             transient_attempts: 3,

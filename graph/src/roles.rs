@@ -8,8 +8,7 @@ use crate::advice::Needs;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::tenant::Tenant;
-use crate::transport::Call;
-use crate::users::odata_string;
+use crate::transport::{Call, odata_string};
 
 /// Tenant-wide scope; jitgate never scopes JIT roles to administrative units.
 pub const TENANT_SCOPE: &str = "/";

@@ -4,7 +4,7 @@ use crate::secret::Secret;
 
 /// The Entra connection of one customer: their tenant and the app registration (with a
 /// service principal in that tenant) whose client secret jitgate holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Tenant {
     /// Directory (tenant) ID, a GUID (a verified domain also works with Entra).
     pub tenant_id: String,

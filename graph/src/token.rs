@@ -13,17 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use url::Url;
 
 use crate::advice::{RETRYABLE_AADSTS, TokenErrorBody, token_refusal};
-use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::guid::new_guid;
-use crate::retry::{Step, retry_transient};
-use crate::secret::Secret;
+use crate::net::{retry_after_header, transport_failure};
+use crate::retry::{RetryPolicy, Step, retry_transient};
+use crate::secret::{ExposeSecret as _, Secret, fingerprint};
 use crate::tenant::Tenant;
-use crate::transport::{
-    describe_transport_error, is_retryable_transport_error, retry_after_header,
-};
 
 const OPERATION: &str = "token request";
 
@@ -57,7 +55,7 @@ impl TokenCache {
         let key = (
             tenant.tenant_id.to_ascii_lowercase(),
             tenant.client_id.to_ascii_lowercase(),
-            tenant.client_secret.fingerprint(),
+            fingerprint(&tenant.client_secret),
         );
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(key).or_default().clone()
@@ -67,7 +65,11 @@ impl TokenCache {
     pub(crate) async fn invalidate(&self, tenant: &Tenant, used: &Secret) {
         let slot = self.slot(tenant);
         let mut slot = slot.lock().await;
-        if slot.token.as_ref().is_some_and(|c| &c.token == used) {
+        if slot
+            .token
+            .as_ref()
+            .is_some_and(|c| c.token.expose_secret() == used.expose_secret())
+        {
             slot.token = None;
         }
     }
@@ -100,10 +102,24 @@ fn refresh_delay(expires_in: Duration) -> Duration {
     expires_in.saturating_sub(REFRESH_MARGIN.min(expires_in / 4))
 }
 
-impl GraphClient {
-    /// A valid access token for `tenant`, from the cache or freshly requested.
-    pub(crate) async fn access_token(&self, tenant: &Tenant) -> Result<Secret, GraphError> {
-        let slot = self.inner.tokens.slot(tenant);
+/// Where tokens come from: the token endpoint of one tenant, the Graph scope asked for, and the
+/// client and retry policy to ask with.
+pub(crate) struct TokenEndpoint<'a> {
+    pub http: &'a reqwest::Client,
+    /// `<login_url>/<tenant>/oauth2/v2.0/token`.
+    pub url: Url,
+    pub scope: &'a str,
+    pub retry: &'a RetryPolicy,
+}
+
+impl TokenCache {
+    /// A valid access token for `tenant`, from the cache or freshly requested from `endpoint`.
+    pub(crate) async fn access_token(
+        &self,
+        endpoint: &TokenEndpoint<'_>,
+        tenant: &Tenant,
+    ) -> Result<Secret, GraphError> {
+        let slot = self.slot(tenant);
         let waiting_since = Instant::now();
         let mut slot = slot.lock().await;
         if let Some(cached) = &slot.token
@@ -117,7 +133,7 @@ impl GraphClient {
             return Err(error.clone());
         }
         let requested_at = Instant::now();
-        match self.request_token(tenant).await {
+        match request_token(endpoint, tenant).await {
             Ok((token, expires_in)) => {
                 slot.token = Some(CachedToken {
                     token: token.clone(),
@@ -133,74 +149,53 @@ impl GraphClient {
             }
         }
     }
-
-    /// Checks that jitgate can obtain a token for `tenant` (connection test for onboarding).
-    pub async fn check_connection(&self, tenant: &Tenant) -> Result<(), GraphError> {
-        self.access_token(tenant).await.map(|_| ())
-    }
-
-    async fn request_token(&self, tenant: &Tenant) -> Result<(Secret, Duration), GraphError> {
-        let url = self.token_url(&tenant.tenant_id);
-        let form = [
-            ("client_id", tenant.client_id.as_str()),
-            ("client_secret", tenant.client_secret.expose()),
-            ("scope", self.inner.scope.as_str()),
-            ("grant_type", "client_credentials"),
-        ];
-        retry_transient(&self.inner.retry, || async {
-            let client_request_id = new_guid();
-            let sent = self
-                .inner
-                .http
-                .post(url.clone())
-                .header("client-request-id", &client_request_id)
-                .form(&form)
-                .send()
-                .await;
-            let response = match sent {
-                Ok(response) => response,
-                Err(error) => return transport_step(&error),
-            };
-            let status = response.status().as_u16();
-            let retry_after = retry_after_header(response.headers());
-            let body = match response.bytes().await {
-                Ok(body) => body,
-                Err(error) => return transport_step(&error),
-            };
-            tracing::debug!(
-                operation = OPERATION,
-                tenant_id = %tenant.tenant_id,
-                status,
-                client_request_id = %client_request_id,
-                "Entra token endpoint answered"
-            );
-            token_step(
-                tenant,
-                status,
-                retry_after,
-                &body,
-                self.inner.retry.default_throttle_wait,
-            )
-        })
-        .await
-    }
 }
 
-fn transport_step<T>(error: &reqwest::Error) -> Step<T> {
-    let failure = GraphError::Transient {
-        operation: OPERATION,
-        detail: describe_transport_error(error),
-        retry_after: None,
-        request_id: None,
-    };
-    if is_retryable_transport_error(error) {
-        Step::Retry {
-            error: failure,
-            server_wait: None,
-        }
-    } else {
-        Step::Done(Err(failure))
-    }
+async fn request_token(
+    endpoint: &TokenEndpoint<'_>,
+    tenant: &Tenant,
+) -> Result<(Secret, Duration), GraphError> {
+    let form = [
+        ("client_id", tenant.client_id.as_str()),
+        ("client_secret", tenant.client_secret.expose_secret()),
+        ("scope", endpoint.scope),
+        ("grant_type", "client_credentials"),
+    ];
+    retry_transient(endpoint.retry, || async {
+        let client_request_id = new_guid();
+        let sent = endpoint
+            .http
+            .post(endpoint.url.clone())
+            .header("client-request-id", &client_request_id)
+            .form(&form)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return transport_failure(OPERATION, &error),
+        };
+        let status = response.status().as_u16();
+        let retry_after = retry_after_header(response.headers());
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(error) => return transport_failure(OPERATION, &error),
+        };
+        tracing::debug!(
+            operation = OPERATION,
+            tenant_id = %tenant.tenant_id,
+            status,
+            client_request_id = %client_request_id,
+            "Entra token endpoint answered"
+        );
+        token_step(
+            tenant,
+            status,
+            retry_after,
+            &body,
+            endpoint.retry.default_throttle_wait,
+        )
+    })
+    .await
 }
 
 fn token_step(
@@ -214,7 +209,7 @@ fn token_step(
         let parsed: Result<TokenResponse, _> = serde_json::from_slice(body);
         return Step::Done(match parsed {
             Ok(t) => match t.expires_in.seconds() {
-                Some(secs) => Ok((Secret::new(t.access_token), Duration::from_secs(secs))),
+                Some(secs) => Ok((Secret::from(t.access_token), Duration::from_secs(secs))),
                 None => Err(protocol("expires_in is not a number")),
             },
             Err(e) => Err(protocol(&format!("token response is not valid JSON: {e}"))),

@@ -3,8 +3,6 @@
 //!
 //! Bodies are never logged: some carry passwords.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -15,8 +13,9 @@ use crate::advice::{Needs, permission_denied};
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::guid::new_guid;
+use crate::net::{retry_after_header, transport_failure};
 use crate::retry::{Step, retry_transient};
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret as _, Secret};
 use crate::tenant::Tenant;
 
 /// What to send, and how to describe it in errors.
@@ -29,6 +28,17 @@ pub(crate) struct Call<'a> {
     pub url: Url,
     pub query: &'a [(&'a str, &'a str)],
     pub body: Option<&'a Value>,
+}
+
+/// Graph's list envelope `{"value": [...]}` (first page; jitgate's lists are short).
+#[derive(Deserialize)]
+pub(crate) struct Collection<T> {
+    pub value: Vec<T>,
+}
+
+/// Quotes a value as an OData string literal (`'` doubles), for `$filter`.
+pub(crate) fn odata_string(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// A non-throttled, non-5xx answer.
@@ -173,7 +183,7 @@ impl GraphClient {
             .inner
             .http
             .request(call.method.clone(), call.url.clone())
-            .bearer_auth(token.expose())
+            .bearer_auth(token.expose_secret())
             .header("client-request-id", &client_request_id);
         if !call.query.is_empty() {
             request = request.query(call.query);
@@ -238,57 +248,12 @@ impl GraphClient {
     }
 }
 
-fn transport_failure<T>(operation: &'static str, error: &reqwest::Error) -> Step<T> {
-    let failure = GraphError::Transient {
-        operation,
-        detail: describe_transport_error(error),
-        retry_after: None,
-        request_id: None,
-    };
-    if is_retryable_transport_error(error) {
-        Step::Retry {
-            error: failure,
-            server_wait: None,
-        }
-    } else {
-        Step::Done(Err(failure))
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Timeouts, refused/reset connections and broken bodies are worth another attempt.
-pub(crate) fn is_retryable_transport_error(error: &reqwest::Error) -> bool {
-    error.is_timeout() || error.is_connect() || error.is_request() || error.is_body()
-}
-
-/// A reqwest error as text, without the URL (it may carry a UPN filter) but with causes.
-pub(crate) fn describe_transport_error(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        return "the request timed out".to_string();
+    #[test]
+    fn odata_literals_escape_quotes() {
+        assert_eq!(odata_string("o'neil@x.example"), "'o''neil@x.example'");
     }
-    let mut text = String::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if text.is_empty() {
-        "the request failed".to_string()
-    } else {
-        format!("the request failed: {text}")
-    }
-}
-
-/// `Retry-After` in seconds (Graph sends delta-seconds).
-pub(crate) fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }

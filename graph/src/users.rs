@@ -1,4 +1,4 @@
-//! Low-level user calls: find, get, create, enable/disable, password, sessions, TAPs, delete.
+//! Low-level user calls: find, get, create, enable/disable, password, sessions, delete.
 //!
 //! Each is one Graph request (plus transient retries). They report 404 as `None`/`false`
 //! where absence is a normal answer, and otherwise leave interpretation (gone vs. not yet
@@ -8,18 +8,30 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::AccountSpec;
 use crate::advice::Needs;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::marker::{JITGATE_MARKER, is_marked};
-use crate::secret::Password;
+use crate::secret::{ExposeSecret as _, Password};
 use crate::tenant::Tenant;
-use crate::transport::Call;
+use crate::transport::{Call, Collection, odata_string};
 
 /// Properties jitgate reads. `accountEnabled`, `employeeType` and `employeeId` are not in
 /// Graph's default set, so every read names what it needs.
 const USER_SELECT: &str = "id,userPrincipalName,displayName,accountEnabled,employeeType,employeeId";
+
+/// The JIT account a technician should have in a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSpec {
+    pub upn: String,
+    pub display_name: String,
+    pub mail_nickname: String,
+    /// The tag of the technician the account belongs to, written to `employeeId` (at most 16
+    /// characters). An account tagged for another technician is never taken over.
+    pub owner: String,
+    /// Directory role template ids to hold while the grant is active.
+    pub roles: Vec<String>,
+}
 
 /// A user as jitgate reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -63,23 +75,6 @@ pub enum CreateOutcome {
     /// Another object already has this UPN (400 `ObjectConflict`). It may be jitgate's own
     /// account from an earlier attempt, or someone else's: look it up and check the marker.
     UpnTaken,
-}
-
-/// A Temporary Access Pass method (the pass itself is only readable at creation).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TapMethod {
-    pub id: String,
-}
-
-#[derive(Deserialize)]
-struct Collection<T> {
-    value: Vec<T>,
-}
-
-/// Quotes a value as an OData string literal (`'` doubles).
-pub(crate) fn odata_string(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 impl GraphClient {
@@ -144,7 +139,7 @@ impl GraphClient {
             "employeeType": JITGATE_MARKER,
             "employeeId": spec.owner,
             "passwordProfile": {
-                "password": password.expose(),
+                "password": password.expose_secret(),
                 "forceChangePasswordNextSignIn": false,
             },
         });
@@ -213,7 +208,7 @@ impl GraphClient {
     ) -> Result<(), GraphError> {
         let body = json!({
             "passwordProfile": {
-                "password": password.expose(),
+                "password": password.expose_secret(),
                 "forceChangePasswordNextSignIn": false,
             },
         });
@@ -261,58 +256,6 @@ impl GraphClient {
         Ok(())
     }
 
-    /// The user's Temporary Access Pass methods.
-    pub async fn list_taps(
-        &self,
-        tenant: &Tenant,
-        user_id: &str,
-    ) -> Result<Vec<TapMethod>, GraphError> {
-        let call = Call {
-            operation: "list Temporary Access Passes",
-            needs: Needs::AuthenticationMethods,
-            method: Method::GET,
-            url: self.v1(&[
-                "users",
-                user_id,
-                "authentication",
-                "temporaryAccessPassMethods",
-            ]),
-            query: &[],
-            body: None,
-        };
-        let reply = self.send(tenant, &call).await?.success(tenant)?;
-        Ok(reply.json::<Collection<TapMethod>>()?.value)
-    }
-
-    /// Deletes one Temporary Access Pass. `false` if it was already gone.
-    pub async fn delete_tap(
-        &self,
-        tenant: &Tenant,
-        user_id: &str,
-        tap_id: &str,
-    ) -> Result<bool, GraphError> {
-        let call = Call {
-            operation: "delete Temporary Access Pass",
-            needs: Needs::AuthenticationMethods,
-            method: Method::DELETE,
-            url: self.v1(&[
-                "users",
-                user_id,
-                "authentication",
-                "temporaryAccessPassMethods",
-                tap_id,
-            ]),
-            query: &[],
-            body: None,
-        };
-        let reply = self.send(tenant, &call).await?;
-        if reply.status == 404 {
-            return Ok(false);
-        }
-        reply.success(tenant)?;
-        Ok(true)
-    }
-
     /// Deletes the user (to Entra's deleted items for 30 days). `false` if already gone.
     pub async fn delete_user(&self, tenant: &Tenant, user_id: &str) -> Result<bool, GraphError> {
         let call = Call {
@@ -329,15 +272,5 @@ impl GraphClient {
         }
         reply.success(tenant)?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn odata_literals_escape_quotes() {
-        assert_eq!(odata_string("o'neil@x.example"), "'o''neil@x.example'");
     }
 }

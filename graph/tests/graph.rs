@@ -1,10 +1,11 @@
 //! jitgate-graph against the Graph simulator over real HTTP (and TLS where noted).
 
+use jitgate_graph::ExposeSecret as _;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use jitgate_graph::{
-    AccountSpec, EndAction, EndReport, EndStep, GraphClient, GraphError, JITGATE_MARKER, Password,
+    AccountSpec, EndAction, EndReport, EndStep, GraphClient, GraphError, JITGATE_MARKER,
     RetryPolicy, Tenant,
 };
 use jitgate_sim::graph::{AppRole, Fault, GraphSim, LagRoleAnswer, TenantSpec};
@@ -249,7 +250,10 @@ async fn creates_a_marked_account_with_roles_over_tls() {
     let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
     assert_eq!(user.employee_type.as_deref(), Some(JITGATE_MARKER));
     assert!(user.account_enabled);
-    assert_eq!(user.password.as_deref(), Some(access.password.expose()));
+    assert_eq!(
+        user.password.as_deref(),
+        Some(access.password.expose_secret())
+    );
     assert!(!user.force_change_password_next_sign_in);
     assert_eq!(
         role_set(&f, &access.user_id),
@@ -266,7 +270,7 @@ async fn creates_a_marked_account_with_roles_over_tls() {
 
     // Nothing secret in the Debug output a careless log line would print.
     let debug = format!("{access:?} {:?}", f.tenant);
-    assert!(!debug.contains(access.password.expose()));
+    assert!(!debug.contains(access.password.expose_secret()));
     assert!(!debug.contains(CLIENT_SECRET));
 }
 
@@ -327,11 +331,17 @@ async fn re_enabling_rotates_the_password() {
         .unwrap();
     assert!(!second.created);
     assert_eq!(second.user_id, first.user_id);
-    assert_ne!(second.password, first.password);
+    assert_ne!(
+        second.password.expose_secret(),
+        first.password.expose_secret()
+    );
 
     let user = f.sim.user(TENANT_ID, &first.user_id).unwrap();
     assert!(user.account_enabled);
-    assert_eq!(user.password.as_deref(), Some(second.password.expose()));
+    assert_eq!(
+        user.password.as_deref(),
+        Some(second.password.expose_secret())
+    );
     // One rotation at the end of the first grant, one when re-enabling.
     assert_eq!(user.password_changes, 2);
     assert_eq!(
@@ -467,7 +477,10 @@ async fn lasting_replication_lag_is_reported_and_the_next_attempt_finishes() {
     assert_eq!(access.user_id, user_id);
     assert!(!access.created);
     let user = f.sim.user(TENANT_ID, &user_id).unwrap();
-    assert_eq!(user.password.as_deref(), Some(access.password.expose()));
+    assert_eq!(
+        user.password.as_deref(),
+        Some(access.password.expose_secret())
+    );
     assert_eq!(
         role_set(&f, &user_id),
         BTreeSet::from([GLOBAL_ADMIN.to_string()])
@@ -635,7 +648,10 @@ async fn ending_access_works_without_privileged_authentication_administrator() {
 
     let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
     assert!(!user.account_enabled);
-    assert_ne!(user.password.as_deref(), Some(access.password.expose()));
+    assert_ne!(
+        user.password.as_deref(),
+        Some(access.password.expose_secret())
+    );
     assert_eq!(user.sessions_revoked, 1);
     assert!(
         f.sim
@@ -689,7 +705,10 @@ async fn ending_access_without_user_administrator_still_disables_and_reports_the
     let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
     assert!(!user.account_enabled);
     assert_eq!(user.sessions_revoked, 1);
-    assert_eq!(user.password.as_deref(), Some(access.password.expose()));
+    assert_eq!(
+        user.password.as_deref(),
+        Some(access.password.expose_secret())
+    );
     assert!(role_set(&f, &access.user_id).is_empty());
 
     // Once the role is assigned, retrying the follow-up rotates the password.
@@ -700,7 +719,10 @@ async fn ending_access_without_user_administrator_still_disables_and_reports_the
         .await;
     assert!(retried[0].result.is_ok(), "{retried:?}");
     let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
-    assert_ne!(user.password.as_deref(), Some(access.password.expose()));
+    assert_ne!(
+        user.password.as_deref(),
+        Some(access.password.expose_secret())
+    );
 }
 
 #[tokio::test]
@@ -727,7 +749,10 @@ async fn a_refused_session_revocation_names_the_permission_and_stops_nothing() {
     assert!(message.contains("User.RevokeSessions.All"), "{message}");
     // The steps after it still ran.
     let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
-    assert_ne!(user.password.as_deref(), Some(access.password.expose()));
+    assert_ne!(
+        user.password.as_deref(),
+        Some(access.password.expose_secret())
+    );
 }
 
 /// Re-enabling an existing account sets its password first, in its own call: without User
@@ -783,7 +808,10 @@ async fn another_technicians_account_is_never_taken_over() {
         "{err:?}"
     );
     let user = f.sim.user(TENANT_ID, &first.user_id).unwrap();
-    assert_eq!(user.password.as_deref(), Some(first.password.expose()));
+    assert_eq!(
+        user.password.as_deref(),
+        Some(first.password.expose_secret())
+    );
     assert_eq!(user.employee_id.as_deref(), Some("t-alice-jit"));
 }
 
@@ -810,7 +838,7 @@ async fn verification_fails_loudly_when_the_account_stays_enabled() {
         }
         other => panic!("expected EndNotVerified, got {other:?}"),
     }
-    assert!(!err.to_string().contains(access.password.expose()));
+    assert!(!err.to_string().contains(access.password.expose_secret()));
 }
 
 #[tokio::test]
@@ -847,8 +875,8 @@ async fn deleting_ends_access_and_a_gone_account_counts_as_ended() {
 fn generated_passwords_always_meet_entra_rules() {
     let mut seen = BTreeSet::new();
     for _ in 0..5000 {
-        let password = Password::generate();
-        let p = password.expose();
+        let password = jitgate_graph::password::generate();
+        let p = password.expose_secret();
         assert_eq!(p.chars().count(), jitgate_graph::password::GENERATED_LENGTH);
         // Our checker and the simulator's independent one must both agree.
         assert!(jitgate_graph::password::meets_entra_rules(p), "{p}");

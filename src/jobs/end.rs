@@ -453,7 +453,7 @@ async fn grant_tenant(
     Ok(Ok(Tenant::new(
         connection.tenant_id,
         connection.client_id,
-        jitgate_graph::Secret::new(secret),
+        jitgate_graph::Secret::from(secret),
     )))
 }
 

@@ -188,7 +188,7 @@ pub async fn tenant_of(
     let tenant = jitgate_graph::Tenant::new(
         conn.tenant_id.clone(),
         conn.client_id.clone(),
-        jitgate_graph::Secret::new(secret),
+        jitgate_graph::Secret::from(secret),
     );
     Ok(Some((conn, tenant)))
 }

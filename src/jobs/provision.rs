@@ -370,7 +370,7 @@ async fn grant_locked(
                     &ctx.keyring,
                     &scope,
                     accounts::PASSWORD,
-                    access.password.expose().as_bytes(),
+                    jitgate_graph::ExposeSecret::expose_secret(&access.password).as_bytes(),
                 )
                 .await?;
                 let active = accounts::Active {
@@ -566,7 +566,36 @@ async fn after_start(
 
 /// End the technician's open grant for this customer early (`jit.cancelled`).
 async fn cancel(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(), JobError> {
-    let open = match store::accounts::find(&ctx.db, &who.customer.id, &who.technician.id).await? {
+    // A request accepted before this cancellation and still being provisioned would start its
+    // grant after we looked: let it finish first.
+    if store::deliveries::earlier_request_pending(&ctx.db, req).await? {
+        return Err(JobError::Wait {
+            after: Duration::from_secs(1),
+            reason: "an earlier request of this ticket is still being provisioned".into(),
+        });
+    }
+    match store::accounts::find(&ctx.db, &who.customer.id, &who.technician.id).await? {
+        // The provisioning job holds the account's lease from its Graph calls until its grant
+        // is recorded, so under the lease the open grant (if any) is the whole truth.
+        Some(account) => {
+            super::with_account_lease(
+                ctx,
+                &account.id,
+                cancel_open_grant(ctx, req, who, Some(&account)),
+            )
+            .await
+        }
+        None => cancel_open_grant(ctx, req, who, None).await,
+    }
+}
+
+async fn cancel_open_grant(
+    ctx: &JobContext,
+    req: &RequestRow,
+    who: &Resolved,
+    account: Option<&accounts::Account>,
+) -> Result<(), JobError> {
+    let open = match account {
         Some(account) => store::grants::open_for_account(&ctx.db, &account.id).await?,
         None => None,
     };

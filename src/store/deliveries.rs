@@ -109,6 +109,18 @@ pub async fn count_requests(db: &Db, connector_id: &str) -> Result<i64> {
     )
 }
 
+/// Whether a JIT request of the same connector and ticket (or, without a ticket, the same
+/// actor) accepted before `req` is still pending.
+pub async fn earlier_request_pending(db: &Db, req: &RequestRow) -> Result<bool> {
+    let n: i64 = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jit_requests
+         WHERE connector_id = $1 AND kind = 'request' AND status = 'pending' AND id <> $2
+           AND created_at <= $3 AND (ticket_ref = $4 OR actor = $5)")
+        .bind(&req.connector_id).bind(&req.id).bind(req.created_at).bind(&req.ticket_ref).bind(&req.actor)
+        .fetch_one(pool).await?);
+    Ok(n > 0)
+}
+
 /// Jobs waiting in a queue (for tests and the benchmark's checks).
 pub async fn queued_jobs(db: &Db, queue_name: &str) -> Result<i64> {
     Ok(match db {

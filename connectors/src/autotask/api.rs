@@ -1,4 +1,6 @@
-//! The Autotask REST API calls jitgate makes (reference/psa.md §2.6–2.7).
+//! The Autotask REST API calls jitgate makes (ticket notes:
+//! https://ww1.autotask.net/help/developerhelp/Content/APIs/REST/Entities/TicketNotesEntity.htm;
+//! limits: https://ww1.autotask.net/help/DeveloperHelp/Content/APIs/General/ThreadLimiting.htm).
 //!
 //! - Auth: headers `ApiIntegrationCode`, `UserName`, `Secret` on every call.
 //! - Zone: configured, or discovered once with `zoneInformation?user=` (no credentials) and
@@ -14,13 +16,15 @@ use super::settings::{NoteOptions, Settings, TriggerRule, Zone};
 use crate::psa_http::{self, ThrottleMarker};
 use crate::{CompanyRef, PsaError};
 use http::HeaderValue;
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Concurrent calls Autotask allows per (integration code, endpoint) (reference/psa.md §2.7).
+/// Concurrent calls Autotask allows per (integration code, endpoint) for integrations created
+/// after 2023.1 (https://ww1.autotask.net/help/DeveloperHelp/Content/APIs/General/ThreadLimiting.htm).
 pub const MAX_CONCURRENT_PER_ENDPOINT: usize = 3;
 const PICKLIST_TTL: Duration = Duration::from_secs(60 * 60);
 /// Autotask's limits on note fields (TicketNotes entity).
@@ -69,7 +73,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(settings: &Settings, http: reqwest::Client) -> Api {
-        let mut secret = HeaderValue::from_str(settings.api_secret.expose())
+        let mut secret = HeaderValue::from_str(settings.api_secret.expose_secret())
             .expect("settings accept only printable ASCII secrets");
         secret.set_sensitive(true);
         Api {

@@ -15,6 +15,7 @@ use crate::{
     SecretValues, SettingsError, TicketRef,
 };
 use api::{Api, EntityId};
+use secrecy::ExposeSecret as _;
 use settings::Settings;
 use signature::{HookSignature, SignedForm};
 use std::sync::Arc;
@@ -50,7 +51,7 @@ impl Autotask {
             .settings
             .webhook_secrets
             .iter()
-            .map(|s| s.expose().as_bytes());
+            .map(|s| s.expose_secret().as_bytes());
         let form = signature
             .verify(
                 secrets,
@@ -61,8 +62,8 @@ impl Autotask {
                 ReceiveError::Unauthorized("X-Hook-Signature does not match the body".into())
             })?;
         if form == SignedForm::DotNetEscaped {
-            // Worth knowing which reading of "the request body" Autotask uses (reference/psa.md
-            // §2.3 asks for a capture to settle it).
+            // Worth knowing which reading of "the request body" Autotask uses: only a captured
+            // delivery can settle it (https://github.com/msoukhomlinov/n8n-nodes-autotask/issues/6).
             tracing::debug!("Autotask signature matched the .NET-escaped form of the body");
         }
         payload::parse(delivery.body, &self.settings.trigger).map_err(ReceiveError::Malformed)

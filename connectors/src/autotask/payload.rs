@@ -1,6 +1,8 @@
 //! A verified Autotask webhook body → the normalized [`Event`].
 //!
-//! Documented fields (reference/psa.md §2.2): `Action` (`Create`/`Update`/`Delete`, and
+//! Documented fields (Autotask webhooks,
+//! https://autotask.net/help/developerhelp/content/APIs/Webhooks/WEBHOOKS.htm, as modelled by
+//! Nango's and the n8n Autotask node's webhook types): `Action` (`Create`/`Update`/`Delete`, and
 //! `Deactivated`), `Guid`, `EntityType`, `Id`, `Fields`, `EventTime`, `SequenceNumber`,
 //! `PersonID`. Several details are unconfirmed, so this parser accepts every plausible shape:
 //! - `PersonID` vs `PersonId` (Nango's spelling): top-level keys are matched case-insensitively;

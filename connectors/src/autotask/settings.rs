@@ -9,14 +9,17 @@
 use crate::field_errors::{self, FieldErrors};
 use crate::flag_value::default_true_values;
 use crate::{Secret, SecretValues, SettingsError};
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use url::Url;
 
-/// Where `zoneInformation` is asked when no zone URL is configured (reference/psa.md §2.6).
+/// Where `zoneInformation` is asked when no zone URL is configured; it needs no credentials
+/// (https://ww1.autotask.net/help/DeveloperHelp/Content/APIs/SOAP/APICalls/GetZoneInfoCall.htm).
 pub const DEFAULT_ZONE_LOOKUP_URL: &str = "https://webservices.autotask.net/atservicesrest";
 /// The publish value a jitgate note must have: never visible to customers.
 pub const DEFAULT_PUBLISH_LABEL: &str = "Internal Only";
-/// Autotask's SecretKey is at most 64 characters (reference/psa.md §2.1).
+/// Autotask's SecretKey is at most 64 characters
+/// (https://ww1.autotask.net/help/DeveloperHelp/Content/APIs/Webhooks/REST_WebhooksEntity.htm).
 const MAX_WEBHOOK_SECRET: usize = 64;
 
 #[derive(Debug, Deserialize)]
@@ -150,14 +153,14 @@ impl Settings {
 
         let api_secret = match secrets.one("api_secret") {
             // It travels as the `Secret` header: printable ASCII only.
-            Some(s) if !s.expose().is_empty() && !is_header_safe(s.expose()) => {
+            Some(s) if !s.expose_secret().is_empty() && !is_header_safe(s.expose_secret()) => {
                 errors.add(
                     "secrets.api_secret",
                     "must be printable ASCII (it is sent as an HTTP header)",
                 );
                 None
             }
-            Some(s) if !s.expose().is_empty() => Some(s.clone()),
+            Some(s) if !s.expose_secret().is_empty() => Some(s.clone()),
             _ => {
                 errors.add("secrets.api_secret", "required: the API user's secret");
                 None
@@ -169,11 +172,11 @@ impl Settings {
                 "secrets.webhook_secret",
                 "required: the webhook's SecretKey (one or more while rotating)",
             );
-        } else if webhook_secrets.iter().any(|s| s.expose().is_empty()) {
+        } else if webhook_secrets.iter().any(|s| s.expose_secret().is_empty()) {
             errors.add("secrets.webhook_secret", "must not be empty");
         } else if webhook_secrets
             .iter()
-            .any(|s| s.expose().chars().count() > MAX_WEBHOOK_SECRET)
+            .any(|s| s.expose_secret().chars().count() > MAX_WEBHOOK_SECRET)
         {
             errors.add(
                 "secrets.webhook_secret",
@@ -324,10 +327,10 @@ mod tests {
 
     fn secrets() -> SecretValues {
         let mut s = SecretValues::default();
-        s.0.insert("api_secret".into(), vec![Secret::new("api")]);
+        s.0.insert("api_secret".into(), vec![Secret::from("api")]);
         s.0.insert(
             "webhook_secret".into(),
-            vec![Secret::new("new-secret-1"), Secret::new("old-secret-0")],
+            vec![Secret::from("new-secret-1"), Secret::from("old-secret-0")],
         );
         s
     }
@@ -397,14 +400,14 @@ mod tests {
     #[test]
     fn long_webhook_secrets_and_unknown_fields_are_refused() {
         let mut s = secrets();
-        s.0.insert("api_secret".into(), vec![Secret::new("sécret")]);
+        s.0.insert("api_secret".into(), vec![Secret::from("sécret")]);
         assert!(
             Settings::parse(&minimal(), &s)
                 .unwrap_err()
                 .fields
                 .contains_key("secrets.api_secret")
         );
-        s.0.insert("webhook_secret".into(), vec![Secret::new("x".repeat(65))]);
+        s.0.insert("webhook_secret".into(), vec![Secret::from("x".repeat(65))]);
         assert!(
             Settings::parse(&minimal(), &s)
                 .unwrap_err()

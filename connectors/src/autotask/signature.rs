@@ -1,5 +1,5 @@
 //! Autotask webhook signatures: `X-Hook-Signature: sha1=<base64 HMAC-SHA1(SecretKey, body)>`
-//! (reference/psa.md §2.3).
+//! (https://www.autotask.net/help/developerhelp/Content/APIs/Webhooks/SecretKeyPayloadVerification.htm).
 //!
 //! Which bytes are signed is uncertain, so both readings are accepted:
 //! 1. the raw request bytes (Nango's reading; also right if the wire JSON is already
@@ -155,7 +155,8 @@ mod tests {
         h
     }
 
-    /// The vector computed in reference/psa.md §2.3.
+    /// A vector computed independently of this code (HMAC-SHA1 of the body with the key,
+    /// base64), so the test does not merely repeat the implementation.
     #[test]
     fn reference_vector() {
         let body = br#"{"Action":"Update","EntityType":"Ticket","Id":351181}"#;

@@ -9,6 +9,7 @@ use crate::{CompanyRef, PsaError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderValue;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -69,7 +70,7 @@ impl Api {
             "{}+{}:{}",
             settings.company_id.as_str(),
             settings.public_key,
-            settings.private_key.expose()
+            settings.private_key.expose_secret()
         );
         let mut authorization =
             HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(credentials)))

@@ -1,6 +1,6 @@
 //! The one field of an unverified ConnectWise delivery that jitgate reads: `Metadata.key_url`,
 //! the URL of the signing key. It arrives in an attacker-controlled body, so it is fetched only
-//! when it points at the connector's own site (invariant I1): `https`, the configured host (or,
+//! when it points at the connector's own site: `https`, the configured host (or,
 //! on a cloud site, its `api-` twin) and port, no credentials, and a `companyName=` equal to the
 //! configured company. Nango's ConnectWise webhook routing applies the same kind of allow-list
 //! (https://github.com/NangoHQ/nango/pull/4950). The fetch follows no redirects (the shared
@@ -155,7 +155,7 @@ pub async fn fetch(
             "the signing key response has an empty signing_key".into(),
         ));
     }
-    Ok(Secret::new(doc.signing_key))
+    Ok(Secret::from(doc.signing_key))
 }
 
 fn describe_transport(e: &reqwest::Error) -> String {
@@ -203,6 +203,7 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret as _;
 
     fn site() -> SiteHost {
         SiteHost::parse("na.myconnectwise.net").unwrap()
@@ -284,10 +285,10 @@ mod tests {
             allow(&raw, &site(), &company()).unwrap()
         };
         let (a, b) = (key_url(1), key_url(2));
-        cache.put(&a, Secret::new("ka"));
-        assert_eq!(cache.get(&a).unwrap().expose(), "ka");
+        cache.put(&a, Secret::from("ka"));
+        assert_eq!(cache.get(&a).unwrap().expose_secret(), "ka");
         assert!(cache.get(&b).is_none());
-        cache.put(&a, Secret::new("rotated"));
-        assert_eq!(cache.get(&a).unwrap().expose(), "rotated");
+        cache.put(&a, Secret::from("rotated"));
+        assert_eq!(cache.get(&a).unwrap().expose_secret(), "rotated");
     }
 }

@@ -21,6 +21,7 @@ use crate::{
 use api::{Api, RecordId};
 use fetch_budget::FetchBudget;
 use key_url::{AllowedKeyUrl, KeyCache};
+use secrecy::ExposeSecret as _;
 use settings::Settings;
 use signature::ContentSignature;
 use std::sync::Arc;
@@ -87,7 +88,7 @@ impl ConnectWise {
         body: &[u8],
     ) -> Result<bool, ReceiveError> {
         if let Some(key) = self.keys.get(url)
-            && signature.verifies(key.expose(), body)
+            && signature.verifies(key.expose_secret(), body)
         {
             return Ok(true);
         }
@@ -104,7 +105,7 @@ impl ConnectWise {
                     ReceiveError::Unauthorized(format!("cannot verify the signature: {why}"))
                 }
             })?;
-        if !signature.verifies(key.expose(), body) {
+        if !signature.verifies(key.expose_secret(), body) {
             return Ok(false);
         }
         self.fetches.refund();

@@ -8,6 +8,7 @@
 
 use crate::field_errors::{self, FieldErrors};
 use crate::{SecretValues, SettingsError};
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use url::Url;
 
@@ -70,7 +71,7 @@ impl CustomFieldSelector {
 }
 
 /// The host technicians browse to (`na.myconnectwise.net`, `cw.example.com:8443`). The one host
-/// a `Metadata.key_url` may point at (invariant I1).
+/// a `Metadata.key_url` may point at (it is read before the delivery is verified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteHost {
     /// Lower-case host as the `url` crate normalizes it (IPv6 in brackets).
@@ -225,7 +226,7 @@ impl Settings {
         );
         let trigger = parse_trigger(raw.trigger, &mut errors);
         let private_key = match secrets.one("private_key") {
-            Some(s) if !s.expose().trim().is_empty() => Some(s.clone()),
+            Some(s) if !s.expose_secret().trim().is_empty() => Some(s.clone()),
             _ => {
                 errors.add(
                     "secrets.private_key",
@@ -369,7 +370,7 @@ mod tests {
 
     fn secrets() -> SecretValues {
         let mut s = SecretValues::default();
-        s.0.insert("private_key".into(), vec![crate::Secret::new("priv")]);
+        s.0.insert("private_key".into(), vec![crate::Secret::from("priv")]);
         s
     }
 

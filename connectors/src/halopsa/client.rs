@@ -1,10 +1,14 @@
 //! The HaloPSA API client: client-credentials token (cached), actions, ticket and agent lookups,
-//! custom-field updates (`reference/psa.md` §3.6).
+//! custom-field updates. Halo documents no public API reference for these; the calls follow
+//! Halo's own PowerShell module (homotechsual/HaloAPI, `Connect-HaloAPI.ps1`,
+//! `New-HaloPOSTRequest.ps1`) and CIPP's Halo extension (KelvinTegelaar/CIPP-API,
+//! `New-HaloPSATicket.ps1`, `Get-HaloToken.ps1`).
 
 use super::settings::AuthServer;
 use crate::outbound_url::join;
 use crate::psa_http::send;
 use crate::{PsaError, Secret};
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -122,7 +126,7 @@ impl HaloClient {
             let result = send(
                 request(&self.http)
                     .timeout(CALL_TIMEOUT)
-                    .bearer_auth(token.expose()),
+                    .bearer_auth(token.expose_secret()),
                 readable_error,
             )
             .await;
@@ -210,7 +214,7 @@ impl HaloClient {
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", self.client_id.as_str()),
-                ("client_secret", self.client_secret.expose()),
+                ("client_secret", self.client_secret.expose_secret()),
                 ("scope", "all"),
             ]);
         if let Some(tenant) = &self.tenant {
@@ -247,7 +251,7 @@ impl HaloClient {
         // Short-lived tokens keep at least half their life; long ones lose the fixed margin.
         let usable = lifetime.saturating_sub(TOKEN_REFRESH_MARGIN.min(lifetime / 2));
         Ok(CachedToken {
-            value: Secret::new(access_token),
+            value: Secret::from(access_token),
             refresh_at: Instant::now() + usable,
         })
     }

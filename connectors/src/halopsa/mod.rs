@@ -1,6 +1,7 @@
 //! HaloPSA: webhook deliveries (Basic credentials or an HMAC header), "Action Added" /
 //! ticket events with a trigger outcome or custom field, and the Halo API for notes and lookups.
-//! Vendor facts and their uncertainties: `reference/psa.md` §3.
+//! Vendor facts and their uncertainties are stated where they are used, with their sources
+//! (Halo's webhook guide: https://halopsa.com/guides/article/?kbid=838).
 
 mod client;
 mod note_html;
@@ -9,7 +10,7 @@ pub mod settings;
 mod verify;
 
 pub use client::readable_error;
-pub use note_html::{escape as escape_html, render as render_note_html};
+pub use note_html::render as render_note_html;
 pub use payload::is_true;
 pub use settings::{
     AuthServer, CLIENT_SECRET, DEFAULT_HMAC_HEADER, DEFAULT_NOTE_OUTCOME_ID, HMAC_SECRET, IdOrName,
@@ -176,8 +177,9 @@ impl Connector for HaloPsa {
         Box::pin(async move {
             let agent_id = numeric_id("agent", actor_id)?;
             let agent = self.client.agent(agent_id).await?;
-            // Uncertain vendor fact (`reference/psa.md` §3.6): list responses show `email`, agent
-            // creation uses `emailaddress`; whichever is a non-empty string is taken.
+            // Uncertain vendor fact (no Halo API reference is public): list responses show
+            // `email`, agent creation uses `emailaddress` (homotechsual/HaloAPI's agent
+            // commands); whichever is a non-empty string is taken.
             ["email", "emailaddress"]
                 .iter()
                 .find_map(|k| {

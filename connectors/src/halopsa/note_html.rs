@@ -5,6 +5,7 @@
 //! anchors so the technician can click the credential link inside Halo.
 
 use crate::Note;
+use crate::html::escape;
 
 pub fn render(note: &Note) -> String {
     let mut html = String::new();
@@ -25,22 +26,6 @@ pub fn render(note: &Note) -> String {
         html.push_str("</p>");
     }
     html
-}
-
-/// Escape text for HTML element content and double- or single-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Escape a line, turning each `http://` / `https://` word into a link. Trailing sentence

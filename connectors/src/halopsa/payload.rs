@@ -1,6 +1,7 @@
 //! Reading a verified HaloPSA webhook body into the normalized [`Event`].
 //!
-//! Shape (`reference/psa.md` §3.2): every built-in payload carries `id` (a GUID per delivery, our
+//! Shape (Halo's webhook guide, https://halopsa.com/guides/article/?kbid=838, and a live-tenant
+//! capture in homotechsual/dotMARC's `HaloWebhookEndpointTests.cs`): every built-in payload carries `id` (a GUID per delivery, our
 //! delivery key), `event` (e.g. "Action Added"), `object_id`, `webhook_id`, `timestamp`, often a
 //! top-level `agent_id`, and with "Full object" payloads a `ticket` object (`id`, `client_id`,
 //! `agent_id`, `customfields` …) and, on action events, an `action` object.
@@ -94,7 +95,8 @@ fn halo_id(parent: &Map<String, Value>, key: &str, path: &str) -> Result<Option<
 
 /// Who performed the action.
 ///
-/// Uncertain vendor fact (`reference/psa.md` §3.2, §3.5): it is not documented whether the
+/// Uncertain vendor fact (Halo's webhook guide, https://halopsa.com/guides/article/?kbid=838,
+/// does not say): it is not documented whether the
 /// top-level `agent_id` is the acting agent or the ticket's assignee, nor which field of an action
 /// object names its author. When an action object is present its own agent fields are preferred
 /// (`who_agentid`, then `actionby_agent_id`, then `agent_id`); the top-level `agent_id` is the
@@ -219,7 +221,7 @@ mod tests {
         }
     }
 
-    /// The "Full object" example of `reference/psa.md` §3.2 with an action added.
+    /// A "Full object" payload in the shape of the dotMARC capture, with an action added.
     fn action_added(outcome: Value, fields: Value) -> Vec<u8> {
         serde_json::to_vec(&json!({
             "id": "8e25bc7b-e07e-4102-9398-5d6647e1e79d",

@@ -2,6 +2,7 @@
 
 use super::verify::DeliveryAuth;
 use crate::settings::{SecretValues, SettingsError};
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
 /// Basic-auth passwords Halo sends with each delivery (list: several active while rotating).
@@ -12,7 +13,7 @@ pub const HMAC_SECRET: &str = "webhook_hmac_secret";
 pub const CLIENT_SECRET: &str = "client_secret";
 
 /// Header carrying the HMAC in `hmac` mode unless configured otherwise. Halo documents no
-/// outbound signing at all (see `reference/psa.md` §3.3), so the name is a guess an admin can
+/// outbound signing at all (https://halopsa.com/guides/article/?kbid=838), so the name is a guess an admin can
 /// override; "X-Halo-Signature-256" belongs to the unrelated Halo Connect product.
 pub const DEFAULT_HMAC_HEADER: &str = "x-halo-signature";
 
@@ -213,7 +214,7 @@ impl Settings {
 
         let client_secret = secrets
             .one(CLIENT_SECRET)
-            .filter(|s| !s.expose().trim().is_empty())
+            .filter(|s| !s.expose_secret().trim().is_empty())
             .cloned();
         if client_secret.is_none() {
             errors.add(
@@ -254,7 +255,7 @@ fn delivery_auth(
         ok = false;
     }
     for (i, value) in values.iter().enumerate() {
-        if value.expose().chars().count() < MIN_WEBHOOK_SECRET_LEN {
+        if value.expose_secret().chars().count() < MIN_WEBHOOK_SECRET_LEN {
             errors.add(
                 format!("secrets.{secret_name}[{i}]"),
                 format!(
@@ -362,7 +363,7 @@ mod tests {
         for (name, values) in pairs {
             s.0.insert(
                 (*name).into(),
-                values.iter().map(|v| Secret::new(*v)).collect(),
+                values.iter().map(|v| Secret::from(*v)).collect(),
             );
         }
         s

@@ -1,7 +1,7 @@
 //! Checking that a delivery really came from the MSP's Halo instance.
 //!
 //! Halo documents two options for outbound webhooks: no authentication, or **Basic**
-//! (`reference/psa.md` §3.3). jitgate requires Basic with a long random password, or, for setups
+//! (Halo's webhook guide, https://halopsa.com/guides/article/?kbid=838). jitgate requires Basic with a long random password, or, for setups
 //! that put a signing hop in front (a runbook Custom Integration, a relay) or in case Halo gains
 //! signing, an **HMAC-SHA256 of the raw body** in a configurable header.
 //!
@@ -12,6 +12,7 @@ use crate::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
+use secrecy::ExposeSecret as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -95,7 +96,7 @@ fn verify_basic(
     let password_digest = digest(password);
     let mut password_ok = subtle::Choice::from(0);
     for candidate in passwords {
-        password_ok |= password_digest.ct_eq(&digest(candidate.expose().as_bytes()));
+        password_ok |= password_digest.ct_eq(&digest(candidate.expose_secret().as_bytes()));
     }
     if bool::from(user_ok & password_ok) {
         Ok(())
@@ -127,7 +128,7 @@ fn verify_hmac(
     })?;
     let mut matched = subtle::Choice::from(0);
     for secret in secrets {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
             .expect("HMAC takes any key length");
         mac.update(body);
         let expected: [u8; 32] = mac.finalize().into_bytes().into();
@@ -144,7 +145,8 @@ fn verify_hmac(
 
 /// The 32-byte digest in an HMAC header value.
 ///
-/// Uncertain vendor format (`reference/psa.md` §3.3): a bifrost issue reports HaloPSA sending
+/// Uncertain vendor format: a bifrost issue (https://github.com/jackmusick/bifrost/issues/726)
+/// reports HaloPSA sending
 /// `sha256= <sig>` (a space after the prefix) and its fix adds base64 digests, but names neither
 /// the header nor what is signed. So both readings are accepted: an optional, case-insensitive
 /// `sha256=` prefix followed by optional spaces, then 64 hex digits or base64 (standard or
@@ -176,7 +178,7 @@ mod tests {
     fn basic(user: &str, passwords: &[&str]) -> DeliveryAuth {
         DeliveryAuth::Basic {
             username: user.into(),
-            passwords: passwords.iter().map(|p| Secret::new(*p)).collect(),
+            passwords: passwords.iter().map(|p| Secret::from(*p)).collect(),
         }
     }
 
@@ -249,8 +251,8 @@ mod tests {
         let auth = DeliveryAuth::Hmac {
             header: http::HeaderName::from_static("x-halo-signature"),
             secrets: vec![
-                Secret::new("rotated-out-secret-2"),
-                Secret::new(HMAC_SECRET),
+                Secret::from("rotated-out-secret-2"),
+                Secret::from(HMAC_SECRET),
             ],
         };
         for value in [
@@ -270,7 +272,7 @@ mod tests {
         }
         let only_old = DeliveryAuth::Hmac {
             header: http::HeaderName::from_static("x-halo-signature"),
-            secrets: vec![Secret::new("rotated-out-secret-2")],
+            secrets: vec![Secret::from("rotated-out-secret-2")],
         };
         let mut h = http::HeaderMap::new();
         h.insert("x-halo-signature", HMAC_HEX.parse().unwrap());

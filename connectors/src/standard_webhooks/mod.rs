@@ -16,6 +16,7 @@ use crate::settings::{ConnectorKind, SecretValues, SettingsError};
 use crate::{
     BoxFuture, CompanyRef, Connector, Delivery, Event, Note, PsaError, ReceiveError, TicketRef,
 };
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -72,7 +73,7 @@ impl StandardWebhooks {
             errors.add(&path, "at least one whsec_ secret is required");
         }
         for (i, secret) in secrets.all(SECRET_NAME).iter().enumerate() {
-            match SigningSecret::parse(secret.expose()) {
+            match SigningSecret::parse(secret.expose_secret()) {
                 Ok(s) => parsed.push(s),
                 Err(e) => errors.add(format!("{path}[{i}]"), e.to_string()),
             }
@@ -213,7 +214,7 @@ mod tests {
         let mut s = SecretValues::default();
         s.0.insert(
             SECRET_NAME.into(),
-            values.iter().map(|v| Secret::new(*v)).collect(),
+            values.iter().map(|v| Secret::from(*v)).collect(),
         );
         s
     }

@@ -34,10 +34,10 @@ fn http(ca: Option<&TestCa>) -> reqwest::Client {
 
 fn secrets(api_secret: &str, webhook_secrets: &[&str]) -> SecretValues {
     let mut s = SecretValues::default();
-    s.0.insert("api_secret".into(), vec![Secret::new(api_secret)]);
+    s.0.insert("api_secret".into(), vec![Secret::from(api_secret)]);
     s.0.insert(
         "webhook_secret".into(),
-        webhook_secrets.iter().map(|w| Secret::new(*w)).collect(),
+        webhook_secrets.iter().map(|w| Secret::from(*w)).collect(),
     );
     s
 }

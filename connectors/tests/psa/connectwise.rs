@@ -30,7 +30,7 @@ fn http(ca: &TestCa) -> reqwest::Client {
 
 fn secrets(private_key: &str) -> SecretValues {
     let mut s = SecretValues::default();
-    s.0.insert("private_key".into(), vec![Secret::new(private_key)]);
+    s.0.insert("private_key".into(), vec![Secret::from(private_key)]);
     s
 }
 

@@ -33,7 +33,7 @@ fn secrets(pairs: &[(&str, &[&str])]) -> SecretValues {
     for (name, values) in pairs {
         s.0.insert(
             (*name).into(),
-            values.iter().map(|v| Secret::new(*v)).collect(),
+            values.iter().map(|v| Secret::from(*v)).collect(),
         );
     }
     s
@@ -892,10 +892,10 @@ pub(crate) fn example_secrets(body: &Value) -> SecretValues {
     let mut values = SecretValues::default();
     for (name, v) in body["secrets"].as_object().expect("secrets object") {
         let list = match v {
-            Value::String(s) => vec![Secret::new(s.clone())],
+            Value::String(s) => vec![Secret::from(s.clone())],
             Value::Array(items) => items
                 .iter()
-                .map(|s| Secret::new(s.as_str().expect("string")))
+                .map(|s| Secret::from(s.as_str().expect("string")))
                 .collect(),
             other => panic!("secret {name} is {other}"),
         };

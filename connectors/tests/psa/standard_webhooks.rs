@@ -29,7 +29,7 @@ fn secrets(values: &[&str]) -> SecretValues {
     let mut s = SecretValues::default();
     s.0.insert(
         "webhook_secret".into(),
-        values.iter().map(|v| Secret::new(*v)).collect(),
+        values.iter().map(|v| Secret::from(*v)).collect(),
     );
     s
 }

@@ -198,7 +198,7 @@ fn validate_connector(
             .map(|(k, vs)| {
                 (
                     k.clone(),
-                    vs.iter().map(|v| Secret::new(v.clone())).collect(),
+                    vs.iter().map(|v| Secret::from(v.clone())).collect(),
                 )
             })
             .collect(),

@@ -5,6 +5,7 @@
 use crate::domain::time::utc;
 use crate::domain::totp::Code;
 use crate::store::links::{LinkState, LinkView};
+use jitgate_connectors::html::escape as esc;
 use std::fmt::Write as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -28,22 +29,6 @@ impl Ctx<'_> {
 pub struct TotpFormErrors {
     pub key: Option<String>,
     pub code: Option<String>,
-}
-
-/// Escape text for HTML element content and quoted attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `GET /c/{token}` for a valid link: who, which account, until when, and the Reveal button.
