@@ -141,6 +141,9 @@ pub(crate) enum Needs {
     RevokeSessions,
     RoleManagement,
     AuthenticationMethods,
+    /// `GET /domains`: least-privileged application permission Domain.Read.All
+    /// (https://learn.microsoft.com/graph/api/domain-list).
+    ReadDomains,
 }
 
 /// The actionable message for a 403 from Graph.
@@ -196,6 +199,12 @@ pub(crate) fn permission_denied(
             "Give the jitgate app registration the Microsoft Graph application permission \
              UserAuthenticationMethod.ReadWrite.All and have a Global Administrator grant admin \
              consent (App registrations > API permissions)."
+        }
+        Needs::ReadDomains => {
+            "Give the jitgate app registration the Microsoft Graph application permission \
+             Domain.Read.All (Microsoft's least-privileged permission for listing a tenant's \
+             domains) and have a Global Administrator grant admin consent (App registrations > \
+             API permissions)."
         }
     };
     format!("{head} {advice}")

@@ -6,6 +6,9 @@
 //!   [`GraphClient::end_access`] (idempotent, verified).
 //! * Low level: users ([`GraphClient::find_user_by_upn`], [`GraphClient::create_user`], …),
 //!   role assignments, Temporary Access Passes.
+//! * For checking a tenant's set-up: [`GraphClient::token_claims`] (tenant, the app's service
+//!   principal, consented permissions), [`GraphClient::list_domains`],
+//!   [`GraphClient::role_definition`], [`GraphClient::app_role_assignments`].
 //! * [`GraphError`] — throttling (`retry_after`), transient, replication lag, foreign account,
 //!   actionable auth/permission errors, Graph rejections; never containing secrets.
 //!
@@ -20,12 +23,15 @@
 //! 1. foundation: values and rules with no I/O (secrets, tenant, errors, advice, retry
 //!    policy, passwords, what a failed `reqwest` exchange means);
 //! 2. transport: tokens, the client handle, sending one Graph request;
-//! 3. calls: one Graph resource each (users, roles, Temporary Access Passes), on the transport;
+//! 3. calls: one Graph resource each (users, roles, Temporary Access Passes, domains), and the
+//!    claims of the token the transport holds;
 //! 4. workflow: granting and ending access, on the calls.
 
 mod access;
 mod advice;
+mod claims;
 mod client;
+mod domains;
 mod error;
 mod guid;
 pub mod marker;
@@ -41,11 +47,13 @@ mod transport;
 mod users;
 
 pub use access::{Access, EndAction, EndReport, EndStep, StepOutcome};
+pub use claims::TokenClaims;
 pub use client::GraphClient;
+pub use domains::Domain;
 pub use error::GraphError;
 pub use marker::JITGATE_MARKER;
 pub use retry::RetryPolicy;
-pub use roles::{AssignOutcome, RoleAssignment, TENANT_SCOPE};
+pub use roles::{AssignOutcome, RoleAssignment, RoleDefinition, TENANT_SCOPE};
 pub use secret::{ExposeSecret, Password, Secret};
 pub use taps::TapMethod;
 pub use tenant::Tenant;
@@ -62,7 +70,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("transport", &["token", "client", "transport"]),
-    ("calls", &["users", "roles", "taps"]),
+    ("calls", &["claims", "users", "roles", "taps", "domains"]),
     ("workflow", &["access"]),
 ];
 

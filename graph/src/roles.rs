@@ -8,7 +8,7 @@ use crate::advice::Needs;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::tenant::Tenant;
-use crate::transport::{Call, odata_string};
+use crate::transport::{Call, Collection, odata_string};
 
 /// Tenant-wide scope; jitgate never scopes JIT roles to administrative units.
 pub const TENANT_SCOPE: &str = "/";
@@ -38,6 +38,27 @@ struct Assignments {
     value: Vec<RoleAssignment>,
 }
 
+/// A directory role as the tenant defines it (Graph's `unifiedRoleDefinition`,
+/// https://learn.microsoft.com/graph/api/resources/unifiedroledefinition).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleDefinition {
+    pub id: String,
+    /// The id shared by every tenant for a built-in role; what role assignments name.
+    #[serde(default)]
+    pub template_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub is_built_in: bool,
+    /// A disabled role cannot be assigned.
+    #[serde(default = "enabled")]
+    pub is_enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
 impl GraphClient {
     /// The role assignments held by `principal_id`.
     pub async fn list_role_assignments(
@@ -56,6 +77,43 @@ impl GraphClient {
         };
         let reply = self.send(tenant, &call).await?.success(tenant)?;
         Ok(reply.json::<Assignments>()?.value)
+    }
+
+    /// The role definition with this template id, `None` if the tenant has no such role (a
+    /// mistyped id, or a role of another cloud). Filtering on `templateId` finds built-in
+    /// and custom roles alike (`$filter` on `templateId` is supported:
+    /// https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions).
+    pub async fn role_definition(
+        &self,
+        tenant: &Tenant,
+        template_id: &str,
+    ) -> Result<Option<RoleDefinition>, GraphError> {
+        let filter = format!("templateId eq {}", odata_string(template_id));
+        let call = Call {
+            operation: "read role definition",
+            needs: Needs::RoleManagement,
+            method: Method::GET,
+            url: self.v1(&["roleManagement", "directory", "roleDefinitions"]),
+            query: &[("$filter", &filter)],
+            body: None,
+        };
+        let reply = self.send(tenant, &call).await?.success(tenant)?;
+        Ok(reply
+            .json::<Collection<RoleDefinition>>()?
+            .value
+            .into_iter()
+            .next())
+    }
+
+    /// The directory roles held by jitgate's own app in the tenant: the assignments of its
+    /// service principal, whose object id is the token's `oid` ([`GraphClient::token_claims`]).
+    /// Admin consent grants no directory role, so an administrator must have assigned it.
+    pub async fn app_role_assignments(
+        &self,
+        tenant: &Tenant,
+        app_object_id: &str,
+    ) -> Result<Vec<RoleAssignment>, GraphError> {
+        self.list_role_assignments(tenant, app_object_id).await
     }
 
     /// Assigns the role `role_definition_id` (a template id) tenant-wide. A duplicate is

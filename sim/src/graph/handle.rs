@@ -95,6 +95,63 @@ impl GraphSim {
         self.state.lock().faults.clear();
     }
 
+    /// Registers the MSP's multi-tenant app: customers can consent to it on the admin-consent
+    /// page, and it then gets tokens for their tenants with its own secret.
+    pub fn register_app(&self, app: AppRegistration) {
+        let mut st = self.state.lock();
+        st.apps
+            .retain(|a| !a.client_id.eq_ignore_ascii_case(&app.client_id));
+        st.apps.push(app);
+    }
+
+    /// What the tenant's administrator answers on the admin-consent page (default: approve).
+    pub fn set_consent_answer(&self, tenant: &str, answer: ConsentAnswer) {
+        self.with_tenant(tenant, |t| t.consent_answer = answer);
+    }
+
+    /// The administrator who signs in on a consent page reached as `common` or
+    /// `organizations` belongs to this tenant.
+    pub fn sign_in_admin_of(&self, tenant: &str) {
+        let key = tenant.to_ascii_lowercase();
+        self.read_tenant(tenant, |_| ());
+        self.state.lock().consent_sign_in_tenant = Some(key);
+    }
+
+    /// Client ids of the multi-tenant apps the tenant consented to.
+    pub fn consented_apps(&self, tenant: &str) -> Vec<String> {
+        self.read_tenant(tenant, |t| t.consented_apps.clone())
+    }
+
+    /// Withdraws the tenant's consent to the app (its service principal is deleted), so its
+    /// tokens are refused with AADSTS700016 again.
+    pub fn revoke_consent(&self, tenant: &str, client_id: &str) {
+        self.with_tenant(tenant, |t| {
+            t.consented_apps
+                .retain(|a| !a.eq_ignore_ascii_case(client_id))
+        });
+    }
+
+    /// Adds or replaces (by name) an unverified or federated domain of the tenant; a
+    /// replacement with `is_verified` and `Managed` makes the domain usable.
+    pub fn put_domain(&self, tenant: &str, domain: SimDomain) {
+        self.with_tenant(tenant, |t| {
+            t.spec
+                .other_domains
+                .retain(|d| !d.name.eq_ignore_ascii_case(&domain.name));
+            t.spec.other_domains.push(domain);
+        });
+    }
+
+    /// The tenant's domains as `GET /domains` lists them.
+    pub fn domains(&self, tenant: &str) -> Vec<DomainView> {
+        self.read_tenant(tenant, |t| t.spec.all_domains())
+    }
+
+    /// Object id of the app's service principal in the tenant (the `oid` of its tokens).
+    pub fn app_object_id(&self, tenant: &str) -> String {
+        self.read_tenant(tenant, |t| t.spec.app_object_id.clone())
+    }
+
     /// Marks the tenant's client secret as expired (AADSTS7000222) or valid again.
     pub fn set_client_secret_expired(&self, tenant: &str, expired: bool) {
         self.with_tenant(tenant, |t| t.secret_expired = expired);
@@ -117,7 +174,8 @@ impl GraphSim {
         self.with_tenant(tenant, |t| t.spec.app_role = role);
     }
 
-    /// Withdraws (or restores) consent to one application permission in the tenant.
+    /// Withdraws (or restores) consent to one application permission in the tenant (one of
+    /// [`CONSENTED_PERMISSIONS`]); tokens issued afterwards carry the new `roles`.
     pub fn set_permission(&self, tenant: &str, permission: &str, granted: bool) {
         self.with_tenant(tenant, |t| {
             t.spec.missing_permissions.retain(|p| p != permission);

@@ -8,7 +8,17 @@
 //!
 //! * tokens: unknown tenant → AADSTS90002, unknown client → 700016, wrong secret → 7000215,
 //!   expired secret → 7000222, wrong scope → 1002012/500011; bodies carry `error_codes`,
-//!   `trace_id`, `correlation_id` exactly like Entra. Tokens are opaque and bound to a tenant.
+//!   `trace_id`, `correlation_id` exactly like Entra. Tokens are JWT-shaped with the claims
+//!   jitgate reads (`tid`, `oid` of the app's service principal, `appid`, `roles` = the
+//!   consented [`CONSENTED_PERMISSIONS`], `exp`), bound to a tenant, and Graph accepts only
+//!   tokens this simulator issued.
+//! * admin consent: `/{tenant}/adminconsent` redirects back with Entra's answers for the MSP's
+//!   multi-tenant app ([`GraphSim::register_app`], [`ConsentAnswer`]); once consented, the app
+//!   gets tokens for that tenant with its own secret.
+//! * domains (`GET /domains`, needs Domain.Read.All): default, initial `*.onmicrosoft.com`,
+//!   unverified and federated ones; users can be created only on verified managed domains.
+//! * role definitions (the built-in [`BUILT_IN_ROLES`]); the app's own directory role shows as
+//!   an assignment to its service principal ([`TenantSpec::app_object_id`]).
 //! * Graph: every answer carries `request-id` and echoes `client-request-id`; errors use
 //!   Graph's `{"error":{"code","message","innerError":{…},"details"?}}` shape; a missing,
 //!   unknown or expired bearer gets 401 `InvalidAuthenticationToken`.
@@ -65,6 +75,10 @@ use time::OffsetDateTime;
 
 use crate::tls::{SimServer, TestCa, spawn};
 
+/// The admin-consent page stand-in (`/{tenant}/adminconsent`).
+mod consent;
+/// `domains` and `roleManagement/directory/roleDefinitions`.
+mod directory;
 /// Graph's error shape, bearer-token checks and request helpers shared by the Graph handlers.
 mod errors;
 /// [`GraphSim`]: start, seed tenants, inject faults, inspect what was written.
@@ -88,11 +102,15 @@ mod users;
 /// GUIDs, tokens, timestamps and header values.
 mod util;
 
+use consent::*;
+pub use directory::BUILT_IN_ROLES;
+use directory::*;
 use errors::*;
 pub use handle::*;
 use roles::*;
 use router::*;
 pub use spec::*;
+pub use state::CONSENTED_PERMISSIONS;
 use state::*;
 use tap::*;
 use token::*;

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Creating or removing role assignments needs RoleManagement.ReadWrite.Directory
+/// (https://learn.microsoft.com/graph/api/rbacapplication-post-roleassignments).
+const ROLE_WRITERS: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+
 pub(super) fn render_assignment(a: &SimRoleAssignment) -> Value {
     json!({
         "id": a.id,
@@ -23,6 +27,9 @@ pub(super) async fn list_assignments(
         Err(response) => return response,
     };
     let t = &st.tenants[&tenant_key];
+    if !t.has_any_permission(ROLE_READERS) {
+        return insufficient_privileges(&ids);
+    }
     let params = query_params(raw.as_deref());
     let filter = match params.get("$filter") {
         None => None,
@@ -44,7 +51,7 @@ pub(super) async fn list_assignments(
             .is_none_or(|r| r.visible_at <= now)
     };
     let values: Vec<Value> = t
-        .role_assignments
+        .all_assignments()
         .iter()
         .filter(|a| principal_visible(&a.principal_id))
         .filter(|a| match &filter {
@@ -76,11 +83,11 @@ pub(super) async fn get_assignment(
         Ok(key) => key,
         Err(response) => return response,
     };
-    match st.tenants[&tenant_key]
-        .role_assignments
-        .iter()
-        .find(|a| a.id == id)
-    {
+    let t = &st.tenants[&tenant_key];
+    if !t.has_any_permission(ROLE_READERS) {
+        return insufficient_privileges(&ids);
+    }
+    match t.all_assignments().iter().find(|a| a.id == id) {
         Some(a) => json_response(StatusCode::OK, render_assignment(a)),
         None => not_found(&id, &ids),
     }
@@ -106,6 +113,9 @@ pub(super) async fn create_assignment(
         .tenants
         .get_mut(&tenant_key)
         .expect("authenticated tenant");
+    if !t.has_any_permission(ROLE_WRITERS) {
+        return insufficient_privileges(&ids);
+    }
 
     let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
     let (Some(role), Some(principal), Some(scope)) = (
@@ -183,6 +193,9 @@ pub(super) async fn delete_assignment(
         .tenants
         .get_mut(&tenant_key)
         .expect("authenticated tenant");
+    if !t.has_any_permission(ROLE_WRITERS) {
+        return insufficient_privileges(&ids);
+    }
     let before = t.role_assignments.len();
     t.role_assignments.retain(|a| a.id != id);
     if t.role_assignments.len() == before {

@@ -12,6 +12,16 @@ pub(super) struct RequestIds {
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/adminconsent", get(admin_consent))
+        .route("/v1.0/domains", get(list_domains))
+        .route(
+            "/v1.0/roleManagement/directory/roleDefinitions",
+            get(list_role_definitions),
+        )
+        .route(
+            "/v1.0/roleManagement/directory/roleDefinitions/{id}",
+            get(get_role_definition),
+        )
         .route("/v1.0/users", post(create_user).get(list_users))
         .route(
             "/v1.0/users/{id}",

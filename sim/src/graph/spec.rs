@@ -11,8 +11,16 @@ pub struct TenantSpec {
     pub client_id: String,
     /// The app's current client secret value.
     pub client_secret: String,
-    /// Verified domains; a new user's UPN must end in one of them.
+    /// Verified, cloud-managed domains; a new user's UPN must end in one of them (or in
+    /// `initial_domain`). The first is the tenant's default domain.
     pub domains: Vec<String>,
+    /// The `<name>.onmicrosoft.com` domain every tenant is created with (verified, managed).
+    pub initial_domain: String,
+    /// Further domains: added but unverified, or federated ([`SimDomain`]).
+    pub other_domains: Vec<SimDomain>,
+    /// Object id of the app's service principal in this tenant: the `oid` of its app-only
+    /// tokens and the `principalId` of its directory role assignment.
+    pub app_object_id: String,
     /// The directory role the app's service principal holds in this tenant.
     pub app_role: AppRole,
     /// Application permissions the customer's admin did not consent to (all others are).
@@ -28,8 +36,159 @@ impl TenantSpec {
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
             domains: vec![domain.to_string()],
+            initial_domain: initial_domain_for(domain),
+            other_domains: Vec::new(),
+            app_object_id: new_guid(),
             app_role: AppRole::UserAdministrator,
             missing_permissions: Vec::new(),
+        }
+    }
+
+    /// Adds a domain the tenant added but never verified.
+    pub fn with_unverified_domain(mut self, name: &str) -> Self {
+        self.other_domains.push(SimDomain::unverified(name));
+        self
+    }
+
+    /// Adds a verified domain whose sign-ins are federated to another identity provider.
+    pub fn with_federated_domain(mut self, name: &str) -> Self {
+        self.other_domains.push(SimDomain::federated(name));
+        self
+    }
+
+    /// Every domain of the tenant as `GET /domains` lists it: the default first, then the
+    /// other verified managed domains, the initial one, and the unverified or federated ones.
+    pub fn all_domains(&self) -> Vec<DomainView> {
+        let managed = self.domains.iter().enumerate().map(|(i, name)| DomainView {
+            id: name.clone(),
+            is_default: i == 0,
+            is_initial: false,
+            is_verified: true,
+            authentication_type: DomainAuthentication::Managed,
+        });
+        let initial = DomainView {
+            id: self.initial_domain.clone(),
+            is_default: self.domains.is_empty(),
+            is_initial: true,
+            is_verified: true,
+            authentication_type: DomainAuthentication::Managed,
+        };
+        let others = self.other_domains.iter().map(|d| DomainView {
+            id: d.name.clone(),
+            is_default: false,
+            is_initial: false,
+            is_verified: d.is_verified,
+            authentication_type: d.authentication_type,
+        });
+        managed
+            .chain(std::iter::once(initial))
+            .chain(others)
+            .collect()
+    }
+}
+
+/// `contoso.example` → `contoso.onmicrosoft.com`: Entra names a new tenant's initial domain
+/// after the name chosen at sign-up (https://learn.microsoft.com/entra/fundamentals/add-custom-domain).
+fn initial_domain_for(domain: &str) -> String {
+    let label = domain.split('.').next().unwrap_or(domain);
+    format!("{}.onmicrosoft.com", label.to_ascii_lowercase())
+}
+
+/// A domain beyond the verified managed ones, as a test configures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimDomain {
+    pub name: String,
+    pub is_verified: bool,
+    pub authentication_type: DomainAuthentication,
+}
+
+impl SimDomain {
+    pub fn unverified(name: &str) -> Self {
+        SimDomain {
+            name: name.to_string(),
+            is_verified: false,
+            authentication_type: DomainAuthentication::Managed,
+        }
+    }
+
+    pub fn federated(name: &str) -> Self {
+        SimDomain {
+            name: name.to_string(),
+            is_verified: true,
+            authentication_type: DomainAuthentication::Federated,
+        }
+    }
+}
+
+/// Graph's `domain.authenticationType`
+/// (https://learn.microsoft.com/graph/api/resources/domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainAuthentication {
+    /// Entra ID itself signs users in (cloud-managed).
+    Managed,
+    /// Sign-ins go to another identity provider (e.g. AD FS).
+    Federated,
+}
+
+impl DomainAuthentication {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainAuthentication::Managed => "Managed",
+            DomainAuthentication::Federated => "Federated",
+        }
+    }
+}
+
+/// One domain as `GET /v1.0/domains` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainView {
+    pub id: String,
+    pub is_default: bool,
+    pub is_initial: bool,
+    pub is_verified: bool,
+    pub authentication_type: DomainAuthentication,
+}
+
+/// The MSP's own multi-tenant app registration (one for all customers), which customers
+/// connect to by admin consent instead of registering an app of their own.
+#[derive(Debug, Clone)]
+pub struct AppRegistration {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Reply URLs registered on the app; the consent page redirects only to one of these,
+    /// compared exactly (https://learn.microsoft.com/entra/identity-platform/reply-url).
+    pub redirect_uris: Vec<String>,
+}
+
+/// What the customer's administrator does on the simulated admin-consent page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentAnswer {
+    /// Accepts: the app gets a service principal in the tenant with every permission.
+    Approve,
+    /// Refuses: the browser returns with `error` and `error_description` (and no tenant).
+    Refuse {
+        error: String,
+        error_description: String,
+    },
+}
+
+impl ConsentAnswer {
+    /// The admin pressed Cancel: `access_denied` with AADSTS65004, the code Entra uses when
+    /// consent is declined (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+    pub fn declined() -> Self {
+        ConsentAnswer::Refuse {
+            error: "access_denied".into(),
+            error_description: "AADSTS65004: User declined to consent to access the app.".into(),
+        }
+    }
+
+    /// The v1 admin-consent endpoint's documented refusal: `permission_denied`, "The admin
+    /// canceled the request"
+    /// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
+    pub fn permission_denied() -> Self {
+        ConsentAnswer::Refuse {
+            error: "permission_denied".into(),
+            error_description: "The admin canceled the request".into(),
         }
     }
 }
@@ -45,6 +204,21 @@ pub enum AppRole {
     /// May also act on users who hold admin roles.
     PrivilegedAuthenticationAdministrator,
     GlobalAdministrator,
+}
+
+impl AppRole {
+    /// The built-in role's template id (Microsoft Entra built-in roles,
+    /// https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference).
+    pub fn template_id(self) -> Option<&'static str> {
+        match self {
+            AppRole::None => None,
+            AppRole::UserAdministrator => Some("fe930be7-5e62-47db-91af-98c3a49a38b1"),
+            AppRole::PrivilegedAuthenticationAdministrator => {
+                Some("7be44c8a-adaf-4e2a-84d6-ab2649e08a13")
+            }
+            AppRole::GlobalAdministrator => Some("62e90394-69f5-4237-9190-012177145e10"),
+        }
+    }
 }
 
 /// What a role assignment naming a user that has not replicated yet answers.

@@ -27,6 +27,10 @@ pub(super) struct SimState {
     pub(super) total_token_requests: usize,
     /// `scheme://host:port` of this server; the only resource the token endpoint knows.
     pub(super) graph_origin: String,
+    /// Multi-tenant app registrations (the MSP's own app) customers can consent to.
+    pub(super) apps: Vec<AppRegistration>,
+    /// Whose administrator signs in on the consent page reached as `common`/`organizations`.
+    pub(super) consent_sign_in_tenant: Option<String>,
 }
 
 impl Default for SimState {
@@ -42,6 +46,8 @@ impl Default for SimState {
             log: Vec::new(),
             total_token_requests: 0,
             graph_origin: String::new(),
+            apps: Vec::new(),
+            consent_sign_in_tenant: None,
         }
     }
 }
@@ -57,11 +63,18 @@ impl SimState {
             .iter()
             .find(|(_, t)| {
                 t.spec
-                    .domains
+                    .all_domains()
                     .iter()
-                    .any(|d| d.eq_ignore_ascii_case(tenant))
+                    .any(|d| d.is_verified && d.id.eq_ignore_ascii_case(tenant))
             })
             .map(|(k, _)| k.clone())
+    }
+
+    /// A registered multi-tenant app by client id.
+    pub(super) fn app(&self, client_id: &str) -> Option<&AppRegistration> {
+        self.apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
     }
 
     /// Takes one matching fault, if any.
@@ -76,6 +89,18 @@ impl SimState {
         Some(kind)
     }
 }
+
+/// The Microsoft Graph application permissions jitgate asks for, all consented unless listed
+/// in [`TenantSpec::missing_permissions`]. Domain.Read.All is the least-privileged permission
+/// for `GET /domains` (https://learn.microsoft.com/graph/api/domain-list); none of the others
+/// allows it.
+pub const CONSENTED_PERMISSIONS: &[&str] = &[
+    "User.ReadWrite.All",
+    "User.RevokeSessions.All",
+    "RoleManagement.ReadWrite.Directory",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "Domain.Read.All",
+];
 
 pub(super) struct IssuedToken {
     pub(super) tenant_key: String,
@@ -92,6 +117,9 @@ pub(super) struct TenantState {
     pub(super) role_assignments: Vec<SimRoleAssignment>,
     pub(super) taps: Vec<SimTap>,
     pub(super) token_requests: usize,
+    /// Multi-tenant apps an administrator of this tenant consented to.
+    pub(super) consented_apps: Vec<String>,
+    pub(super) consent_answer: ConsentAnswer,
 }
 
 impl TenantState {
@@ -106,6 +134,8 @@ impl TenantState {
             role_assignments: Vec::new(),
             taps: Vec::new(),
             token_requests: 0,
+            consented_apps: Vec::new(),
+            consent_answer: ConsentAnswer::Approve,
         }
     }
 
@@ -129,6 +159,42 @@ impl TenantState {
             .missing_permissions
             .iter()
             .any(|p| p == permission)
+    }
+
+    /// The application permissions in the `roles` claim of the tenant's tokens.
+    pub(super) fn granted_permissions(&self) -> Vec<String> {
+        CONSENTED_PERMISSIONS
+            .iter()
+            .filter(|p| self.has_permission(p))
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// Whether any of `permissions` (e.g. an API's least- and higher-privileged ones) is
+    /// consented.
+    pub(super) fn has_any_permission(&self, permissions: &[&str]) -> bool {
+        let granted = self.granted_permissions();
+        permissions.iter().any(|p| granted.iter().any(|g| g == p))
+    }
+
+    /// The app's own directory role as an assignment to its service principal (the tenant's
+    /// administrator assigned it by hand; admin consent grants no directory role).
+    pub(super) fn app_assignment(&self) -> Option<SimRoleAssignment> {
+        let template = self.spec.app_role.template_id()?;
+        Some(SimRoleAssignment {
+            id: format!("simAppRole_{}_{template}-1", self.spec.app_object_id),
+            principal_id: self.spec.app_object_id.clone(),
+            role_definition_id: template.to_string(),
+            directory_scope_id: "/".to_string(),
+        })
+    }
+
+    /// Every role assignment of the tenant, the app's own included.
+    pub(super) fn all_assignments(&self) -> Vec<SimRoleAssignment> {
+        self.app_assignment()
+            .into_iter()
+            .chain(self.role_assignments.iter().cloned())
+            .collect()
     }
 
     pub(super) fn holds_any_role(&self, user_id: &str) -> bool {

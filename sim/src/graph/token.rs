@@ -51,7 +51,24 @@ pub(super) async fn token(
     if client_id.is_empty() {
         return missing_parameter("client_id", &ids);
     }
-    if !client_id.eq_ignore_ascii_case(&t.spec.client_id) {
+    // The tenant's own app registration, or the MSP's multi-tenant app once an administrator
+    // of this tenant consented to it (only then does it have a service principal here).
+    let own_app = t
+        .spec
+        .client_id
+        .eq_ignore_ascii_case(&client_id)
+        .then(|| t.spec.client_secret.clone());
+    let consented = t
+        .consented_apps
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&client_id));
+    let expected_secret = own_app.or_else(|| {
+        consented
+            .then(|| st.app(&client_id).map(|a| a.client_secret.clone()))
+            .flatten()
+    });
+    let t = st.tenants.get_mut(&key).expect("resolved tenant exists");
+    let Some(expected_secret) = expected_secret else {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -64,7 +81,7 @@ pub(super) async fn token(
             ),
             &ids,
         );
-    }
+    };
     let Some(secret) = form
         .get("client_secret")
         .cloned()
@@ -80,7 +97,7 @@ pub(super) async fn token(
             &ids,
         );
     };
-    if secret != t.spec.client_secret {
+    if secret != expected_secret {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -138,7 +155,7 @@ pub(super) async fn token(
         );
     }
 
-    let access_token = format!("simtok.{}", random_token());
+    let access_token = app_only_jwt(&graph_origin, &client_id, t, lifetime);
     st.tokens.insert(
         access_token.clone(),
         IssuedToken {
@@ -290,5 +307,47 @@ pub(super) fn aad_error(
             "correlation_id": correlation_id,
             "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
         }),
+    )
+}
+
+/// An app-only access token shaped like Entra's: `base64url(header).base64url(payload).signature`
+/// with the claims jitgate reads (`tid`, `oid`, `appid`, `roles`, `exp`; Microsoft's access
+/// token claims reference, https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+/// The signature is random: Graph here accepts only tokens this simulator issued (looked up
+/// by value), exactly as it did with opaque tokens.
+pub(super) fn app_only_jwt(
+    graph_origin: &str,
+    client_id: &str,
+    tenant: &TenantState,
+    lifetime: Duration,
+) -> String {
+    use base64::Engine as _;
+    let encode = |value: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string().as_bytes())
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let tid = tenant.spec.tenant_id.to_ascii_lowercase();
+    let oid = &tenant.spec.app_object_id;
+    let header = json!({ "typ": "JWT", "alg": "RS256", "kid": "sim-signing-key" });
+    let payload = json!({
+        "aud": graph_origin,
+        "iss": format!("https://sts.windows.net/{tid}/"),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime.as_secs() as i64,
+        "appid": client_id,
+        "appidacr": "1",
+        "idtyp": "app",
+        "oid": oid,
+        "sub": oid,
+        "tid": tid,
+        "roles": tenant.granted_permissions(),
+        "ver": "1.0",
+    });
+    format!(
+        "{}.{}.{}",
+        encode(&header),
+        encode(&payload),
+        random_token()
     )
 }

@@ -157,7 +157,7 @@ pub(super) async fn create_user(
         .and_then(Value::as_bool)
         .unwrap_or(true);
 
-    if let Err(response) = check_upn(&upn, &t.spec.domains, &ids) {
+    if let Err(response) = check_upn(&upn, &t.spec.all_domains(), &ids) {
         return response;
     }
     if !valid_mail_nickname(&mail_nickname) {
@@ -276,8 +276,16 @@ pub fn password_meets_entra_rules(password: &str) -> bool {
 }
 
 /// UPN rules (concept-sspr-policy.md): local part of `A-Z a-z 0-9 ' . - _ ! # ^ ~`, no `.`
-/// right before `@`, at most 64 + 48 characters (113 in total), domain verified in the tenant.
-pub(super) fn check_upn(upn: &str, domains: &[String], ids: &RequestIds) -> Result<(), Response> {
+/// right before `@`, at most 64 + 48 characters (113 in total), domain verified in the tenant
+/// and cloud-managed: a user on a federated domain needs `onPremisesImmutableId` (Graph's
+/// create-user page, https://learn.microsoft.com/graph/api/user-post-users), which jitgate
+/// never sends, so Graph refuses it ("SourceAnchor is a required property for creation of a
+/// federated user.", https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/5070).
+pub(super) fn check_upn(
+    upn: &str,
+    domains: &[DomainView],
+    ids: &RequestIds,
+) -> Result<(), Response> {
     let invalid = || {
         graph_error_with_details(
             StatusCode::BAD_REQUEST,
@@ -305,7 +313,16 @@ pub(super) fn check_upn(upn: &str, domains: &[String], ids: &RequestIds) -> Resu
     {
         return Err(invalid());
     }
-    if !domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+    let known = domains
+        .iter()
+        .find(|d| d.is_verified && d.id.eq_ignore_ascii_case(domain));
+    if known.is_some_and(|d| d.authentication_type == DomainAuthentication::Federated) {
+        return Err(bad_request(
+            "SourceAnchor is a required property for creation of a federated user.",
+            ids,
+        ));
+    }
+    if known.is_none() {
         return Err(graph_error_with_details(
             StatusCode::BAD_REQUEST,
             "Request_BadRequest",
