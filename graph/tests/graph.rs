@@ -8,7 +8,10 @@ use jitgate_graph::{
     AccountSpec, EndAction, EndReport, EndStep, GraphClient, GraphError, JITGATE_MARKER,
     RetryPolicy, Tenant,
 };
-use jitgate_sim::graph::{AppRole, Fault, GraphSim, LagRoleAnswer, TenantSpec};
+use jitgate_sim::graph::{
+    AppRegistration, AppRole, CONSENTED_PERMISSIONS, ConsentAnswer, Fault, GraphSim, LagRoleAnswer,
+    SimDomain, TenantSpec,
+};
 use jitgate_sim::tls::{TestCa, install_crypto_provider};
 
 const TENANT_ID: &str = "6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
@@ -887,6 +890,402 @@ fn generated_passwords_always_meet_entra_rules() {
         assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
         assert!(seen.insert(p.to_string()), "duplicate password");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a tenant check reads: token claims, domains, role definitions, the app's own role
+// ---------------------------------------------------------------------------------------------
+
+const PRIVILEGED_AUTH_ADMIN: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
+
+fn expect_permission_denied(error: GraphError, permission: &str) {
+    match error {
+        GraphError::PermissionDenied { code, message, .. } => {
+            assert_eq!(code, "Authorization_RequestDenied");
+            assert!(message.contains(permission), "{message}");
+        }
+        other => panic!("expected PermissionDenied naming {permission}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn token_claims_name_the_tenant_the_app_and_the_consented_permissions() {
+    let f = fixture().await;
+    let claims = f.graph.token_claims(&f.tenant).await.unwrap();
+    assert_eq!(claims.tenant_id, TENANT_ID);
+    assert_eq!(claims.app_id, CLIENT_ID);
+    assert_eq!(claims.object_id, f.sim.app_object_id(TENANT_ID));
+    let roles: BTreeSet<&str> = claims.roles.iter().map(String::as_str).collect();
+    assert_eq!(roles, CONSENTED_PERMISSIONS.iter().copied().collect());
+
+    // A permission withdrawn shows in the next token, not in the cached one.
+    f.sim
+        .set_permission(TENANT_ID, "RoleManagement.ReadWrite.Directory", false);
+    let cached = f.graph.token_claims(&f.tenant).await.unwrap();
+    assert!(
+        cached
+            .roles
+            .iter()
+            .any(|r| r == "RoleManagement.ReadWrite.Directory")
+    );
+    let fresh = GraphClient::new(http_client(None), f.sim.login_url(), f.sim.graph_url())
+        .with_retry_policy(fast_policy());
+    let claims = fresh.token_claims(&f.tenant).await.unwrap();
+    assert!(
+        !claims
+            .roles
+            .iter()
+            .any(|r| r == "RoleManagement.ReadWrite.Directory")
+    );
+    assert_eq!(claims.roles.len(), CONSENTED_PERMISSIONS.len() - 1);
+
+    // The service principal's object id is stable per tenant, and differs between tenants.
+    assert_eq!(claims.object_id, f.sim.app_object_id(TENANT_ID));
+    let other_tenant = "7a2e3b4c-5d6e-4f70-8a9b-1c2d3e4f5a6b";
+    f.sim.add_tenant(TenantSpec::new(
+        other_tenant,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        "fabrikam.example",
+    ));
+    let other = fresh
+        .token_claims(&Tenant::new(other_tenant, CLIENT_ID, CLIENT_SECRET))
+        .await
+        .unwrap();
+    assert_eq!(other.tenant_id, other_tenant);
+    assert_ne!(other.object_id, claims.object_id);
+}
+
+#[tokio::test]
+async fn token_claims_report_a_refused_token() {
+    let f = fixture().await;
+    let wrong = Tenant::new(TENANT_ID, CLIENT_ID, "not-the-secret");
+    match f.graph.token_claims(&wrong).await {
+        Err(GraphError::TokenRefused { aadsts, .. }) => assert_eq!(aadsts, Some(7000215)),
+        other => panic!("expected TokenRefused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn domains_list_default_initial_unverified_and_federated() {
+    let sim = GraphSim::start(None).await;
+    sim.add_tenant(
+        TenantSpec::new(TENANT_ID, CLIENT_ID, CLIENT_SECRET, DOMAIN)
+            .with_unverified_domain("pending.example")
+            .with_federated_domain("corp.example"),
+    );
+    let graph = GraphClient::new(http_client(None), sim.login_url(), sim.graph_url())
+        .with_retry_policy(fast_policy());
+    let tenant = Tenant::new(TENANT_ID, CLIENT_ID, CLIENT_SECRET);
+    let domains = graph.list_domains(&tenant).await.unwrap();
+    let by_id = |id: &str| {
+        domains
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| panic!("no domain {id} in {domains:?}"))
+    };
+    let default = by_id(DOMAIN);
+    assert!(default.is_default && !default.is_initial && default.can_hold_jit_accounts());
+    let initial = by_id("contoso.onmicrosoft.com");
+    assert!(initial.is_initial && !initial.is_default && initial.can_hold_jit_accounts());
+    let pending = by_id("pending.example");
+    assert!(!pending.is_verified && pending.is_managed() && !pending.can_hold_jit_accounts());
+    let corp = by_id("corp.example");
+    assert!(corp.is_verified && !corp.is_managed() && !corp.can_hold_jit_accounts());
+    assert_eq!(corp.authentication_type, "Federated");
+    assert_eq!(domains.len(), 4);
+}
+
+#[tokio::test]
+async fn users_are_created_only_on_verified_managed_domains() {
+    let f = fixture().await;
+    f.sim
+        .put_domain(TENANT_ID, SimDomain::unverified("pending.example"));
+    f.sim
+        .put_domain(TENANT_ID, SimDomain::federated("corp.example"));
+    let password = jitgate_graph::password::generate();
+    let on = |domain: &str| {
+        let mut account = spec("jit-domain", &[]);
+        account.upn = format!("jit-domain@{domain}");
+        account
+    };
+    for (domain, expected) in [
+        ("pending.example", "verified domain"),
+        ("corp.example", "federated user"),
+    ] {
+        match f.graph.create_user(&f.tenant, &on(domain), &password).await {
+            Err(GraphError::Rejected {
+                status,
+                code,
+                message,
+                ..
+            }) => {
+                assert_eq!((status, code.as_str()), (400, "Request_BadRequest"));
+                assert!(message.contains(expected), "{message}");
+            }
+            other => panic!("expected a 400 for {domain}, got {other:?}"),
+        }
+    }
+    assert!(f.sim.users(TENANT_ID).is_empty());
+
+    // Verifying the domain (and keeping it managed) fixes it; so does the initial domain.
+    f.sim.put_domain(
+        TENANT_ID,
+        SimDomain {
+            is_verified: true,
+            ..SimDomain::unverified("pending.example")
+        },
+    );
+    f.graph
+        .create_user(&f.tenant, &on("pending.example"), &password)
+        .await
+        .unwrap();
+    f.graph
+        .create_user(&f.tenant, &on("contoso.onmicrosoft.com"), &password)
+        .await
+        .unwrap();
+    assert_eq!(f.sim.users(TENANT_ID).len(), 2);
+}
+
+#[tokio::test]
+async fn listing_domains_needs_domain_read_all() {
+    let f = fixture().await;
+    f.sim.set_permission(TENANT_ID, "Domain.Read.All", false);
+    let error = f.graph.list_domains(&f.tenant).await.unwrap_err();
+    expect_permission_denied(error, "Domain.Read.All");
+}
+
+#[tokio::test]
+async fn role_definitions_are_found_by_template_id() {
+    let f = fixture().await;
+    let global = f
+        .graph
+        .role_definition(&f.tenant, GLOBAL_ADMIN)
+        .await
+        .unwrap()
+        .expect("Global Administrator exists");
+    assert_eq!(global.display_name, "Global Administrator");
+    assert_eq!(global.template_id, GLOBAL_ADMIN);
+    assert!(global.is_built_in && global.is_enabled);
+
+    // A mistyped role id is simply absent (not an error that looks like replication lag).
+    let typo = "62e90394-69f5-4237-9190-012177145e11";
+    assert_eq!(
+        f.graph.role_definition(&f.tenant, typo).await.unwrap(),
+        None
+    );
+    // Quotes cannot break out of the filter literal.
+    assert_eq!(
+        f.graph
+            .role_definition(&f.tenant, "x' or '1' eq '1")
+            .await
+            .unwrap(),
+        None
+    );
+
+    f.sim
+        .set_permission(TENANT_ID, "RoleManagement.ReadWrite.Directory", false);
+    let error = f
+        .graph
+        .role_definition(&f.tenant, GLOBAL_ADMIN)
+        .await
+        .unwrap_err();
+    expect_permission_denied(error, "RoleManagement.ReadWrite.Directory");
+}
+
+#[tokio::test]
+async fn the_apps_own_directory_role_is_read_through_its_object_id() {
+    let f = fixture().await;
+    let oid = f.graph.token_claims(&f.tenant).await.unwrap().object_id;
+    let templates = |assignments: Vec<jitgate_graph::RoleAssignment>| {
+        assignments
+            .into_iter()
+            .map(|a| {
+                assert_eq!(a.principal_id, oid);
+                a.role_definition_id
+            })
+            .collect::<Vec<_>>()
+    };
+    let held = f.graph.app_role_assignments(&f.tenant, &oid).await.unwrap();
+    assert_eq!(templates(held), [USER_ADMIN]);
+
+    f.sim
+        .set_app_role(TENANT_ID, AppRole::PrivilegedAuthenticationAdministrator);
+    let held = f.graph.app_role_assignments(&f.tenant, &oid).await.unwrap();
+    assert_eq!(templates(held), [PRIVILEGED_AUTH_ADMIN]);
+
+    f.sim.set_app_role(TENANT_ID, AppRole::None);
+    assert!(
+        f.graph
+            .app_role_assignments(&f.tenant, &oid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A JIT account's assignments never show up as the app's.
+    let user = f
+        .sim
+        .add_user(TENANT_ID, "someone@contoso.example", "Someone");
+    f.sim.add_role_assignment(TENANT_ID, &user, GLOBAL_ADMIN);
+    assert!(
+        f.graph
+            .app_role_assignments(&f.tenant, &oid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    f.sim
+        .set_permission(TENANT_ID, "RoleManagement.ReadWrite.Directory", false);
+    let error = f
+        .graph
+        .app_role_assignments(&f.tenant, &oid)
+        .await
+        .unwrap_err();
+    expect_permission_denied(error, "RoleManagement.ReadWrite.Directory");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The admin-consent page stand-in
+// ---------------------------------------------------------------------------------------------
+
+const MSP_APP: &str = "5e6f7a8b-2222-4333-8444-999988887777";
+const MSP_SECRET: &str = "Msp~App.Secret-9876543210";
+const CALLBACK: &str = "https://jitgate.example/entra/consent/callback";
+
+fn consent_url(sim: &GraphSim, tenant: &str, client_id: &str, redirect: &str) -> url::Url {
+    let mut url = sim
+        .login_url()
+        .join(&format!("{tenant}/adminconsent"))
+        .unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("state", "st4te+/=");
+    url
+}
+
+/// Follows nothing: the 302's `Location` query, as the callback would receive it.
+async fn consent_redirect(url: url::Url) -> std::collections::BTreeMap<String, String> {
+    let response = http_client(None).get(url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        location.as_str().split('?').next().unwrap(),
+        CALLBACK,
+        "redirects only to the registered reply URL"
+    );
+    location.query_pairs().into_owned().collect()
+}
+
+async fn msp_fixture() -> Fixture {
+    let f = fixture().await;
+    f.sim.register_app(AppRegistration {
+        client_id: MSP_APP.into(),
+        client_secret: MSP_SECRET.into(),
+        redirect_uris: vec![CALLBACK.into()],
+    });
+    f
+}
+
+#[tokio::test]
+async fn admin_consent_redirects_back_and_lets_the_msp_app_in() {
+    let f = msp_fixture().await;
+    let msp_tenant = Tenant::new(TENANT_ID, MSP_APP, MSP_SECRET);
+
+    // Before consent the MSP app has no service principal in the tenant.
+    match f.graph.check_connection(&msp_tenant).await {
+        Err(GraphError::TokenRefused { aadsts, .. }) => assert_eq!(aadsts, Some(700016)),
+        other => panic!("expected AADSTS700016 before consent, got {other:?}"),
+    }
+
+    // Reached by a verified domain, the answer still names the tenant by its GUID.
+    let answer = consent_redirect(consent_url(&f.sim, DOMAIN, MSP_APP, CALLBACK)).await;
+    assert_eq!(answer["admin_consent"], "True");
+    assert_eq!(answer["tenant"], TENANT_ID);
+    assert_eq!(answer["state"], "st4te+/=");
+    assert!(!answer.contains_key("error"));
+    assert_eq!(f.sim.consented_apps(TENANT_ID), [MSP_APP]);
+
+    let claims = f.graph.token_claims(&msp_tenant).await.unwrap();
+    assert_eq!(
+        (claims.tenant_id.as_str(), claims.app_id.as_str()),
+        (TENANT_ID, MSP_APP)
+    );
+    // A wrong secret for the MSP app is still refused.
+    let wrong = Tenant::new(TENANT_ID, MSP_APP, CLIENT_SECRET);
+    match f.graph.check_connection(&wrong).await {
+        Err(GraphError::TokenRefused { aadsts, .. }) => assert_eq!(aadsts, Some(7000215)),
+        other => panic!("expected AADSTS7000215, got {other:?}"),
+    }
+
+    // `common`: the tenant is the signed-in administrator's.
+    f.sim.revoke_consent(TENANT_ID, MSP_APP);
+    f.sim.sign_in_admin_of(TENANT_ID);
+    let answer = consent_redirect(consent_url(&f.sim, "common", MSP_APP, CALLBACK)).await;
+    assert_eq!(answer["tenant"], TENANT_ID);
+    assert_eq!(f.sim.consented_apps(TENANT_ID), [MSP_APP]);
+}
+
+#[tokio::test]
+async fn admin_consent_refusals_come_back_as_errors_and_grant_nothing() {
+    let f = msp_fixture().await;
+    for refusal in [
+        ConsentAnswer::declined(),
+        ConsentAnswer::permission_denied(),
+    ] {
+        f.sim.set_consent_answer(TENANT_ID, refusal.clone());
+        let answer = consent_redirect(consent_url(&f.sim, TENANT_ID, MSP_APP, CALLBACK)).await;
+        let ConsentAnswer::Refuse {
+            error,
+            error_description,
+        } = refusal
+        else {
+            unreachable!()
+        };
+        assert_eq!(answer["error"], error);
+        assert_eq!(answer["error_description"], error_description);
+        assert_eq!(answer["state"], "st4te+/=");
+        assert!(!answer.contains_key("admin_consent") && !answer.contains_key("tenant"));
+    }
+    assert!(f.sim.consented_apps(TENANT_ID).is_empty());
+}
+
+#[tokio::test]
+async fn admin_consent_shows_an_error_page_instead_of_redirecting_anywhere_untrusted() {
+    let f = msp_fixture().await;
+    let http = http_client(None);
+    for (url, code) in [
+        (
+            consent_url(
+                &f.sim,
+                TENANT_ID,
+                "00000000-0000-4000-8000-000000000000",
+                CALLBACK,
+            ),
+            "AADSTS700016",
+        ),
+        (
+            consent_url(&f.sim, TENANT_ID, MSP_APP, "https://evil.example/cb"),
+            "AADSTS50011",
+        ),
+        (
+            consent_url(&f.sim, "nobody.example", MSP_APP, CALLBACK),
+            "AADSTS90002",
+        ),
+        (
+            consent_url(&f.sim, "common", MSP_APP, CALLBACK),
+            "AADSTS90002",
+        ),
+    ] {
+        let response = http.get(url.clone()).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{url}");
+        assert!(response.headers().get("location").is_none(), "{url}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(code), "{url}: {page}");
+    }
+    assert!(f.sim.consented_apps(TENANT_ID).is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
