@@ -40,11 +40,7 @@ pub(super) async fn admin_consent(
         );
     };
     let redirect_uri = params.get("redirect_uri").cloned().unwrap_or_default();
-    if !registration
-        .redirect_uris
-        .iter()
-        .any(|r| *r == redirect_uri)
-    {
+    if !registration.redirect_uris.contains(&redirect_uri) {
         return error_page(
             50011,
             &format!(
