@@ -25,3 +25,20 @@ fn guids_look_like_guids() {
     assert!(is_guid(&new_guid()));
     assert!(!is_guid("not-a-guid"));
 }
+
+#[test]
+fn tenants_get_an_initial_onmicrosoft_domain_after_the_default() {
+    let spec =
+        TenantSpec::new("t", "c", "s", "Contoso.example").with_federated_domain("corp.example");
+    let domains = spec.all_domains();
+    let names: Vec<&str> = domains.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Contoso.example", "contoso.onmicrosoft.com", "corp.example"]
+    );
+    assert!(domains[0].is_default && !domains[1].is_default && domains[1].is_initial);
+    assert_eq!(
+        domains[2].authentication_type,
+        DomainAuthentication::Federated
+    );
+}

@@ -62,6 +62,7 @@ pub(super) async fn token(
         .consented_apps
         .iter()
         .any(|a| a.eq_ignore_ascii_case(&client_id));
+    let is_own_app = own_app.is_some();
     let expected_secret = own_app.or_else(|| {
         consented
             .then(|| st.app(&client_id).map(|a| a.client_secret.clone()))
@@ -110,7 +111,8 @@ pub(super) async fn token(
             &ids,
         );
     }
-    if t.secret_expired {
+    // The expired secret is the tenant's own app registration's, not the MSP app's.
+    if is_own_app && t.secret_expired {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
