@@ -65,9 +65,9 @@ pub(crate) fn token_refusal(
         Some(650056) => format!(
             "App '{app}' is misconfigured or not consented in tenant '{t}' (AADSTS650056). Check \
              that the app registration lists the Microsoft Graph *application* permissions \
-             User.ReadWrite.All, User.RevokeSessions.All, RoleManagement.ReadWrite.Directory and \
-             UserAuthenticationMethod.ReadWrite.All (App registrations > API permissions) and \
-             that a Global Administrator has granted admin consent for them."
+             User.ReadWrite.All, User.RevokeSessions.All, RoleManagement.ReadWrite.Directory, \
+             UserAuthenticationMethod.ReadWrite.All and Domain.Read.All (App registrations > API \
+             permissions) and that a Global Administrator has granted admin consent for them."
         ),
         Some(53003) => format!(
             "A Conditional Access policy in tenant '{t}' blocks sign-ins of app '{app}' \
