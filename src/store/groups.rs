@@ -223,7 +223,10 @@ mod tests {
         let (roles, sources) = roles_for(&mappings, &["a".into(), "b".into(), ALL_ADMINS.into()]);
         assert_eq!(roles, vec!["r1", "r2", "r3"]);
         assert_eq!(
-            sources.iter().map(|s| s.group_id.as_str()).collect::<Vec<_>>(),
+            sources
+                .iter()
+                .map(|s| s.group_id.as_str())
+                .collect::<Vec<_>>(),
             vec!["a", "b"]
         );
         let (roles, sources) = roles_for(&mappings, &[ALL_ADMINS.into()]);

@@ -102,8 +102,12 @@ async fn groups_are_created_renamed_given_members_and_deleted_and_all_admins_is_
         )
         .await;
     assert_eq!(renamed["name"], "Tier 3");
-    app.admin("PUT", &format!("/api/v1/groups/{tier2}/members/{alice}"), None)
-        .await;
+    app.admin(
+        "PUT",
+        &format!("/api/v1/groups/{tier2}/members/{alice}"),
+        None,
+    )
+    .await;
     let g = app
         .admin("GET", &format!("/api/v1/groups/{tier2}"), None)
         .await;
@@ -372,14 +376,22 @@ async fn a_delegated_token_reads_groups_and_maps_roles_only_for_its_customers() 
     assert_eq!(status, 200);
     assert_eq!(groups.as_array().unwrap().len(), 2, "{groups}");
     for (method, path, body) in [
-        ("POST", "/api/v1/groups".to_string(), Some(json!({"name": "Mine"}))),
+        (
+            "POST",
+            "/api/v1/groups".to_string(),
+            Some(json!({"name": "Mine"})),
+        ),
         (
             "PATCH",
             format!("/api/v1/groups/{tier2}"),
             Some(json!({"name": "Tier 1"})),
         ),
         ("DELETE", format!("/api/v1/groups/{tier2}"), None),
-        ("PUT", format!("/api/v1/groups/{tier2}/members/{alice}"), None),
+        (
+            "PUT",
+            format!("/api/v1/groups/{tier2}/members/{alice}"),
+            None,
+        ),
     ] {
         let (status, answer) = app.request(method, &path, tok, body).await;
         assert_eq!(status, 403, "{method} {path}: {answer}");

@@ -144,7 +144,9 @@ async fn rename_group(
         .map_err(name_taken)?;
     store::audit::record(&mut tx, &audit(&caller, "group.rename", &id)).await?;
     tx.commit().await?;
-    Ok(Json(view(&state, &caller, group(&state, &id).await?).await?))
+    Ok(Json(
+        view(&state, &caller, group(&state, &id).await?).await?,
+    ))
 }
 
 /// Delete a group (admin tokens only); refused while a customer's role mapping names it.
