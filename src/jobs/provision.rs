@@ -340,6 +340,12 @@ async fn role_set(
     Ok(Ok(RoleSet { roles, sources }))
 }
 
+/// The audit trail's "why" of a new grant's roles, e.g. `roles 62e9… from All admins`.
+fn roles_detail(roles: &RoleSet) -> String {
+    let groups: Vec<&str> = roles.sources.iter().map(|s| s.group.as_str()).collect();
+    format!("roles {} from {}", roles.roles.join(" "), groups.join(", "))
+}
+
 /// What [`grant_locked`] did.
 enum Locked {
     Started(Box<store::grants::Started>),
@@ -466,9 +472,14 @@ async fn grant_locked(
         .tenant(&connection.tenant_id)
         .account(&upn)
         .detail(format!(
-            "request {}; expires {}",
+            "request {}; expires {}; {}",
             req.id,
-            crate::domain::time::utc(expires_at)
+            crate::domain::time::utc(expires_at),
+            if open.is_some() {
+                "roles kept from the grant's start".to_string()
+            } else {
+                roles_detail(roles)
+            }
         ));
     if let Some(t) = &who.ticket {
         audit = audit.ticket(&t.0);

@@ -428,3 +428,39 @@ async fn a_delegated_token_reads_groups_and_maps_roles_only_for_its_customers() 
         .await;
     assert_eq!(theirs["is_default"], true, "unchanged: {theirs}");
 }
+
+/// An extension keeps the open grant's roles, and is refused when no mapping gives the
+/// technician a role any more; the open grant is left as it was.
+#[tokio::test]
+async fn an_extension_is_refused_once_no_mapping_gives_a_role() {
+    let w = World::new().await;
+    assert_eq!(w.request_on_ticket(1001, "alice").await, 202);
+    w.notes(1001, 1).await;
+    let open = grant_of_ticket(&w, "1001").await;
+    let tier2 = create_group(&w.app, "Tier 2").await;
+    put_mappings(
+        &w.app,
+        &w.customer_id,
+        json!([{"group_id": tier2, "roles": ["User Administrator"]}]),
+    )
+    .await;
+
+    assert_eq!(w.request_on_ticket(1002, "alice").await, 202);
+    let notes = w.notes(1002, 1).await;
+    assert!(
+        notes[0].text.contains("no role mapping gives"),
+        "{}",
+        notes[0].text
+    );
+    let after = grant_of_ticket(&w, "1001").await;
+    assert!(after["ended_at"].is_null(), "{after}");
+    assert_eq!(after["version"], open["version"], "not extended: {after}");
+    assert_eq!(after["roles"], open["roles"]);
+    assert_eq!(roles_in_tenant(&w), set(&[GLOBAL_ADMIN, USER_ADMIN]));
+    let starts = w
+        .app
+        .admin("GET", "/api/v1/audit?action=grant.start", None)
+        .await;
+    let detail = starts[0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("from All admins"), "{starts}");
+}
