@@ -233,6 +233,13 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
         .await?;
         return Ok(());
     };
+    let roles = match role_set(ctx, who, &connection).await? {
+        Ok(roles) => roles,
+        Err(Refusal(why)) => {
+            refuse(ctx, req, who, &why).await?;
+            return Ok(());
+        }
+    };
     let email = Email::parse(&who.technician.email).map_err(|e| JobError::retry(backoff(0), e))?;
     let template =
         UpnTemplate::parse(&connection.upn_template).map_err(|e| JobError::retry(backoff(0), e))?;
@@ -263,7 +270,7 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
         let outcome = super::with_account_lease(
             ctx,
             &account.id,
-            grant_locked(ctx, req, who, &connection, &tenant, &account),
+            grant_locked(ctx, req, who, &connection, &tenant, &account, &roles),
         )
         .await?;
         match outcome {
@@ -306,6 +313,39 @@ async fn note_distinct_upn(
     Ok(())
 }
 
+/// The roles a new grant gives, and the groups whose mappings gave them.
+struct RoleSet {
+    roles: Vec<String>,
+    sources: Vec<store::groups::RoleSource>,
+}
+
+/// The union of the roles of the technician's groups that the customer's mappings name (the
+/// default mapping being All admins → the connection's roles). Read at each request, so a
+/// change of mapping applies from the next one; none at all refuses the request.
+async fn role_set(
+    ctx: &JobContext,
+    who: &Resolved,
+    connection: &store::customers::EntraConnection,
+) -> Result<Result<RoleSet, Refusal>, JobError> {
+    let mappings =
+        store::groups::mappings(&ctx.db, &who.customer.id, &connection.role_ids()).await?;
+    let groups = store::groups::groups_of(&ctx.db, &who.technician.id).await?;
+    let (roles, sources) = store::groups::roles_for(&mappings, &groups);
+    if roles.is_empty() {
+        return Ok(Err(Refusal(format!(
+            "no role mapping gives {} any role in {}",
+            who.technician.email, who.customer.name
+        ))));
+    }
+    Ok(Ok(RoleSet { roles, sources }))
+}
+
+/// The audit trail's "why" of a new grant's roles, e.g. `roles 62e9… from All admins`.
+fn roles_detail(roles: &RoleSet) -> String {
+    let groups: Vec<&str> = roles.sources.iter().map(|s| s.group.as_str()).collect();
+    format!("roles {} from {}", roles.roles.join(" "), groups.join(", "))
+}
+
 /// What [`grant_locked`] did.
 enum Locked {
     Started(Box<store::grants::Started>),
@@ -322,6 +362,7 @@ async fn grant_locked(
     connection: &store::customers::EntraConnection,
     tenant: &jitgate_graph::Tenant,
     account: &accounts::Account,
+    roles: &RoleSet,
 ) -> Result<Locked, JobError> {
     let now = now_ms();
     let open = store::grants::open_for_account(&ctx.db, &account.id).await?;
@@ -359,7 +400,7 @@ async fn grant_locked(
             display_name: format!("{} (JIT admin)", who.technician.display_name),
             mail_nickname: account.upn.split('@').next().unwrap_or("jit").to_string(),
             owner: accounts::owner_tag(&who.technician.id),
-            roles: connection.role_ids(),
+            roles: roles.roles.clone(),
         };
         match ctx.graph.ensure_access(tenant, &spec, known_user_id).await {
             Ok(access) => {
@@ -431,9 +472,14 @@ async fn grant_locked(
         .tenant(&connection.tenant_id)
         .account(&upn)
         .detail(format!(
-            "request {}; expires {}",
+            "request {}; expires {}; {}",
             req.id,
-            crate::domain::time::utc(expires_at)
+            crate::domain::time::utc(expires_at),
+            if open.is_some() {
+                "roles kept from the grant's start".to_string()
+            } else {
+                roles_detail(roles)
+            }
         ));
     if let Some(t) = &who.ticket {
         audit = audit.ticket(&t.0);
@@ -442,6 +488,8 @@ async fn grant_locked(
         account_id: account.id.clone(),
         tenant_id: tenant.tenant_id.clone(),
         client_id: tenant.client_id.clone(),
+        roles: serde_json::to_string(&roles.roles).expect("strings serialize"),
+        role_sources: serde_json::to_string(&roles.sources).expect("role sources serialize"),
         customer_id: who.customer.id.clone(),
         technician_id: who.technician.id.clone(),
         request_id: req.id.clone(),

@@ -31,6 +31,15 @@ pub struct Grant {
     /// The tenant and app the grant's account lives in; ending talks to this tenant only.
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
+    /// Role template ids the grant's account was given at its start (kept when extended);
+    /// absent on grants from before role mappings.
+    #[serde(serialize_with = "as_json")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub roles: Option<String>,
+    /// Why: the groups whose mapping for the customer gave them, `[{"group_id", "group", "roles"}]`.
+    #[serde(serialize_with = "as_json")]
+    #[schema(value_type = Option<Vec<crate::store::groups::RoleSource>>)]
+    pub role_sources: Option<String>,
     /// The last end attempt step by step: `[{"step", "ok", "detail"}]`.
     #[serde(serialize_with = "as_json")]
     #[schema(value_type = Option<Vec<EndStepRecord>>)]
@@ -81,7 +90,7 @@ fn as_json<S: serde::Serializer>(text: &Option<String>, out: S) -> Result<S::Ok,
 
 const COLUMNS: &str = "id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref, started_at, \
     expires_at, ended_at, end_reason, end_requested, end_request_reason, end_attempts, last_end_error, tenant_id, \
-    client_id, end_steps, end_follow_ups, follow_up_noted, version, created_at, updated_at";
+    client_id, roles, role_sources, end_steps, end_follow_ups, follow_up_noted, version, created_at, updated_at";
 
 /// A note to post to the originating ticket, committed with the state change it reports.
 #[derive(Debug, Clone)]
@@ -132,6 +141,11 @@ pub struct GrantStart {
     /// The tenant and app the account lives in.
     pub tenant_id: String,
     pub client_id: String,
+    /// JSON array of the role template ids given to the account, and JSON of the
+    /// [`RoleSource`](crate::store::groups::RoleSource)s that gave them; recorded on a new
+    /// grant only (an extended grant keeps the roles it started with).
+    pub roles: String,
+    pub role_sources: String,
     pub customer_id: String,
     pub technician_id: String,
     pub request_id: String,
@@ -193,11 +207,11 @@ pub async fn start_or_extend(
             let id = new_id("gnt");
             on_tx!(&mut tx, conn => sqlx::query(
                 "INSERT INTO grants (id, account_id, customer_id, technician_id, request_id, connector_id, ticket_ref,
-                     started_at, expires_at, tenant_id, client_id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8, $8)")
+                     started_at, expires_at, tenant_id, client_id, roles, role_sources, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $8, $8)")
                 .bind(&id).bind(&s.account_id).bind(&s.customer_id).bind(&s.technician_id).bind(&s.request_id)
                 .bind(&s.connector_id).bind(&s.ticket_ref).bind(now).bind(s.expires_at)
-                .bind(&s.tenant_id).bind(&s.client_id)
+                .bind(&s.tenant_id).bind(&s.client_id).bind(&s.roles).bind(&s.role_sources)
                 .execute(&mut *conn).await?.rows_affected());
             // The new grant set a new password: follow-ups of earlier grants of this account
             // (rotating the old password, revoking old sessions) would now undo it.

@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod customers;
 pub mod deliveries;
 pub mod grants;
+pub mod groups;
 pub mod job_signal;
 pub mod links;
 pub mod notes;

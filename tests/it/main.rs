@@ -12,6 +12,7 @@ mod architecture;
 mod browser;
 mod credential;
 mod demo;
+mod groups;
 mod lifecycle;
 mod ops;
 mod processes;

@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(get_customer, update_customer, delete_customer))
         .routes(routes!(put_entra, delete_entra))
+        .routes(routes!(get_role_mappings, put_role_mappings))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -442,6 +443,142 @@ async fn refuse_with_open_grants(state: &AppState, customer_id: &str) -> ApiResu
         )));
     }
     Ok(())
+}
+
+/// One group's roles in the customer's tenant.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMappingInput {
+    pub group_id: String,
+    /// Role template ids or well-known names (e.g. "Global Administrator").
+    pub roles: Vec<String>,
+}
+
+/// Body of `PUT /customers/{id}/role-mappings`; an empty list returns the customer to the
+/// default (All admins → the roles its Entra connection names).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMappingsInput {
+    pub mappings: Vec<RoleMappingInput>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleMappingsView {
+    /// Each mapped group with its role template ids.
+    pub mappings: Vec<store::groups::RoleSource>,
+    /// No mapping is stored: All admins gets the roles the Entra connection names.
+    pub is_default: bool,
+}
+
+/// Which directory roles each technician group gets in the customer's tenant. A technician's
+/// JIT account gets the union of the roles of their groups mapped here.
+#[utoipa::path(get, path = "/customers/{id}/role-mappings", tag = "customers",
+    responses((status = 200, body = RoleMappingsView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_role_mappings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RoleMappingsView>> {
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
+    Ok(Json(role_mappings_view(&state, &id).await?))
+}
+
+async fn role_mappings_view(state: &AppState, customer_id: &str) -> ApiResult<RoleMappingsView> {
+    let default_roles = store::customers::entra(&state.db, customer_id)
+        .await?
+        .map(|e| e.role_ids())
+        .unwrap_or_default();
+    let m = store::groups::mappings(&state.db, customer_id, &default_roles).await?;
+    Ok(RoleMappingsView {
+        mappings: m.sources,
+        is_default: m.is_default,
+    })
+}
+
+/// Replace the customer's role mappings. A change applies from the next request; an open
+/// grant keeps the roles it started with until it ends.
+#[utoipa::path(put, path = "/customers/{id}/role-mappings", tag = "customers", request_body = RoleMappingsInput,
+    responses((status = 200, body = RoleMappingsView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn put_role_mappings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RoleMappingsInput>,
+) -> ApiResult<Json<RoleMappingsView>> {
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
+    let mappings = validate_role_mappings(&state, &input).await?;
+    let mut tx = state.db.begin().await?;
+    store::groups::put_mappings(&mut tx, &id, &mappings).await?;
+    let detail = mappings
+        .iter()
+        .map(|(group, roles)| format!("{group}: {}", roles.join(" ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    store::audit::record(
+        &mut tx,
+        &AuditEntry::new(caller.audit_actor(), "customer.role_mappings.set", "ok")
+            .customer(&id)
+            .detail(if detail.is_empty() {
+                "default: All admins gets the Entra connection's roles".to_string()
+            } else {
+                detail
+            }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(role_mappings_view(&state, &id).await?))
+}
+
+/// Each mapping's group must exist and be named once; its roles must be known names or
+/// template ids, at least one.
+async fn validate_role_mappings(
+    state: &AppState,
+    input: &RoleMappingsInput,
+) -> ApiResult<Vec<(String, Vec<String>)>> {
+    let mut errors = BTreeMap::new();
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (i, m) in input.mappings.iter().enumerate() {
+        let group_id = m.group_id.trim().to_string();
+        match store::groups::get(&state.db, &group_id).await {
+            Ok(_) if out.iter().any(|(g, _)| *g == group_id) => {
+                errors.insert(
+                    format!("mappings[{i}].group_id"),
+                    "names a group mapped already".into(),
+                );
+            }
+            Ok(_) => {}
+            Err(store::StoreError::NotFound) => {
+                errors.insert(format!("mappings[{i}].group_id"), "no such group".into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if m.roles.is_empty() {
+            errors.insert(
+                format!("mappings[{i}].roles"),
+                "must name at least one role".into(),
+            );
+        }
+        let mut roles = Vec::new();
+        for (j, role) in m.roles.iter().enumerate() {
+            match parse_role(role) {
+                Ok(id) if !roles.contains(&id) => roles.push(id),
+                Ok(_) => {}
+                Err(msg) => {
+                    errors.insert(format!("mappings[{i}].roles[{j}]"), msg);
+                }
+            }
+        }
+        out.push((group_id, roles));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    Ok(out)
 }
 
 fn not_found(e: store::StoreError) -> AppError {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod connectors;
 pub mod customers;
 pub mod grants;
+pub mod groups;
 pub mod technicians;
 pub mod tokens;
 
@@ -26,10 +27,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "jitgate admin API", description = "Customers, Entra connections, technicians, delegations, PSA connectors, company mappings, grants and the audit trail."),
+    info(title = "jitgate admin API", description = "Customers, Entra connections, technicians, delegations, technician groups and role mappings, PSA connectors, company mappings, grants and the audit trail."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
-    tags((name = "customers"), (name = "technicians"), (name = "connectors"), (name = "grants"), (name = "audit"))
+    tags((name = "customers"), (name = "technicians"), (name = "groups"), (name = "connectors"), (name = "grants"), (name = "audit"))
 )]
 struct ApiDoc;
 
@@ -145,6 +146,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
         .merge(technicians::router())
+        .merge(groups::router())
         .merge(connectors::router())
         .merge(grants::router())
         .merge(audit::router())
