@@ -135,7 +135,7 @@ fn end_requested_audit(
         ))
 }
 
-/// Remove the technician: hidden from now on, admin flag and delegations gone, and every open
+/// Remove the technician: hidden from now on, admin flag, delegations and group memberships gone, and every open
 /// grant asked to end (`technician_removed`). `NotFound` if there is no such active technician.
 pub async fn remove(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<Vec<String>> {
     let now = now_ms();
@@ -146,6 +146,9 @@ pub async fn remove(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<Vec<Str
         return Err(StoreError::NotFound);
     }
     on_tx!(tx, conn => sqlx::query("DELETE FROM delegations WHERE technician_id = $1")
+        .bind(id).execute(&mut *conn).await?.rows_affected());
+    // A technician added back starts without groups, as without delegations.
+    on_tx!(tx, conn => sqlx::query("DELETE FROM technician_group_members WHERE technician_id = $1")
         .bind(id).execute(&mut *conn).await?.rows_affected());
     end_out_of_scope(tx, id, EndReason::TechnicianRemoved, audit).await
 }

@@ -100,7 +100,7 @@ impl World {
     pub async fn notes(&self, ticket: u64, n: usize) -> Vec<CwNote> {
         eventually(
             &format!("{n} note(s) on ticket {ticket}"),
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             || {
                 let notes = self.cw.notes(ticket);
                 async move { (notes.len() >= n).then_some(notes) }
