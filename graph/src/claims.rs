@@ -44,8 +44,12 @@ struct Payload {
 }
 
 impl GraphClient {
-    /// The claims of the app-only token jitgate holds (or gets now) for `tenant`.
+    /// The claims of a token requested now for `tenant`: consent given or withdrawn since the
+    /// cached token was issued shows only in a new one, and a check must see the tenant as it
+    /// is. The new token replaces the cached one.
     pub async fn token_claims(&self, tenant: &Tenant) -> Result<TokenClaims, GraphError> {
+        let cached = self.access_token(tenant).await?;
+        self.inner.tokens.invalidate(tenant, &cached).await;
         let token = self.access_token(tenant).await?;
         decode_claims(token.expose_secret())
     }

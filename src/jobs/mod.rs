@@ -11,6 +11,7 @@ pub mod note;
 pub mod provision;
 pub mod queue;
 pub mod sweeper;
+pub mod tenant_check;
 pub mod texts;
 pub mod worker;
 

@@ -240,6 +240,19 @@ async fn grant(ctx: &JobContext, req: &RequestRow, who: &Resolved) -> Result<(),
             return Ok(());
         }
     };
+    // A tenant that failed its last check would fail deep inside Graph calls (or look like
+    // replication lag for minutes): refuse at once, naming the check and its fix.
+    if let Some(check) = store::checks::last(&ctx.db, &who.customer.id).await?
+        && let Some(failed) = check.failed()
+    {
+        let why = format!(
+            "the tenant check of {} failed ({}: {}). Fix: {} Then run the check again \
+             (POST /api/v1/customers/{}/entra/check).",
+            who.customer.name, failed.name, failed.detail, failed.fix, who.customer.id
+        );
+        refuse(ctx, req, who, &why).await?;
+        return Ok(());
+    }
     let email = Email::parse(&who.technician.email).map_err(|e| JobError::retry(backoff(0), e))?;
     let template =
         UpnTemplate::parse(&connection.upn_template).map_err(|e| JobError::retry(backoff(0), e))?;

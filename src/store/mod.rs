@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod checks;
 pub mod connectors;
 pub mod customers;
 pub mod deliveries;

@@ -81,6 +81,10 @@ pub async fn spawn_app_with(configure: Configure) -> TestApp {
         },
         public_url: format!("http://{addr}").parse().unwrap(),
         master_key_file: dir.path().join("master.key"),
+        // Nothing in a test talks to Microsoft: without a simulator, Graph and the login
+        // endpoint are a closed local port (tests with simulators point these at them).
+        graph_url: "http://127.0.0.1:9/".parse().unwrap(),
+        login_url: "http://127.0.0.1:9/".parse().unwrap(),
         ..Config::default()
     };
     configure(&mut config);

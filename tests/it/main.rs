@@ -18,5 +18,6 @@ mod ops;
 mod processes;
 mod psa_flows;
 mod secrets;
+mod tenant_check;
 mod webhooks;
 mod world;

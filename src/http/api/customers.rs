@@ -7,6 +7,7 @@ use crate::domain::roles::parse_role;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::state::AppState;
+use crate::store::checks::TenantCheck;
 use crate::store::customers::{ENTRA_SECRET, EntraConnection, secret_scope};
 use crate::store::{self, audit::AuditEntry};
 use axum::Json;
@@ -22,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(get_customer, update_customer, delete_customer))
         .routes(routes!(put_entra, delete_entra))
+        .routes(routes!(run_check, last_check))
         .routes(routes!(get_role_mappings, put_role_mappings))
 }
 
@@ -54,6 +56,9 @@ pub struct EntraView {
     pub duration: Option<String>,
     /// `disable` (default) or `delete`.
     pub expiry_action: ExpiryAction,
+    /// The last tenant check (run after every change of the connection and by
+    /// `POST /customers/{id}/entra/check`); absent until one ran.
+    pub check: Option<TenantCheck>,
 }
 
 /// Body of `PUT /customers/{id}/entra`.
@@ -86,7 +91,8 @@ async fn view(state: &AppState, c: store::customers::Customer) -> ApiResult<Cust
                 .await?
                 .iter()
                 .any(|n| n == ENTRA_SECRET);
-            Some(entra_view(e, secret_set))
+            let check = store::checks::last(&state.db, &c.id).await?;
+            Some(entra_view(e, secret_set, check))
         }
     };
     Ok(CustomerView {
@@ -97,7 +103,11 @@ async fn view(state: &AppState, c: store::customers::Customer) -> ApiResult<Cust
     })
 }
 
-fn entra_view(e: EntraConnection, client_secret_set: bool) -> EntraView {
+fn entra_view(
+    e: EntraConnection,
+    client_secret_set: bool,
+    check: Option<TenantCheck>,
+) -> EntraView {
     EntraView {
         roles: e.role_ids(),
         tenant_id: e.tenant_id,
@@ -109,6 +119,7 @@ fn entra_view(e: EntraConnection, client_secret_set: bool) -> EntraView {
             .duration_secs
             .map(|s| DurationSetting::from_secs(s as u64).to_string()),
         expiry_action: e.expiry_action,
+        check,
     }
 }
 
@@ -265,7 +276,10 @@ async fn put_entra(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(entra_view(connection, true)))
+    // Every change of the connection is checked at once, so a missing permission or role shows
+    // here rather than in a technician's ticket.
+    let check = crate::jobs::tenant_check::run(&state, &id, &caller.audit_actor()).await?;
+    Ok(Json(entra_view(connection, true, check)))
 }
 
 fn validate_entra(
@@ -368,6 +382,48 @@ fn validate_entra(
         expiry_action,
         updated_at: store::now_ms(),
     })
+}
+
+/// Check the customer's tenant now: credentials and consent, the Graph permissions the app's
+/// token carries, the app's own directory role, the JIT domain, the role ids and the UPN
+/// template. The result is stored; requests are refused while the last check failed.
+#[utoipa::path(post, path = "/customers/{id}/entra/check", tag = "customers",
+    responses((status = 200, body = TenantCheck), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn run_check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TenantCheck>> {
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
+    crate::jobs::tenant_check::run(&state, &id, &caller.audit_actor())
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            AppError::Conflict("the customer has no complete Entra connection to check".into())
+        })
+}
+
+/// The customer's last tenant check.
+#[utoipa::path(get, path = "/customers/{id}/entra/check", tag = "customers",
+    responses((status = 200, body = TenantCheck), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn last_check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TenantCheck>> {
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
+    store::checks::last(&state.db, &id)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound(
+            "no tenant check has run for this customer",
+        ))
 }
 
 /// Remove the customer's Entra connection and its stored client secret.

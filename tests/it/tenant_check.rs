@@ -1,0 +1,164 @@
+//! The tenant check: each check fails for its reason and passes once fixed, and a request for
+//! a customer whose last check failed is refused at once, naming the check.
+
+use crate::world::{CLIENT_ID, DOMAIN, TENANT, World, eventually};
+use jitgate_sim::graph::{AppRole, SimDomain};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn run_check(w: &World) -> Value {
+    w.app
+        .admin(
+            "POST",
+            &format!("/api/v1/customers/{}/entra/check", w.customer_id),
+            None,
+        )
+        .await
+}
+
+fn status_of<'a>(check: &'a Value, name: &str) -> (&'a str, &'a str) {
+    let c = check["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {check}"));
+    (
+        c["status"].as_str().unwrap(),
+        c["detail"].as_str().unwrap_or_default(),
+    )
+}
+
+async fn put_entra(w: &World, body: Value) -> (u16, Value) {
+    w.app
+        .request(
+            "PUT",
+            &format!("/api/v1/customers/{}/entra", w.customer_id),
+            Some(&w.app.admin_token),
+            Some(body),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn connecting_runs_the_check_and_a_tenant_set_up_as_documented_passes_with_a_warning() {
+    let w = World::new().await;
+    let customer = w
+        .app
+        .admin("GET", &format!("/api/v1/customers/{}", w.customer_id), None)
+        .await;
+    let check = &customer["entra"]["check"];
+    assert_eq!(check["status"], "warn", "{check}");
+    for name in [
+        "credentials",
+        "permissions",
+        "jit_domain",
+        "roles",
+        "upn_template",
+    ] {
+        assert_eq!(status_of(check, name).0, "ok", "{name}: {check}");
+    }
+    let (status, detail) = status_of(check, "directory_role");
+    assert_eq!(status, "warn");
+    assert!(detail.contains("User Administrator"), "{detail}");
+
+    w.graph
+        .set_app_role(TENANT, AppRole::PrivilegedAuthenticationAdministrator);
+    let check = run_check(&w).await;
+    assert_eq!(check["status"], "ok", "{check}");
+}
+
+#[tokio::test]
+async fn each_check_fails_for_its_reason_and_passes_once_fixed() {
+    let w = World::new().await;
+
+    w.graph
+        .set_permission(TENANT, "User.RevokeSessions.All", false);
+    let check = run_check(&w).await;
+    let (status, detail) = status_of(&check, "permissions");
+    assert_eq!(
+        (status, check["status"].as_str().unwrap()),
+        ("fail", "fail")
+    );
+    assert!(detail.contains("User.RevokeSessions.All"), "{detail}");
+    w.graph
+        .set_permission(TENANT, "User.RevokeSessions.All", true);
+    assert_eq!(status_of(&run_check(&w).await, "permissions").0, "ok");
+
+    w.graph.set_app_role(TENANT, AppRole::None);
+    let check = run_check(&w).await;
+    assert_eq!(status_of(&check, "directory_role").0, "fail", "{check}");
+    w.graph.set_app_role(TENANT, AppRole::UserAdministrator);
+    assert_eq!(status_of(&run_check(&w).await, "directory_role").0, "warn");
+
+    let base = json!({"tenant_id": TENANT, "client_id": CLIENT_ID,
+        "roles": ["Global Administrator", "User Administrator"]});
+    for (domain, why) in [
+        ("nowhere.example", "no domain"),
+        ("pending.example", "not verified"),
+        ("federated.example", "federated"),
+    ] {
+        w.graph
+            .put_domain(TENANT, SimDomain::unverified("pending.example"));
+        w.graph
+            .put_domain(TENANT, SimDomain::federated("federated.example"));
+        let mut body = base.clone();
+        body["jit_domain"] = json!(domain);
+        let (code, answer) = put_entra(&w, body).await;
+        assert_eq!(code, 200, "{answer}");
+        let (status, detail) = status_of(&answer["check"], "jit_domain");
+        assert_eq!(status, "fail", "{domain}: {answer}");
+        assert!(detail.contains(why), "{domain}: {detail}");
+    }
+    let mut body = base.clone();
+    body["jit_domain"] = json!(DOMAIN);
+    body["roles"] = json!([
+        "Global Administrator",
+        "0000aaaa-0000-4000-8000-00000000bbbb"
+    ]);
+    let (code, answer) = put_entra(&w, body).await;
+    assert_eq!(code, 200, "{answer}");
+    let (status, detail) = status_of(&answer["check"], "roles");
+    assert_eq!(status, "fail", "{answer}");
+    assert!(
+        detail.contains("0000aaaa-0000-4000-8000-00000000bbbb"),
+        "{detail}"
+    );
+
+    let mut body = base.clone();
+    body["jit_domain"] = json!(DOMAIN);
+    let (_, answer) = put_entra(&w, body).await;
+    assert_eq!(answer["check"]["status"], "warn", "{answer}");
+}
+
+#[tokio::test]
+async fn a_request_for_a_tenant_whose_check_failed_is_refused_at_once_naming_the_check() {
+    let w = World::new().await;
+    w.graph
+        .set_permission(TENANT, "RoleManagement.ReadWrite.Directory", false);
+    assert_eq!(run_check(&w).await["status"], "fail");
+
+    assert_eq!(w.request_on_ticket(1001, "alice").await, 202);
+    let notes = w.notes(1001, 1).await;
+    assert!(
+        notes[0].text.contains("tenant check") && notes[0].text.contains("permissions"),
+        "{}",
+        notes[0].text
+    );
+    assert!(
+        notes[0].text.contains("RoleManagement.ReadWrite.Directory"),
+        "{}",
+        notes[0].text
+    );
+    assert!(w.graph.users(TENANT).is_empty(), "nothing was created");
+
+    // Fixed and checked again: the next request works.
+    w.graph
+        .set_permission(TENANT, "RoleManagement.ReadWrite.Directory", true);
+    assert_eq!(run_check(&w).await["status"], "warn");
+    assert_eq!(w.request_on_ticket(1002, "alice").await, 202);
+    eventually("the account", Duration::from_secs(30), || async {
+        (!w.graph.users(TENANT).is_empty()).then_some(())
+    })
+    .await;
+}
