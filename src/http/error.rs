@@ -22,6 +22,9 @@ pub enum AppError {
     Validation(BTreeMap<String, String>),
     Conflict(String),
     PayloadTooLarge,
+    /// Microsoft Graph or a PSA refused or failed; the message (free of secrets: it is built
+    /// from the vendor's codes and text) says what to do.
+    Upstream(String),
     /// Something on our side failed; `detail` is logged, never sent.
     Internal {
         detail: String,
@@ -37,7 +40,7 @@ pub struct ErrorBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable: `unauthorized`, `forbidden`, `not_found`, `bad_request`,
-    /// `validation_failed`, `conflict`, `payload_too_large`, `internal`.
+    /// `validation_failed`, `conflict`, `payload_too_large`, `upstream`, `internal`.
     pub code: &'static str,
     pub message: String,
     /// Field path → message, for `validation_failed`.
@@ -72,6 +75,7 @@ impl AppError {
                 "the request has invalid fields".into(),
             ),
             AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            AppError::Upstream(m) => (StatusCode::BAD_GATEWAY, "upstream", m.clone()),
             AppError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

@@ -162,3 +162,63 @@ async fn a_request_for_a_tenant_whose_check_failed_is_refused_at_once_naming_the
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_tenants_domains_and_the_known_roles_are_listed_for_pickers() {
+    let w = World::new().await;
+    w.graph
+        .put_domain(TENANT, SimDomain::federated("federated.example"));
+    let domains = w
+        .app
+        .admin(
+            "GET",
+            &format!("/api/v1/customers/{}/entra/domains", w.customer_id),
+            None,
+        )
+        .await;
+    let domains = domains.as_array().unwrap();
+    let by_name = |n: &str| {
+        domains
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} in {domains:?}"))
+    };
+    assert_eq!(by_name(DOMAIN)["usable"], true);
+    assert_eq!(by_name("federated.example")["usable"], false);
+    let initial = domains
+        .iter()
+        .find(|d| d["is_initial"] == true)
+        .expect("the initial domain");
+    assert!(
+        initial["name"]
+            .as_str()
+            .unwrap()
+            .ends_with(".onmicrosoft.com"),
+        "{initial}"
+    );
+    assert_eq!(initial["recommended"], true);
+
+    w.graph.set_permission(TENANT, "Domain.Read.All", false);
+    let (status, body) = w
+        .app
+        .request(
+            "GET",
+            &format!("/api/v1/customers/{}/entra/domains", w.customer_id),
+            Some(&w.app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.to_string().contains("Domain.Read.All"), "{body}");
+
+    let roles = w.app.admin("GET", "/api/v1/entra/roles", None).await;
+    assert!(
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "Global Administrator"
+                && r["template_id"] == "62e90394-69f5-4237-9190-012177145e10"),
+        "{roles}"
+    );
+}

@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_customer, update_customer, delete_customer))
         .routes(routes!(put_entra, delete_entra))
         .routes(routes!(run_check, last_check))
+        .routes(routes!(list_domains))
         .routes(routes!(get_role_mappings, put_role_mappings))
 }
 
@@ -424,6 +425,61 @@ async fn last_check(
         .ok_or(AppError::NotFound(
             "no tenant check has run for this customer",
         ))
+}
+
+/// One of the tenant's domains, for choosing the JIT domain.
+#[derive(Serialize, ToSchema)]
+pub struct DomainView {
+    pub name: String,
+    pub is_default: bool,
+    /// The tenant's `*.onmicrosoft.com` domain: always verified and cloud-managed, and the
+    /// recommended JIT domain.
+    pub is_initial: bool,
+    pub is_verified: bool,
+    /// Entra signs its users in (not federated to another identity provider).
+    pub is_managed: bool,
+    /// Verified and managed: JIT accounts can live there.
+    pub usable: bool,
+    pub recommended: bool,
+}
+
+/// The verified and unverified domains of the customer's tenant, read from Microsoft Graph
+/// (needs the application permission Domain.Read.All).
+#[utoipa::path(get, path = "/customers/{id}/entra/domains", tag = "customers",
+    responses((status = 200, body = Vec<DomainView>), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_domains(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<DomainView>>> {
+    store::customers::get(&state.db, &caller.visibility(), &id)
+        .await
+        .map_err(not_found)?;
+    let Some((_, tenant)) = crate::jobs::tenant_of(&state, &id).await? else {
+        return Err(AppError::Conflict(
+            "the customer has no complete Entra connection".into(),
+        ));
+    };
+    let domains = state
+        .graph
+        .list_domains(&tenant)
+        .await
+        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    Ok(Json(
+        domains
+            .into_iter()
+            .map(|d| DomainView {
+                usable: d.can_hold_jit_accounts(),
+                recommended: d.is_initial && d.can_hold_jit_accounts(),
+                is_managed: d.is_managed(),
+                name: d.id,
+                is_default: d.is_default,
+                is_initial: d.is_initial,
+                is_verified: d.is_verified,
+            })
+            .collect(),
+    ))
 }
 
 /// Remove the customer's Entra connection and its stored client secret.

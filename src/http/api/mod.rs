@@ -10,6 +10,7 @@ pub mod connectors;
 pub mod customers;
 pub mod grants;
 pub mod groups;
+pub mod roles;
 pub mod technicians;
 pub mod tokens;
 
@@ -151,6 +152,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(grants::router())
         .merge(audit::router())
         .merge(tokens::router())
+        .merge(roles::router())
         .split_for_parts();
     ProtectedOperations.modify(&mut doc);
     let json = doc
