@@ -221,6 +221,17 @@ async fn jit_domain(ctx: &JobContext, tenant: &Tenant, jit_domain: &str) -> Chec
     let name = "jit_domain";
     let domains = match ctx.graph.list_domains(tenant).await {
         Ok(d) => d,
+        // Reading domains needs Domain.Read.All, which installs set up before this check did
+        // not grant: the domain goes unchecked, which is no reason to refuse requests.
+        Err(e @ GraphError::PermissionDenied { .. }) => {
+            return check(
+                name,
+                CheckStatus::Warn,
+                format!("the JIT domain {jit_domain} could not be checked: {e}"),
+                "Grant the app the Microsoft Graph application permission Domain.Read.All and \
+                 admin consent, then run the check again.",
+            );
+        }
         Err(e) => return could_not_check(name, &e),
     };
     let Some(domain) = domains

@@ -222,3 +222,16 @@ async fn the_tenants_domains_and_the_known_roles_are_listed_for_pickers() {
         "{roles}"
     );
 }
+
+/// Installs set up before the check asked for Domain.Read.All keep working: the domain goes
+/// unchecked (a warning), requests are not refused.
+#[tokio::test]
+async fn without_domain_read_all_the_domain_is_only_a_warning() {
+    let w = World::new().await;
+    w.graph.set_permission(TENANT, "Domain.Read.All", false);
+    let check = run_check(&w).await;
+    let (status, detail) = status_of(&check, "jit_domain");
+    assert_eq!(status, "warn", "{check}");
+    assert!(detail.contains("Domain.Read.All"), "{detail}");
+    assert_eq!(check["status"], "warn");
+}
