@@ -299,3 +299,90 @@ async fn request_on_ticket(c: &Consent, ticket: u64) {
     }
     assert_eq!(req.send().await.unwrap().status().as_u16(), 202);
 }
+
+#[tokio::test]
+async fn a_customer_with_open_grants_is_not_moved_to_the_msp_app() {
+    let c = Consent::start().await;
+    request_on_ticket(&c, 9102).await;
+    eventually("a grant", Duration::from_secs(60), || async {
+        let grants = c.app.admin("GET", "/api/v1/grants?open=true", None).await;
+        (grants.as_array().map(Vec::len) == Some(1)).then_some(())
+    })
+    .await;
+    let (status, page) = c.open(&c.consent_url(&c.msp.customer_id).await).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("still open"), "{page}");
+    c.assert_unchanged().await;
+}
+
+#[tokio::test]
+async fn only_admin_tokens_configure_the_msp_app_or_ask_for_consent() {
+    let c = Consent::start().await;
+    let (_, delegated) = jitgate::store::tokens::create(
+        &c.app.db,
+        "delegated",
+        std::slice::from_ref(&c.msp.customer_id),
+    )
+    .await
+    .unwrap();
+    let consent = format!("/api/v1/customers/{}/entra/consent", c.msp.customer_id);
+    for (method, path) in [("GET", "/api/v1/entra/app"), ("GET", consent.as_str())] {
+        let (status, body) = c.app.request(method, path, Some(&delegated), None).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+    }
+    let (status, body) = c
+        .app
+        .request(
+            "PUT",
+            "/api/v1/entra/app",
+            Some(&delegated),
+            Some(json!({"client_id": MSP_CLIENT_ID, "client_secret": "other"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
+
+#[tokio::test]
+async fn the_cli_sets_the_msp_app_with_the_secret_from_stdin() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("jitgate.db").display());
+    let key_file = dir.path().join("master.key");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitgate"))
+        .args(["entra", "app", "set", "--client-id", MSP_CLIENT_ID])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("JITGATE_DATABASE_URL", &database_url)
+        .env("JITGATE_MASTER_KEY_FILE", &key_file)
+        .env("JITGATE_LOG_FILTER", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the jitgate binary starts");
+    writeln!(child.stdin.take().unwrap(), "{MSP_SECRET}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(MSP_CLIENT_ID), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains(MSP_SECRET));
+
+    let db = Db::connect(&database_url, 1).await.unwrap();
+    let (keyring, _) = jitgate::crypto::Keyring::load(None, &key_file).unwrap();
+    let app = jitgate::store::msp_app::get(&db).await.unwrap().unwrap();
+    assert_eq!(app.client_id, MSP_CLIENT_ID);
+    let secret = jitgate::store::secrets::get_string(
+        &db,
+        &keyring,
+        jitgate::store::msp_app::SECRET_SCOPE,
+        jitgate::store::msp_app::CLIENT_SECRET,
+    )
+    .await
+    .unwrap();
+    assert_eq!(secret.as_deref(), Some(MSP_SECRET));
+    db.close().await;
+}
