@@ -37,6 +37,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// The MSP's own multi-tenant Entra app.
+    Entra {
+        #[command(subcommand)]
+        command: EntraCommand,
+    },
     /// Print the OpenAPI document of the admin API.
     Openapi,
     /// Exit 0 if the local server answers /healthz (for container health checks).
@@ -69,6 +74,27 @@ pub enum TokenCommand {
     List,
     /// Revoke a token by id; every instance refuses it from its next request on.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum EntraCommand {
+    /// The MSP's multi-tenant app registration that customers connect to by admin consent.
+    App {
+        #[command(subcommand)]
+        command: EntraAppCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EntraAppCommand {
+    /// Set the app's client id and client secret (read from a file, or from stdin without
+    /// --client-secret-file: a secret never goes on the command line, where `ps` shows it).
+    Set {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        client_secret_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +150,19 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 "re-sealed {} secrets under key {}; retired keys {:?}",
                 r.resealed, r.new_key_id, r.retired
             );
+        }
+        Command::Entra {
+            command:
+                EntraCommand::App {
+                    command:
+                        EntraAppCommand::Set {
+                            client_id,
+                            client_secret_file,
+                        },
+                },
+        } => {
+            let (db, keyring) = app::open(&config).await?;
+            set_msp_app(&db, &keyring, &client_id, client_secret_file.as_deref()).await?;
         }
         Command::Openapi | Command::Healthcheck => unreachable!("handled above"),
     }
@@ -193,6 +232,39 @@ async fn token_command(
             }
         }
     }
+    Ok(())
+}
+
+/// `jitgate entra app set`: the same checks and audit row as `PUT /api/v1/entra/app`.
+async fn set_msp_app(
+    db: &store::Db,
+    keyring: &crate::crypto::Keyring,
+    client_id: &str,
+    secret_file: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client_id = crate::domain::names::Guid::parse(client_id)
+        .map_err(|m| format!("--client-id {m}"))?
+        .as_str()
+        .to_string();
+    let secret = match secret_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => std::io::read_to_string(std::io::stdin())?,
+    };
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return Err("the client secret is empty".into());
+    }
+    let mut tx = db.begin().await?;
+    store::msp_app::put(&mut tx, keyring, &client_id, secret).await?;
+    store::audit::record(
+        &mut tx,
+        &store::audit::AuditEntry::new("cli", "entra.app.set", "ok")
+            .detail(format!("client id {client_id}; client secret replaced")),
+    )
+    .await?;
+    tx.commit().await?;
+    println!("the MSP's Entra app is set: client id {client_id} (secret sealed)");
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! HTTP: the admin API, webhooks, the credential page, health and metrics.
 
 pub mod api;
+pub mod consent;
 pub mod credential;
 pub mod error;
 pub mod extract;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(credential::router())
+        .merge(consent::router())
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()

@@ -20,7 +20,6 @@ use crate::domain::ids::GrantId;
 use crate::domain::lifecycle::{AccountState, EndReason, ExpiryAction, NoteKind};
 use crate::metrics::{ReasonLabels, StepLabels};
 use crate::store::audit::AuditEntry;
-use crate::store::customers::{ENTRA_SECRET, secret_scope as customer_secret_scope};
 use crate::store::grants::{EndStepRecord, Ended, Grant, NewNote};
 use crate::store::{self, StoreError, accounts, now_ms};
 use apalis::prelude::{BoxDynError, Data};
@@ -428,14 +427,7 @@ async fn grant_tenant(
             connection.client_id
         )));
     }
-    let secret = match store::secrets::get_string(
-        &ctx.db,
-        &ctx.keyring,
-        &customer_secret_scope(&grant.customer_id),
-        ENTRA_SECRET,
-    )
-    .await
-    {
+    let secret = match store::msp_app::connection_secret(&ctx.db, &ctx.keyring, &connection).await {
         Ok(Some(secret)) => secret,
         Ok(None) => {
             return Ok(Err(

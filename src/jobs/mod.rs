@@ -175,14 +175,8 @@ pub async fn tenant_of(
     let Some(conn) = store::customers::entra(&ctx.db, customer_id).await? else {
         return Ok(None);
     };
-    let scope = store::customers::secret_scope(customer_id);
-    let Some(secret) = store::secrets::get_string(
-        &ctx.db,
-        &ctx.keyring,
-        &scope,
-        store::customers::ENTRA_SECRET,
-    )
-    .await?
+    // The MSP app's secret for a customer connected by admin consent, its own otherwise.
+    let Some(secret) = store::msp_app::connection_secret(&ctx.db, &ctx.keyring, &conn).await?
     else {
         return Ok(None);
     };

@@ -15,6 +15,7 @@ pub mod grants;
 pub mod groups;
 pub mod job_signal;
 pub mod links;
+pub mod msp_app;
 pub mod notes;
 pub mod queue;
 pub mod secrets;

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod connectors;
 pub mod customers;
+pub mod entra;
 pub mod grants;
 pub mod groups;
 pub mod roles;
@@ -31,7 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
     info(title = "jitgate admin API", description = "Customers, Entra connections, technicians, delegations, technician groups and role mappings, PSA connectors, company mappings, grants and the audit trail."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
-    tags((name = "customers"), (name = "technicians"), (name = "groups"), (name = "connectors"), (name = "grants"), (name = "audit"))
+    tags((name = "customers"), (name = "technicians"), (name = "groups"), (name = "entra"), (name = "connectors"), (name = "grants"), (name = "audit"))
 )]
 struct ApiDoc;
 
@@ -146,6 +147,7 @@ fn reason_phrase(status: &str) -> String {
 pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
+        .merge(entra::router())
         .merge(technicians::router())
         .merge(groups::router())
         .merge(connectors::router())
