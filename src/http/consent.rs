@@ -13,6 +13,7 @@ use super::state::AppState;
 use crate::crypto::hash_token;
 use crate::domain::lifecycle::ExpiryAction;
 use crate::domain::names::DEFAULT_UPN_TEMPLATE;
+use crate::store::checks::CheckStatus;
 use crate::store::customers::{ENTRA_SECRET, EntraConnection, secret_scope};
 use crate::store::msp_app::{ConsentState, MspApp};
 use crate::store::{self, StoreError, audit::AuditEntry, now_ms};
@@ -217,6 +218,22 @@ async fn connect(
         app.client_id
     )];
     lines.extend(defaults);
+    // Connecting is checked at once, like every change of the connection.
+    match crate::jobs::tenant_check::run(state, &request.customer_id, "system").await? {
+        Some(check) => {
+            lines.push(format!("Tenant check: {}.", check.status.as_str()));
+            for c in check.checks.iter().filter(|c| c.status != CheckStatus::Ok) {
+                lines.push(format!(
+                    "{} ({}): {} {}",
+                    c.name,
+                    c.status.as_str(),
+                    c.detail,
+                    c.fix
+                ));
+            }
+        }
+        None => lines.push("The tenant check could not run.".into()),
+    }
     Ok(Outcome {
         status: StatusCode::OK,
         title: "Connected",

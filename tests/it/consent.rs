@@ -161,8 +161,24 @@ async fn consent_connects_the_tenant_from_the_token_and_grants_work_through_the_
     let entra = c.entra(&c.msp.customer_id).await;
     assert_eq!(entra["tenant_id"], TENANT, "{entra}");
     assert_eq!(entra["client_id"], MSP_CLIENT_ID, "{entra}");
-    assert_eq!(entra["client_secret_set"], false, "{entra}");
+    // The MSP app's secret serves this customer: it counts as set, and is never asked again.
+    assert_eq!(entra["client_secret_set"], true, "{entra}");
     assert_eq!(entra["jit_domain"], jitgate_sim::world::DOMAIN, "{entra}");
+    // Connecting ran the tenant check.
+    assert!(entra["check"]["status"].is_string(), "{entra}");
+    // The connection can be edited without a secret (the MSP app's is used).
+    let edited = c
+        .app
+        .admin(
+            "PUT",
+            &format!("/api/v1/customers/{}/entra", c.msp.customer_id),
+            Some(
+                serde_json::json!({"tenant_id": TENANT, "client_id": MSP_CLIENT_ID,
+                "jit_domain": jitgate_sim::world::DOMAIN, "roles": ["Global Administrator"]}),
+            ),
+        )
+        .await;
+    assert_eq!(edited["client_secret_set"], true, "{edited}");
 
     // So a grant can only have been made with the MSP app's credentials.
     request_on_ticket(&c, 9101).await;

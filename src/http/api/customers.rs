@@ -88,10 +88,14 @@ async fn view(state: &AppState, c: store::customers::Customer) -> ApiResult<Cust
     let entra = match store::customers::entra(&state.db, &c.id).await? {
         None => None,
         Some(e) => {
-            let secret_set = store::secrets::names(&state.db, &secret_scope(&c.id))
+            let through_msp_app = store::msp_app::get(&state.db)
                 .await?
-                .iter()
-                .any(|n| n == ENTRA_SECRET);
+                .is_some_and(|app| app.client_id.eq_ignore_ascii_case(&e.client_id));
+            let secret_set = through_msp_app
+                || store::secrets::names(&state.db, &secret_scope(&c.id))
+                    .await?
+                    .iter()
+                    .any(|n| n == ENTRA_SECRET);
             let check = store::checks::last(&state.db, &c.id).await?;
             Some(entra_view(e, secret_set, check))
         }
@@ -245,10 +249,21 @@ async fn put_entra(
     store::customers::get(&state.db, &caller.visibility(), &id)
         .await
         .map_err(not_found)?;
-    let had_secret = store::secrets::names(&state.db, &secret_scope(&id))
+    // A connection through the MSP's own app uses that app's secret, set once for all customers.
+    let through_msp_app = store::msp_app::get(&state.db)
         .await?
-        .iter()
-        .any(|n| n == ENTRA_SECRET);
+        .is_some_and(|app| app.client_id.eq_ignore_ascii_case(input.client_id.trim()));
+    if through_msp_app && input.client_secret.is_some() {
+        return Err(AppError::field(
+            "client_secret",
+            "must be absent for the MSP's own Entra app: its secret is set once with PUT /api/v1/entra/app",
+        ));
+    }
+    let had_secret = through_msp_app
+        || store::secrets::names(&state.db, &secret_scope(&id))
+            .await?
+            .iter()
+            .any(|n| n == ENTRA_SECRET);
     let connection = validate_entra(&state, &id, &input, had_secret)?;
     let current = store::customers::entra(&state.db, &id).await?;
     refuse_tenant_move(&state, &caller, &id, current.as_ref(), &connection, &input).await?;
@@ -534,7 +549,10 @@ async fn refuse_tenant_move(
             "only an MSP admin token may set or change a customer's tenant id or client id",
         ));
     }
-    if current.is_some() && input.client_secret.is_none() {
+    let through_msp_app = store::msp_app::get(&state.db)
+        .await?
+        .is_some_and(|app| app.client_id.eq_ignore_ascii_case(&next.client_id));
+    if current.is_some() && input.client_secret.is_none() && !through_msp_app {
         return Err(AppError::field(
             "client_secret",
             "is required when tenant_id or client_id changes (the stored secret stays with the old tenant and app)",
