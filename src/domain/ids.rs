@@ -1,9 +1,6 @@
 //! Typed ids: a grant id cannot be passed where a request id is meant. Each is the opaque
 //! text jitgate generates (`gnt_…`, `req_…`, `not_…`), stored as that text.
 
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
@@ -32,35 +29,7 @@ macro_rules! id_type {
             }
         }
 
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
-        where
-            for<'a> &'a str: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <&str as sqlx::Type<DB>>::type_info()
-            }
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <&str as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
-        where
-            for<'a> &'a str: sqlx::Encode<'q, DB>,
-        {
-            fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
-                <&str as sqlx::Encode<'q, DB>>::encode_by_ref(&self.0.as_str(), buf)
-            }
-        }
-
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
-        where
-            String: sqlx::Decode<'r, DB>,
-        {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                Ok($name(<String as sqlx::Decode<'r, DB>>::decode(value)?))
-            }
-        }
+        stored_as_text!($name, |text| Ok($name(text.to_string())));
     };
 }
 

@@ -1,9 +1,6 @@
 //! The enumerated states of requests, grants, accounts and notes, as types all the way into the
 //! database (stored as their text; `CHECK` constraints in the schema admit nothing else).
 
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-
 /// An enum stored as one of a fixed set of texts, on either database.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
@@ -36,37 +33,9 @@ macro_rules! text_enum {
             }
         }
 
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
-        where
-            for<'a> &'a str: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <&str as sqlx::Type<DB>>::type_info()
-            }
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <&str as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
-        where
-            for<'a> &'a str: sqlx::Encode<'q, DB>,
-        {
-            fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
-                <&str as sqlx::Encode<'q, DB>>::encode_by_ref(&self.as_str(), buf)
-            }
-        }
-
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
-        where
-            &'r str: sqlx::Decode<'r, DB>,
-        {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
-                $name::parse(text)
-                    .ok_or_else(|| format!("{text:?} is not a {}", stringify!($name)).into())
-            }
-        }
+        stored_as_text!($name, |text| {
+            $name::parse(text).ok_or_else(|| format!("{text:?} is not a {}", stringify!($name)))
+        });
     };
 }
 

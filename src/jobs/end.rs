@@ -399,22 +399,32 @@ async fn grant_tenant(
     grant: &Grant,
     account: &accounts::Account,
 ) -> Result<Result<Tenant, String>, JobError> {
-    let Some(connection) = store::customers::entra(&ctx.db, &grant.customer_id).await? else {
-        return Ok(Err(
-            "the customer's Entra connection is missing; jitgate cannot reach the tenant the \
-             account lives in"
-                .into(),
-        ));
+    let (connection, tenant) = match super::tenant_of(ctx, &grant.customer_id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Ok(Err(
+                "the customer's Entra connection or its client secret is missing; jitgate cannot \
+                 reach the tenant the account lives in until it is set again"
+                    .into(),
+            ));
+        }
+        Err(StoreError::Crypto(e)) => {
+            return Ok(Err(format!(
+                "the customer's stored Entra client secret cannot be opened ({e}); check that \
+                 jitgate runs with the master key that sealed it, or set the secret again"
+            )));
+        }
+        Err(e) => return Err(e.into()),
     };
     let bound_tenant = grant.tenant_id.as_deref().or(account.tenant_id.as_deref());
     let bound_client = grant.client_id.as_deref().or(account.client_id.as_deref());
-    if let Some(tenant) = bound_tenant
-        && !tenant.eq_ignore_ascii_case(&connection.tenant_id)
+    if let Some(bound) = bound_tenant
+        && !bound.eq_ignore_ascii_case(&connection.tenant_id)
     {
         return Ok(Err(format!(
-            "this grant's account lives in tenant {tenant}, but the customer's Entra connection \
+            "this grant's account lives in tenant {bound}, but the customer's Entra connection \
              now names tenant {}; jitgate ends access only in the tenant it was granted in. \
-             Point the connection back at {tenant} so the grant can end",
+             Point the connection back at {bound} so the grant can end",
             connection.tenant_id
         )));
     }
@@ -427,26 +437,7 @@ async fn grant_tenant(
             connection.client_id
         )));
     }
-    let secret = match store::msp_app::connection_secret(&ctx.db, &ctx.keyring, &connection).await {
-        Ok(Some(secret)) => secret,
-        Ok(None) => {
-            return Ok(Err(
-                "the customer's Entra client secret is missing; set it again".into(),
-            ));
-        }
-        Err(StoreError::Crypto(e)) => {
-            return Ok(Err(format!(
-                "the customer's stored Entra client secret cannot be opened ({e}); check that \
-                 jitgate runs with the master key that sealed it, or set the secret again"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Ok(Tenant::new(
-        connection.tenant_id,
-        connection.client_id,
-        jitgate_graph::Secret::from(secret),
-    )))
+    Ok(Ok(tenant))
 }
 
 fn step_succeeded(report: &EndReport, step: EndStep) -> bool {

@@ -49,6 +49,25 @@ pub async fn with_secret(db: &Db, keyring: &Keyring) -> Result<Option<(MspApp, S
     Ok(secret.map(|s| (app, s)))
 }
 
+/// Whether `client_id` is the MSP app's: connections naming it authenticate with its secret.
+pub async fn is_msp_app(db: &Db, client_id: &str) -> Result<bool> {
+    Ok(get(db)
+        .await?
+        .is_some_and(|app| app.client_id.eq_ignore_ascii_case(client_id.trim())))
+}
+
+/// Whether a secret is there for the customer's connection through `client_id`: the MSP app's,
+/// or the customer's own.
+pub async fn connection_secret_set(db: &Db, customer_id: &str, client_id: &str) -> Result<bool> {
+    if is_msp_app(db, client_id).await? {
+        return Ok(true);
+    }
+    Ok(secrets::names(db, &secret_scope(customer_id))
+        .await?
+        .iter()
+        .any(|n| n == ENTRA_SECRET))
+}
+
 /// The client secret a customer's connection authenticates with: the MSP app's when the
 /// connection names the MSP app (connected by admin consent), the customer's own otherwise.
 pub async fn connection_secret(
@@ -56,9 +75,7 @@ pub async fn connection_secret(
     keyring: &Keyring,
     connection: &EntraConnection,
 ) -> Result<Option<String>> {
-    if let Some(app) = get(db).await?
-        && app.client_id.eq_ignore_ascii_case(&connection.client_id)
-    {
+    if is_msp_app(db, &connection.client_id).await? {
         return secrets::get_string(db, keyring, SECRET_SCOPE, CLIENT_SECRET).await;
     }
     secrets::get_string(

@@ -88,14 +88,8 @@ async fn view(state: &AppState, c: store::customers::Customer) -> ApiResult<Cust
     let entra = match store::customers::entra(&state.db, &c.id).await? {
         None => None,
         Some(e) => {
-            let through_msp_app = store::msp_app::get(&state.db)
-                .await?
-                .is_some_and(|app| app.client_id.eq_ignore_ascii_case(&e.client_id));
-            let secret_set = through_msp_app
-                || store::secrets::names(&state.db, &secret_scope(&c.id))
-                    .await?
-                    .iter()
-                    .any(|n| n == ENTRA_SECRET);
+            let secret_set =
+                store::msp_app::connection_secret_set(&state.db, &c.id, &e.client_id).await?;
             let check = store::checks::last(&state.db, &c.id).await?;
             Some(entra_view(e, secret_set, check))
         }
@@ -179,9 +173,7 @@ async fn get_customer(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CustomerView>> {
-    let c = store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    let c = visible_customer(&state, &caller, &id).await?;
     Ok(Json(view(&state, c).await?))
 }
 
@@ -195,9 +187,7 @@ async fn update_customer(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CustomerInput>,
 ) -> ApiResult<Json<CustomerView>> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     let name = customer_name(&input.name)?;
     let mut tx = state.db.begin().await?;
     store::customers::rename(&mut tx, &id, &name).await?;
@@ -220,9 +210,7 @@ async fn delete_customer(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     refuse_with_open_grants(&state, &id).await?;
     let mut tx = state.db.begin().await?;
     store::secrets::delete_scope(&mut tx, &secret_scope(&id)).await?;
@@ -246,27 +234,30 @@ async fn put_entra(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<EntraInput>,
 ) -> ApiResult<Json<EntraView>> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     // A connection through the MSP's own app uses that app's secret, set once for all customers.
-    let through_msp_app = store::msp_app::get(&state.db)
-        .await?
-        .is_some_and(|app| app.client_id.eq_ignore_ascii_case(input.client_id.trim()));
+    let through_msp_app = store::msp_app::is_msp_app(&state.db, &input.client_id).await?;
     if through_msp_app && input.client_secret.is_some() {
         return Err(AppError::field(
             "client_secret",
             "must be absent for the MSP's own Entra app: its secret is set once with PUT /api/v1/entra/app",
         ));
     }
-    let had_secret = through_msp_app
-        || store::secrets::names(&state.db, &secret_scope(&id))
-            .await?
-            .iter()
-            .any(|n| n == ENTRA_SECRET);
+    let had_secret =
+        store::msp_app::connection_secret_set(&state.db, &id, &input.client_id).await?;
     let connection = validate_entra(&state, &id, &input, had_secret)?;
     let current = store::customers::entra(&state.db, &id).await?;
-    refuse_tenant_move(&state, &caller, &id, current.as_ref(), &connection, &input).await?;
+    // The MSP app's secret serves any tenant: moving through it needs no new secret.
+    let new_secret = input.client_secret.is_some() || through_msp_app;
+    refuse_tenant_move(
+        &state,
+        &caller,
+        &id,
+        current.as_ref(),
+        &connection,
+        new_secret,
+    )
+    .await?;
     let mut tx = state.db.begin().await?;
     if let Some(secret) = input.client_secret.as_deref() {
         store::secrets::put(
@@ -411,9 +402,7 @@ async fn run_check(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TenantCheck>> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     crate::jobs::tenant_check::run(&state, &id, &caller.audit_actor())
         .await?
         .map(Json)
@@ -431,9 +420,7 @@ async fn last_check(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TenantCheck>> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     store::checks::last(&state.db, &id)
         .await?
         .map(Json)
@@ -468,9 +455,7 @@ async fn list_domains(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<DomainView>>> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     let Some((_, tenant)) = crate::jobs::tenant_of(&state, &id).await? else {
         return Err(AppError::Conflict(
             "the customer has no complete Entra connection".into(),
@@ -505,9 +490,7 @@ async fn delete_entra(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     refuse_with_open_grants(&state, &id).await?;
     let mut tx = state.db.begin().await?;
     store::customers::delete_entra(&mut tx, &id).await?;
@@ -532,7 +515,7 @@ async fn refuse_tenant_move(
     customer_id: &str,
     current: Option<&EntraConnection>,
     next: &EntraConnection,
-    input: &EntraInput,
+    new_secret: bool,
 ) -> ApiResult<()> {
     let moves = match current {
         None => true,
@@ -549,10 +532,7 @@ async fn refuse_tenant_move(
             "only an MSP admin token may set or change a customer's tenant id or client id",
         ));
     }
-    let through_msp_app = store::msp_app::get(&state.db)
-        .await?
-        .is_some_and(|app| app.client_id.eq_ignore_ascii_case(&next.client_id));
-    if current.is_some() && input.client_secret.is_none() && !through_msp_app {
+    if current.is_some() && !new_secret {
         return Err(AppError::field(
             "client_secret",
             "is required when tenant_id or client_id changes (the stored secret stays with the old tenant and app)",
@@ -609,9 +589,7 @@ async fn get_role_mappings(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RoleMappingsView>> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     Ok(Json(role_mappings_view(&state, &id).await?))
 }
 
@@ -638,9 +616,7 @@ async fn put_role_mappings(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RoleMappingsInput>,
 ) -> ApiResult<Json<RoleMappingsView>> {
-    store::customers::get(&state.db, &caller.visibility(), &id)
-        .await
-        .map_err(not_found)?;
+    visible_customer(&state, &caller, &id).await?;
     let mappings = validate_role_mappings(&state, &input).await?;
     let mut tx = state.db.begin().await?;
     store::groups::put_mappings(&mut tx, &id, &mappings).await?;
@@ -709,6 +685,18 @@ async fn validate_role_mappings(
         return Err(AppError::Validation(errors));
     }
     Ok(out)
+}
+
+/// The customer if the caller may see it; 404 otherwise (a delegated token cannot tell another
+/// customer's id from a wrong one).
+async fn visible_customer(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<store::customers::Customer> {
+    store::customers::get(&state.db, &caller.visibility(), id)
+        .await
+        .map_err(not_found)
 }
 
 fn not_found(e: store::StoreError) -> AppError {
