@@ -383,6 +383,7 @@ fn page(state: &AppState, outcome: Outcome) -> Response {
     };
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · jitgate</title></head><body><h1>{title}</h1>{paragraphs}{back}</body></html>",
         title = escape(outcome.title),
     );
