@@ -93,15 +93,20 @@ async fn rotating_the_master_key_keeps_every_secret_readable() {
     );
 }
 
-/// `jitgate key rotate`, the real command, run against the data of this test's server.
-fn rotate_with_the_cli(app: &crate::helpers::TestApp) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitgate"))
+/// `jitgate key rotate`, the real command, run against the data of this test's server. It
+/// waits on a blocking thread: waiting on the test's own runtime would stall the in-process
+/// server, which may hold the SQLite write lock the command needs ("database is locked").
+async fn rotate_with_the_cli(app: &crate::helpers::TestApp) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jitgate"));
+    command
         .args(["key", "rotate"])
         .current_dir(app.dir.path())
         .env_clear()
         .env("JITGATE_DATABASE_URL", &app.config.database_url)
-        .env("JITGATE_MASTER_KEY_FILE", &app.config.master_key_file)
-        .output()
+        .env("JITGATE_MASTER_KEY_FILE", &app.config.master_key_file);
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the command's thread")
         .expect("the jitgate binary runs");
     assert!(
         out.status.success(),
@@ -126,7 +131,7 @@ async fn a_running_server_seals_with_the_key_a_rotation_installed() {
     let a = customer_with_secret(&app, "secret-before").await;
     let retired = app.keyring.active_key_id();
 
-    rotate_with_the_cli(&app);
+    rotate_with_the_cli(&app).await;
     let current = key_file_ids(&app);
     assert_eq!(current.len(), 1, "the old key was retired: {current:?}");
     assert_ne!(current[0], retired);
@@ -152,7 +157,7 @@ async fn a_running_server_seals_with_the_key_a_rotation_installed() {
     }
 
     // A second rotation re-seals everything, which fails on any value it cannot open.
-    rotate_with_the_cli(&app);
+    rotate_with_the_cli(&app).await;
     let newest = key_file_ids(&app);
     assert_ne!(newest, current);
     let c = customer_with_secret(&app, "secret-last").await;
