@@ -55,6 +55,19 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Print a one-time sign-in link to the console for a technician (first run, and break
+    /// glass when the identity provider is down). On a fresh install with no MSP admin yet, an
+    /// unknown email becomes the first MSP admin.
+    LoginLink {
+        #[arg(long)]
+        email: String,
+        /// Display name when the first MSP admin is created (default: the email).
+        #[arg(long)]
+        name: Option<String>,
+        /// How long the link works (it works once), e.g. 10m.
+        #[arg(long, default_value = "10m")]
+        valid_for: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +143,18 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let db = open_for_tokens(&config).await?;
             token_command(&db, command).await?;
+        }
+        Command::Admin {
+            command:
+                AdminCommand::LoginLink {
+                    email,
+                    name,
+                    valid_for,
+                },
+        } => {
+            let db = open_for_tokens(&config).await?;
+            let link = login_link(&db, &config, &email, name.as_deref(), &valid_for).await?;
+            println!("{link}");
         }
         Command::Key {
             command: KeyCommand::Rotate,
@@ -266,6 +291,67 @@ async fn set_msp_app(
     tx.commit().await?;
     println!("the MSP's Entra app is set: client id {client_id} (secret sealed)");
     Ok(())
+}
+
+/// `jitgate admin login-link`: the link, after its row and audit row are committed.
+async fn login_link(
+    db: &store::Db,
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    valid_for: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let email = crate::domain::names::Email::parse(email).map_err(|m| format!("--email {m}"))?;
+    let ttl = crate::domain::duration::DurationSetting::parse(valid_for)
+        .map_err(|m| format!("--valid-for {m}"))?
+        .get();
+    if ttl.is_zero() || ttl > std::time::Duration::from_secs(24 * 3600) {
+        return Err("--valid-for must be between 1s and 24h".into());
+    }
+    let mut tx = db.begin().await?;
+    let technician = match store::technicians::by_email(db, email.as_str()).await? {
+        Some(t) => t,
+        None if !store::technicians::any_admin(db).await? => {
+            let t =
+                store::technicians::create(&mut tx, email.as_str(), name.unwrap_or(email.as_str()))
+                    .await?;
+            store::technicians::grant_admin(
+                &mut tx,
+                &t.id,
+                &store::audit::AuditEntry::new("cli", "technician.admin.grant", "ok")
+                    .technician(&t.id)
+                    .detail("first MSP admin, created by jitgate admin login-link"),
+            )
+            .await?;
+            eprintln!("created {} as the first MSP admin", email.as_str());
+            t
+        }
+        None => {
+            return Err(format!(
+                "no technician has the email {}; an MSP admin adds technicians in the console (Technicians) or with POST /api/v1/technicians",
+                email.as_str()
+            )
+            .into());
+        }
+    };
+    let ttl_ms = ttl.as_millis() as i64;
+    let token = store::sessions::create_link(&mut tx, &technician.id, "cli", ttl_ms).await?;
+    store::audit::record(
+        &mut tx,
+        &store::audit::AuditEntry::new("cli", "auth.link.create", "ok")
+            .technician(&technician.id)
+            .detail(format!("one-time sign-in link valid for {valid_for}")),
+    )
+    .await?;
+    tx.commit().await?;
+    eprintln!(
+        "one-time sign-in link for {} ({}), valid for {valid_for}, works once:",
+        technician.display_name, technician.email
+    );
+    Ok(format!(
+        "{}/auth/link/{token}",
+        config.public_url.as_str().trim_end_matches('/')
+    ))
 }
 
 /// One line of `jitgate admin token list`: tab-separated, times in UTC, `-` for none.

@@ -60,6 +60,10 @@ pub struct Config {
     pub log_filter: String,
     /// Use `X-Forwarded-For` for the client address in audit rows (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// A console or portal session ends after this long without a request.
+    pub session_idle_timeout: DurationSetting,
+    /// A console or portal session ends this long after sign-in, however busy.
+    pub session_max_age: DurationSetting,
 }
 
 impl Default for Config {
@@ -84,6 +88,8 @@ impl Default for Config {
             log_format: LogFormat::Human,
             log_filter: "info".into(),
             trust_forwarded_for: false,
+            session_idle_timeout: DurationSetting::from_secs(3600),
+            session_max_age: DurationSetting::from_secs(12 * 3600),
         }
     }
 }
@@ -120,6 +126,8 @@ const KEYS: &[&str] = &[
     "log_format",
     "log_filter",
     "trust_forwarded_for",
+    "session_idle_timeout",
+    "session_max_age",
 ];
 
 impl Config {
@@ -178,6 +186,14 @@ impl Config {
         }
         if self.jit_duration.get().is_zero() || self.poll_interval.get().is_zero() {
             return Err("jit_duration and poll_interval must be greater than zero".into());
+        }
+        if self.session_idle_timeout.get().is_zero()
+            || self.session_idle_timeout.get() > self.session_max_age.get()
+        {
+            return Err(format!(
+                "session_idle_timeout ({}) must be greater than zero and at most session_max_age ({})",
+                self.session_idle_timeout, self.session_max_age
+            ));
         }
         if self.reveal_limit == 0 {
             return Err("reveal_limit must be at least 1".into());

@@ -161,6 +161,22 @@ impl Metrics {
             .inc();
     }
 
+    /// Deliveries to the connector refused since this process started (bad signature or
+    /// unreadable body), for the console's dashboard.
+    pub fn refused_deliveries(&self, connector: &str) -> u64 {
+        ["unauthorized", "invalid"]
+            .into_iter()
+            .filter_map(|outcome| {
+                self.deliveries
+                    .get(&DeliveryLabels {
+                        connector: connector.to_string(),
+                        outcome,
+                    })
+                    .map(|c| c.get())
+            })
+            .sum()
+    }
+
     pub fn job(&self, queue: &'static str, outcome: &'static str) {
         self.jobs.get_or_create(&JobLabels { queue, outcome }).inc();
     }

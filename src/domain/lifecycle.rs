@@ -111,6 +111,16 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// How a browser session was signed in.
+    SignInMethod {
+        /// A one-time sign-in link (`jitgate admin login-link`).
+        Link = "link",
+        /// OpenID Connect with the MSP's identity provider.
+        Oidc = "oidc",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,7 +63,8 @@ impl AppError {
         AppError::Validation(fields)
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    /// The status, a stable code and the message the client may see.
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_string()),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.to_string()),
@@ -90,11 +91,18 @@ impl AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        if let AppError::Internal { detail, location } = &self {
+impl AppError {
+    /// Log an internal error, once, with where it came from (never sent to the client).
+    pub(crate) fn log_if_internal(&self) {
+        if let AppError::Internal { detail, location } = self {
             tracing::error!(error = %detail, at = %location, "internal error");
         }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log_if_internal();
         let (status, code, message) = self.parts();
         let fields = match self {
             AppError::Validation(f) => Some(f),

@@ -2,7 +2,7 @@
 
 use super::error::AppError;
 use super::state::AppState;
-use crate::store::{self, customers::Visibility};
+use crate::store::{self, audit::AuditEntry, customers::Visibility};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -50,43 +50,81 @@ fn data_error(text: &str) -> AppError {
     }
 }
 
-/// Who is calling the admin API, from `Authorization: Bearer jg_…`.
+/// Who is acting: an admin API token, or a technician signed in to the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Token {
+        token_id: String,
+    },
+    Session {
+        session_id: String,
+        technician_id: String,
+    },
+}
+
+/// Who is calling the admin API (`Authorization: Bearer jg_…`) or using the console (a
+/// session), with what they may see. Console pages call the API's own handlers with it, so
+/// both paths check and audit alike.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub token_id: String,
+    pub principal: Principal,
     pub name: String,
     pub is_admin: bool,
-    /// The customers a delegated token may see; empty for admin tokens.
+    /// The customers a scoped caller may see (a delegated token, a customer admin); empty for
+    /// admins.
     pub customers: Vec<String>,
 }
 
 impl Caller {
+    /// The id `store::customers::Visibility` scopes by: the token's or the technician's.
+    fn principal_id(&self) -> &str {
+        match &self.principal {
+            Principal::Token { token_id } => token_id,
+            Principal::Session { technician_id, .. } => technician_id,
+        }
+    }
+
     pub fn visibility(&self) -> Visibility {
         if self.is_admin {
             Visibility::All
         } else {
-            Visibility::Token(self.token_id.clone())
+            Visibility::Scoped(self.principal_id().to_string())
         }
     }
 
+    /// `token:<id>` or `technician:<id>`.
     pub fn audit_actor(&self) -> String {
-        format!("token:{}", self.token_id)
+        match &self.principal {
+            Principal::Token { token_id } => format!("token:{token_id}"),
+            Principal::Session { technician_id, .. } => format!("technician:{technician_id}"),
+        }
+    }
+
+    /// An audit row of a step this caller took (with the sign-in session, if any).
+    pub fn audit(&self, action: impl Into<String>, outcome: &str) -> AuditEntry {
+        let entry = AuditEntry::new(self.audit_actor(), action, outcome);
+        match &self.principal {
+            Principal::Session { session_id, .. } => entry.session(session_id.clone()),
+            Principal::Token { .. } => entry,
+        }
     }
 
     pub fn may_see(&self, customer_id: &str) -> bool {
         self.is_admin || self.customers.iter().any(|c| c == customer_id)
     }
 
-    /// Refuse a delegated token: the operation spans customers (connectors, technicians).
+    /// Refuse a scoped caller: the operation spans customers (connectors, technicians).
     pub fn require_admin(&self) -> Result<(), AppError> {
         if self.is_admin {
             Ok(())
         } else {
-            Err(AppError::Forbidden("this operation needs an admin token"))
+            Err(AppError::Forbidden(
+                "this operation needs an MSP admin (an admin token, or an MSP admin signed in)",
+            ))
         }
     }
 
-    /// `NotFound` unless the caller may see the customer: a delegated token learns nothing
+    /// `NotFound` unless the caller may see the customer: a scoped caller learns nothing
     /// about customers that are not its own.
     pub fn require_customer(&self, customer_id: &str) -> Result<(), AppError> {
         if self.may_see(customer_id) {
@@ -129,7 +167,7 @@ impl FromRequestParts<AppState> for Caller {
             store::tokens::customers(&state.db, &row.id).await?
         };
         Ok(Caller {
-            token_id: row.id,
+            principal: Principal::Token { token_id: row.id },
             name: row.name,
             is_admin: row.is_admin,
             customers,

@@ -1,11 +1,15 @@
 //! HTTP: the admin API, webhooks, the credential page, health and metrics.
 
 pub mod api;
+pub mod auth;
 pub mod consent;
+pub mod console;
 pub mod credential;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod pages;
+pub mod session;
 pub mod state;
 pub mod webhooks;
 
@@ -25,6 +29,13 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(credential::router())
         .merge(consent::router())
+        .merge(
+            Router::new()
+                .merge(pages::router())
+                .merge(auth::router())
+                .merge(console::router())
+                .layer(axum::middleware::map_response(pages::security_headers)),
+        )
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()

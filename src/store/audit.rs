@@ -23,6 +23,8 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub detail: Option<String>,
+    /// The browser sign-in session the step was taken in (console and portal).
+    pub session_id: Option<String>,
 }
 
 impl AuditEntry {
@@ -73,6 +75,10 @@ impl AuditEntry {
         self.detail = Some(d.into());
         self
     }
+    pub fn session(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
 }
 
 /// Record `e` in the transaction of the change it describes (I10: a change and its audit row
@@ -80,12 +86,12 @@ impl AuditEntry {
 pub async fn record(tx: &mut Tx, e: &AuditEntry) -> Result<()> {
     on_tx!(tx, conn => sqlx::query(
         "INSERT INTO audit_log (id, at, actor, action, outcome, customer_id, technician_id, grant_id, connector_id,
-             ticket_ref, tenant_id, account_upn, ip, user_agent, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             ticket_ref, tenant_id, account_upn, ip, user_agent, detail, session_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&e.id).bind(e.at).bind(&e.actor).bind(&e.action).bind(&e.outcome).bind(&e.customer_id)
     .bind(&e.technician_id).bind(&e.grant_id).bind(&e.connector_id).bind(&e.ticket_ref).bind(&e.tenant_id)
-    .bind(&e.account_upn).bind(&e.ip).bind(&e.user_agent).bind(&e.detail)
+    .bind(&e.account_upn).bind(&e.ip).bind(&e.user_agent).bind(&e.detail).bind(&e.session_id)
     .execute(&mut *conn).await?.rows_affected());
     Ok(())
 }
@@ -103,7 +109,12 @@ pub struct AuditFilter {
     pub customers: Option<Vec<String>>,
     pub customer_id: Option<String>,
     pub grant_id: Option<String>,
+    /// Rows about this technician, or of steps they took.
+    pub technician_id: Option<String>,
     pub action: Option<String>,
+    /// Unix ms: rows at or after / before.
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
     /// Rows with an id before this one (paging backwards in time).
     pub before: Option<String>,
     pub limit: i64,
@@ -122,6 +133,8 @@ pub async fn list(db: &Db, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
            AND ($4 = '' OR grant_id = $4)
            AND ($5 = '' OR action = $5)
            AND ($6 = '' OR id < $6)
+           AND ($8 = '' OR technician_id = $8 OR actor = 'technician:' || $8)
+           AND at >= $9 AND at < $10
          ORDER BY id DESC LIMIT $7")
         .bind(scoped).bind(&allowed_csv)
         .bind(f.customer_id.as_deref().unwrap_or(""))
@@ -129,6 +142,9 @@ pub async fn list(db: &Db, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         .bind(f.action.as_deref().unwrap_or(""))
         .bind(f.before.as_deref().unwrap_or(""))
         .bind(f.limit)
+        .bind(f.technician_id.as_deref().unwrap_or(""))
+        .bind(f.since_ms.unwrap_or(i64::MIN))
+        .bind(f.until_ms.unwrap_or(i64::MAX))
         .fetch_all(pool).await?);
     Ok(rows)
 }

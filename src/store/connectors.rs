@@ -121,15 +121,12 @@ pub async fn map_company_within(
     psa_company_id: &str,
     customer_id: &str,
 ) -> Result<Option<CompanyMapping>> {
-    let token = match visibility {
-        Visibility::All => "",
-        Visibility::Token(id) => id,
-    };
+    let token = visibility.principal();
     Ok(on_tx!(tx, conn => sqlx::query_as(
         "INSERT INTO company_mappings (connector_id, psa_company_id, customer_id, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (connector_id, psa_company_id) DO UPDATE SET customer_id = excluded.customer_id
              WHERE $5 = '' OR company_mappings.customer_id IN
-                 (SELECT customer_id FROM admin_token_customers WHERE token_id = $5)
+                 (SELECT customer_id FROM scoped_customers WHERE principal_id = $5)
          RETURNING *")
         .bind(connector_id).bind(psa_company_id).bind(customer_id).bind(now_ms()).bind(token)
         .fetch_optional(&mut *conn).await?))
@@ -165,13 +162,10 @@ pub async fn mappings_visible(
     visibility: &Visibility,
     connector_id: &str,
 ) -> Result<Vec<CompanyMapping>> {
-    let token = match visibility {
-        Visibility::All => "",
-        Visibility::Token(id) => id,
-    };
+    let token = visibility.principal();
     Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT * FROM company_mappings WHERE connector_id = $1
-           AND ($2 = '' OR customer_id IN (SELECT customer_id FROM admin_token_customers WHERE token_id = $2))
+           AND ($2 = '' OR customer_id IN (SELECT customer_id FROM scoped_customers WHERE principal_id = $2))
          ORDER BY psa_company_id")
         .bind(connector_id).bind(token).fetch_all(pool).await?))
 }

@@ -31,22 +31,27 @@ impl EntraConnection {
     }
 }
 
-/// Which customers a caller may see: all, or those of a delegated admin token.
+/// Which customers a caller may see: all, or those of a scoped principal (a delegated admin
+/// token, or a technician who is a customer admin; the `scoped_customers` view lists both).
 #[derive(Debug, Clone)]
 pub enum Visibility {
     All,
-    Token(String),
+    Scoped(String),
+}
+
+impl Visibility {
+    /// The principal id queries bind (`''` for everything), compared against
+    /// `scoped_customers.principal_id`.
+    pub fn principal(&self) -> &str {
+        match self {
+            Visibility::All => "",
+            Visibility::Scoped(id) => id,
+        }
+    }
 }
 
 const VISIBLE: &str =
-    "($1 = '' OR id IN (SELECT customer_id FROM admin_token_customers WHERE token_id = $1))";
-
-fn token_param(v: &Visibility) -> &str {
-    match v {
-        Visibility::All => "",
-        Visibility::Token(id) => id,
-    }
-}
+    "($1 = '' OR id IN (SELECT customer_id FROM scoped_customers WHERE principal_id = $1))";
 
 /// Where the customer's Entra client secret is sealed (`secrets` scope and name).
 pub const ENTRA_SECRET: &str = "entra_client_secret";
@@ -72,7 +77,7 @@ pub async fn list(db: &Db, visibility: &Visibility) -> Result<Vec<Customer>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT * FROM customers WHERE {VISIBLE} ORDER BY name, id"
     ));
-    Ok(on_db!(db, pool => sqlx::query_as(sql).bind(token_param(visibility)).fetch_all(pool).await?))
+    Ok(on_db!(db, pool => sqlx::query_as(sql).bind(visibility.principal()).fetch_all(pool).await?))
 }
 
 /// The customer if it exists and is visible; `NotFound` otherwise (a delegated token cannot
@@ -81,7 +86,7 @@ pub async fn get(db: &Db, visibility: &Visibility, id: &str) -> Result<Customer>
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT * FROM customers WHERE {VISIBLE} AND id = $2"
     ));
-    let row: Option<Customer> = on_db!(db, pool => sqlx::query_as(sql).bind(token_param(visibility)).bind(id).fetch_optional(pool).await?);
+    let row: Option<Customer> = on_db!(db, pool => sqlx::query_as(sql).bind(visibility.principal()).bind(id).fetch_optional(pool).await?);
     row.ok_or(StoreError::NotFound)
 }
 

@@ -19,6 +19,7 @@ pub mod msp_app;
 pub mod notes;
 pub mod queue;
 pub mod secrets;
+pub mod sessions;
 mod sqlite_busy;
 pub mod technicians;
 pub mod tokens;

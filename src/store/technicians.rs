@@ -62,6 +62,14 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<Technician>> {
     )
 }
 
+/// Whether any active technician is an MSP admin (none on a fresh install).
+pub async fn any_admin(db: &Db) -> Result<bool> {
+    let n: i64 = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM technicians WHERE is_admin AND removed_at IS NULL")
+        .fetch_one(pool).await?);
+    Ok(n > 0)
+}
+
 pub async fn list(db: &Db) -> Result<Vec<Technician>> {
     list_visible(db, &Visibility::All).await
 }
@@ -69,27 +77,24 @@ pub async fn list(db: &Db) -> Result<Vec<Technician>> {
 /// Active technicians a caller may see: all, or for a delegated token those delegated to at
 /// least one of its customers.
 pub async fn list_visible(db: &Db, visibility: &Visibility) -> Result<Vec<Technician>> {
-    let token = match visibility {
-        Visibility::All => "",
-        Visibility::Token(id) => id,
-    };
+    let token = visibility.principal();
     Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT * FROM technicians WHERE removed_at IS NULL
            AND ($1 = '' OR id IN (SELECT d.technician_id FROM delegations d
-                                  JOIN admin_token_customers c ON c.customer_id = d.customer_id
-                                  WHERE c.token_id = $1))
+                                  JOIN scoped_customers c ON c.customer_id = d.customer_id
+                                  WHERE c.principal_id = $1))
          ORDER BY email")
         .bind(token).fetch_all(pool).await?))
 }
 
 /// Whether a delegated token may see the technician (delegated to one of its customers).
 pub async fn visible_to(db: &Db, visibility: &Visibility, technician_id: &str) -> Result<bool> {
-    let Visibility::Token(token) = visibility else {
+    let Visibility::Scoped(token) = visibility else {
         return Ok(true);
     };
     let n: i64 = on_db!(db, pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM delegations d JOIN admin_token_customers c ON c.customer_id = d.customer_id
-         WHERE d.technician_id = $1 AND c.token_id = $2")
+        "SELECT COUNT(*) FROM delegations d JOIN scoped_customers c ON c.customer_id = d.customer_id
+         WHERE d.technician_id = $1 AND c.principal_id = $2")
         .bind(technician_id).bind(token).fetch_one(pool).await?);
     Ok(n > 0)
 }
@@ -150,6 +155,9 @@ pub async fn remove(tx: &mut Tx, id: &str, audit: &AuditEntry) -> Result<Vec<Str
     // A technician added back starts without groups, as without delegations.
     on_tx!(tx, conn => sqlx::query("DELETE FROM technician_group_members WHERE technician_id = $1")
         .bind(id).execute(&mut *conn).await?.rows_affected());
+    on_tx!(tx, conn => sqlx::query("DELETE FROM customer_admins WHERE technician_id = $1")
+        .bind(id).execute(&mut *conn).await?.rows_affected());
+    super::sessions::end_all_of(tx, id, "technician_removed").await?;
     end_out_of_scope(tx, id, EndReason::TechnicianRemoved, audit).await
 }
 
@@ -223,4 +231,32 @@ pub async fn may_work(db: &Db, technician: &Technician, customer_id: &str) -> Re
         "SELECT COUNT(*) FROM delegations WHERE technician_id = $1 AND customer_id = $2")
         .bind(&technician.id).bind(customer_id).fetch_one(pool).await?);
     Ok(n > 0)
+}
+
+/// Make the technician a customer admin of `customer_id`: in the console they see and edit
+/// that customer (and nothing of customers they do not administer).
+pub async fn add_customer_admin(tx: &mut Tx, technician_id: &str, customer_id: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO customer_admins (technician_id, customer_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(technician_id).bind(customer_id).bind(now_ms()).execute(&mut *conn).await?.rows_affected());
+    Ok(())
+}
+
+/// Take the customer-admin right away (grants are not affected: administering a customer is
+/// not what lets a technician work it).
+pub async fn remove_customer_admin(
+    tx: &mut Tx,
+    technician_id: &str,
+    customer_id: &str,
+) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("DELETE FROM customer_admins WHERE technician_id = $1 AND customer_id = $2")
+        .bind(technician_id).bind(customer_id).execute(&mut *conn).await?.rows_affected());
+    Ok(())
+}
+
+/// The customers the technician administers in the console (not counting the MSP-admin flag).
+pub async fn administered_customers(db: &Db, technician_id: &str) -> Result<Vec<String>> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "SELECT customer_id FROM customer_admins WHERE technician_id = $1 ORDER BY customer_id")
+        .bind(technician_id).fetch_all(pool).await?))
 }

@@ -3,7 +3,7 @@
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::state::AppState;
-use crate::store::{self, audit::AuditEntry, connectors::ConnectorRow};
+use crate::store::{self, connectors::ConnectorRow};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -104,7 +104,7 @@ pub fn webhook_url(state: &AppState, connector_id: &str) -> String {
     format!("{base}/webhooks/{connector_id}")
 }
 
-async fn view(state: &AppState, row: ConnectorRow) -> ApiResult<ConnectorView> {
+pub(crate) async fn view(state: &AppState, row: ConnectorRow) -> ApiResult<ConnectorView> {
     let kind = ConnectorKind::parse(&row.kind)
         .ok_or_else(|| AppError::internal(format!("stored kind {}", row.kind)))?;
     let stored =
@@ -229,14 +229,14 @@ fn connector_name(name: &str) -> ApiResult<String> {
 }
 
 /// Load every stored secret value of a connector, grouped by name.
-async fn stored_secrets(
+pub(crate) async fn stored_secrets(
     state: &AppState,
     connector_id: &str,
 ) -> ApiResult<BTreeMap<String, Vec<String>>> {
     Ok(store::connectors::secrets(&state.db, &state.keyring, connector_id).await?)
 }
 
-async fn save_secrets(
+pub(crate) async fn save_secrets(
     tx: &mut store::Tx,
     state: &AppState,
     connector_id: &str,
@@ -253,7 +253,7 @@ async fn save_secrets(
 #[utoipa::path(post, path = "/connectors", tag = "connectors", request_body = ConnectorInput,
     responses((status = 201, body = ConnectorView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_connector(
+pub(crate) async fn create_connector(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<ConnectorInput>,
@@ -280,7 +280,7 @@ async fn create_connector(
     save_secrets(&mut tx, &state, &row.id, &secrets).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "connector.create", "ok").connector(&row.id),
+        &caller.audit("connector.create", "ok").connector(&row.id),
     )
     .await?;
     tx.commit().await?;
@@ -289,7 +289,7 @@ async fn create_connector(
 
 #[utoipa::path(get, path = "/connectors", tag = "connectors",
     responses((status = 200, body = Vec<ConnectorView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_connectors(
+pub(crate) async fn list_connectors(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<ConnectorView>>> {
@@ -303,7 +303,7 @@ async fn list_connectors(
 
 #[utoipa::path(get, path = "/connectors/{id}", tag = "connectors",
     responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_connector(
+pub(crate) async fn get_connector(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -317,7 +317,7 @@ async fn get_connector(
 #[utoipa::path(patch, path = "/connectors/{id}", tag = "connectors", request_body = ConnectorPatch,
     responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn update_connector(
+pub(crate) async fn update_connector(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -356,7 +356,8 @@ async fn update_connector(
     };
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "connector.update", "ok")
+        &caller
+            .audit("connector.update", "ok")
             .connector(&id)
             .detail(detail),
     )
@@ -369,7 +370,7 @@ async fn update_connector(
 
 #[utoipa::path(delete, path = "/connectors/{id}", tag = "connectors",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_connector(
+pub(crate) async fn delete_connector(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -380,7 +381,7 @@ async fn delete_connector(
     store::connectors::delete(&mut tx, &id).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "connector.delete", "ok").connector(&id),
+        &caller.audit("connector.delete", "ok").connector(&id),
     )
     .await?;
     tx.commit().await?;
@@ -391,7 +392,7 @@ async fn delete_connector(
 /// PSA companies mapped to customers the caller may see.
 #[utoipa::path(get, path = "/connectors/{id}/companies", tag = "connectors",
     responses((status = 200, body = Vec<MappingView>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_companies(
+pub(crate) async fn list_companies(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -413,7 +414,7 @@ async fn list_companies(
 #[utoipa::path(put, path = "/connectors/{id}/companies/{psa_company_id}", tag = "connectors", request_body = MappingInput,
     responses((status = 200, body = MappingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn map_company(
+pub(crate) async fn map_company(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, psa_company_id)): Path<(String, String)>,
@@ -447,7 +448,7 @@ async fn map_company(
     else {
         store::audit::record(
             &mut tx,
-            &AuditEntry::new(caller.audit_actor(), "company.map", "refused")
+            &caller.audit("company.map", "refused")
                 .connector(&id)
                 .customer(&input.customer_id)
                 .detail(format!(
@@ -462,7 +463,8 @@ async fn map_company(
     };
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "company.map", "ok")
+        &caller
+            .audit("company.map", "ok")
             .connector(&id)
             .customer(&m.customer_id)
             .detail(format!("psa company {company}")),
@@ -478,7 +480,7 @@ async fn map_company(
 
 #[utoipa::path(delete, path = "/connectors/{id}/companies/{psa_company_id}", tag = "connectors",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn unmap_company(
+pub(crate) async fn unmap_company(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, psa_company_id)): Path<(String, String)>,
@@ -493,7 +495,8 @@ async fn unmap_company(
     store::connectors::unmap_company(&mut tx, &id, &psa_company_id).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "company.unmap", "ok")
+        &caller
+            .audit("company.unmap", "ok")
             .connector(&id)
             .customer(&existing.customer_id)
             .detail(format!("psa company {psa_company_id}")),
@@ -503,7 +506,7 @@ async fn unmap_company(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn connector(state: &AppState, id: &str) -> ApiResult<ConnectorRow> {
+pub(crate) async fn connector(state: &AppState, id: &str) -> ApiResult<ConnectorRow> {
     store::connectors::get(&state.db, id)
         .await
         .map_err(|e| match e {

@@ -7,9 +7,9 @@ use crate::domain::roles::parse_role;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::state::AppState;
+use crate::store;
 use crate::store::checks::TenantCheck;
 use crate::store::customers::{ENTRA_SECRET, EntraConnection, secret_scope};
-use crate::store::{self, audit::AuditEntry};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -84,7 +84,10 @@ pub struct EntraInput {
     pub upn_template: Option<String>,
 }
 
-async fn view(state: &AppState, c: store::customers::Customer) -> ApiResult<CustomerView> {
+pub(crate) async fn view(
+    state: &AppState,
+    c: store::customers::Customer,
+) -> ApiResult<CustomerView> {
     let entra = match store::customers::entra(&state.db, &c.id).await? {
         None => None,
         Some(e) => {
@@ -134,7 +137,7 @@ fn customer_name(name: &str) -> ApiResult<String> {
 #[utoipa::path(post, path = "/customers", tag = "customers", request_body = CustomerInput,
     responses((status = 201, body = CustomerView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_customer(
+pub(crate) async fn create_customer(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<CustomerInput>,
@@ -145,7 +148,7 @@ async fn create_customer(
     let c = store::customers::create(&mut tx, &name).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "customer.create", "ok").customer(&c.id),
+        &caller.audit("customer.create", "ok").customer(&c.id),
     )
     .await?;
     tx.commit().await?;
@@ -155,7 +158,7 @@ async fn create_customer(
 /// List the customers the token may see.
 #[utoipa::path(get, path = "/customers", tag = "customers",
     responses((status = 200, body = Vec<CustomerView>)), security(("bearer" = [])))]
-async fn list_customers(
+pub(crate) async fn list_customers(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<CustomerView>>> {
@@ -168,7 +171,7 @@ async fn list_customers(
 
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers",
     responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_customer(
+pub(crate) async fn get_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -181,7 +184,7 @@ async fn get_customer(
 #[utoipa::path(patch, path = "/customers/{id}", tag = "customers", request_body = CustomerInput,
     responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn update_customer(
+pub(crate) async fn update_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -193,7 +196,7 @@ async fn update_customer(
     store::customers::rename(&mut tx, &id, &name).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "customer.update", "ok").customer(&id),
+        &caller.audit("customer.update", "ok").customer(&id),
     )
     .await?;
     tx.commit().await?;
@@ -204,7 +207,7 @@ async fn update_customer(
 /// Delete a customer with its connection, mappings and delegations (admin tokens only).
 #[utoipa::path(delete, path = "/customers/{id}", tag = "customers",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_customer(
+pub(crate) async fn delete_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -217,7 +220,7 @@ async fn delete_customer(
     store::customers::delete(&mut tx, &id).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "customer.delete", "ok").customer(&id),
+        &caller.audit("customer.delete", "ok").customer(&id),
     )
     .await?;
     tx.commit().await?;
@@ -228,7 +231,7 @@ async fn delete_customer(
 #[utoipa::path(put, path = "/customers/{id}/entra", tag = "customers", request_body = EntraInput,
     responses((status = 200, body = EntraView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn put_entra(
+pub(crate) async fn put_entra(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -272,7 +275,8 @@ async fn put_entra(
     store::customers::put_entra(&mut tx, &connection).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "customer.entra.set", "ok")
+        &caller
+            .audit("customer.entra.set", "ok")
             .customer(&id)
             .tenant(&connection.tenant_id)
             .detail(if input.client_secret.is_some() {
@@ -397,7 +401,7 @@ fn validate_entra(
 #[utoipa::path(post, path = "/customers/{id}/entra/check", tag = "customers",
     responses((status = 200, body = TenantCheck), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn run_check(
+pub(crate) async fn run_check(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -415,7 +419,7 @@ async fn run_check(
 #[utoipa::path(get, path = "/customers/{id}/entra/check", tag = "customers",
     responses((status = 200, body = TenantCheck), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn last_check(
+pub(crate) async fn last_check(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -450,7 +454,7 @@ pub struct DomainView {
 #[utoipa::path(get, path = "/customers/{id}/entra/domains", tag = "customers",
     responses((status = 200, body = Vec<DomainView>), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_domains(
+pub(crate) async fn list_domains(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -485,7 +489,7 @@ async fn list_domains(
 /// Remove the customer's Entra connection and its stored client secret.
 #[utoipa::path(delete, path = "/customers/{id}/entra", tag = "customers",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_entra(
+pub(crate) async fn delete_entra(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -497,7 +501,7 @@ async fn delete_entra(
     store::secrets::delete(&mut tx, &secret_scope(&id), ENTRA_SECRET).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "customer.entra.delete", "ok").customer(&id),
+        &caller.audit("customer.entra.delete", "ok").customer(&id),
     )
     .await?;
     tx.commit().await?;
@@ -509,7 +513,7 @@ async fn delete_entra(
 /// same request, no open grants, and a full admin token (a delegated admin of one customer
 /// could otherwise point it at another customer's tenant with the stored secret of an MSP's
 /// multi-tenant app).
-async fn refuse_tenant_move(
+pub(crate) async fn refuse_tenant_move(
     state: &AppState,
     caller: &Caller,
     customer_id: &str,
@@ -545,7 +549,7 @@ async fn refuse_tenant_move(
 }
 
 /// Access that is still open needs the customer and its connection to be ended (I3).
-async fn refuse_with_open_grants(state: &AppState, customer_id: &str) -> ApiResult<()> {
+pub(crate) async fn refuse_with_open_grants(state: &AppState, customer_id: &str) -> ApiResult<()> {
     let open = store::grants::count_open_for(&state.db, Some(customer_id), None).await?;
     if open > 0 {
         return Err(AppError::Conflict(format!(
@@ -584,7 +588,7 @@ pub struct RoleMappingsView {
 /// JIT account gets the union of the roles of their groups mapped here.
 #[utoipa::path(get, path = "/customers/{id}/role-mappings", tag = "customers",
     responses((status = 200, body = RoleMappingsView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_role_mappings(
+pub(crate) async fn get_role_mappings(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -593,7 +597,10 @@ async fn get_role_mappings(
     Ok(Json(role_mappings_view(&state, &id).await?))
 }
 
-async fn role_mappings_view(state: &AppState, customer_id: &str) -> ApiResult<RoleMappingsView> {
+pub(crate) async fn role_mappings_view(
+    state: &AppState,
+    customer_id: &str,
+) -> ApiResult<RoleMappingsView> {
     let default_roles = store::customers::entra(&state.db, customer_id)
         .await?
         .map(|e| e.role_ids())
@@ -610,7 +617,7 @@ async fn role_mappings_view(state: &AppState, customer_id: &str) -> ApiResult<Ro
 #[utoipa::path(put, path = "/customers/{id}/role-mappings", tag = "customers", request_body = RoleMappingsInput,
     responses((status = 200, body = RoleMappingsView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn put_role_mappings(
+pub(crate) async fn put_role_mappings(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -627,7 +634,8 @@ async fn put_role_mappings(
         .join("; ");
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "customer.role_mappings.set", "ok")
+        &caller
+            .audit("customer.role_mappings.set", "ok")
             .customer(&id)
             .detail(if detail.is_empty() {
                 "default: All admins gets the Entra connection's roles".to_string()
@@ -642,7 +650,7 @@ async fn put_role_mappings(
 
 /// Each mapping's group must exist and be named once; its roles must be known names or
 /// template ids, at least one.
-async fn validate_role_mappings(
+pub(crate) async fn validate_role_mappings(
     state: &AppState,
     input: &RoleMappingsInput,
 ) -> ApiResult<Vec<(String, Vec<String>)>> {
@@ -689,7 +697,7 @@ async fn validate_role_mappings(
 
 /// The customer if the caller may see it; 404 otherwise (a delegated token cannot tell another
 /// customer's id from a wrong one).
-async fn visible_customer(
+pub(crate) async fn visible_customer(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -128,7 +128,7 @@ async fn app_view(state: &AppState) -> ApiResult<MspAppView> {
     responses((status = 200, body = ConsentUrl), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "The MSP app is not configured")),
     security(("bearer" = [])))]
-async fn consent_url(
+pub(crate) async fn consent_url(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,

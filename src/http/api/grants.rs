@@ -4,7 +4,6 @@ use crate::domain::lifecycle::EndReason;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::Caller;
 use crate::http::state::AppState;
-use crate::store::audit::AuditEntry;
 use crate::store::grants::{Grant, GrantFilter};
 use crate::store::{self};
 use axum::Json;
@@ -36,7 +35,7 @@ pub struct GrantQuery {
 /// Grants of the customers the caller may see, newest first.
 #[utoipa::path(get, path = "/grants", tag = "grants", params(GrantQuery),
     responses((status = 200, body = Vec<Grant>)), security(("bearer" = [])))]
-async fn list_grants(
+pub(crate) async fn list_grants(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<GrantQuery>,
@@ -53,7 +52,7 @@ async fn list_grants(
 
 #[utoipa::path(get, path = "/grants/{id}", tag = "grants",
     responses((status = 200, body = Grant), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_grant(
+pub(crate) async fn get_grant(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -67,7 +66,7 @@ async fn get_grant(
 #[utoipa::path(post, path = "/grants/{id}/end", tag = "grants",
     responses((status = 202, body = Grant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn end_grant(
+pub(crate) async fn end_grant(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -80,7 +79,8 @@ async fn end_grant(
     crate::jobs::end::request_end(&mut tx, &id, EndReason::EndedByAdmin).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "grant.end_requested", "ok")
+        &caller
+            .audit("grant.end_requested", "ok")
             .grant(&id)
             .customer(&grant.customer_id)
             .technician(&grant.technician_id),
@@ -93,7 +93,7 @@ async fn end_grant(
     ))
 }
 
-async fn visible_grant(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Grant> {
+pub(crate) async fn visible_grant(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Grant> {
     let grant = store::grants::get(&state.db, id)
         .await
         .map_err(|e| match e {

@@ -40,7 +40,7 @@ pub struct GroupView {
     pub updated_at: i64,
 }
 
-async fn view(state: &AppState, caller: &Caller, g: Group) -> ApiResult<GroupView> {
+pub(crate) async fn view(state: &AppState, caller: &Caller, g: Group) -> ApiResult<GroupView> {
     let mut members = Vec::new();
     for technician_id in store::groups::members(&state.db, &g.id).await? {
         if store::technicians::visible_to(&state.db, &caller.visibility(), &technician_id).await? {
@@ -66,7 +66,7 @@ fn group_name(name: &str) -> ApiResult<String> {
 }
 
 fn audit(caller: &Caller, action: &str, group: &str) -> AuditEntry {
-    AuditEntry::new(caller.audit_actor(), action, "ok").detail(format!("group {group}"))
+    caller.audit(action, "ok").detail(format!("group {group}"))
 }
 
 /// The built-in group is defined by the product, not by an admin.
@@ -83,7 +83,7 @@ fn refuse_builtin(id: &str) -> ApiResult<()> {
 #[utoipa::path(post, path = "/groups", tag = "groups", request_body = GroupInput,
     responses((status = 201, body = GroupView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_group(
+pub(crate) async fn create_group(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<GroupInput>,
@@ -102,7 +102,7 @@ async fn create_group(
 /// Every technician group, All admins first.
 #[utoipa::path(get, path = "/groups", tag = "groups",
     responses((status = 200, body = Vec<GroupView>)), security(("bearer" = [])))]
-async fn list_groups(
+pub(crate) async fn list_groups(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<GroupView>>> {
@@ -115,7 +115,7 @@ async fn list_groups(
 
 #[utoipa::path(get, path = "/groups/{id}", tag = "groups",
     responses((status = 200, body = GroupView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_group(
+pub(crate) async fn get_group(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -128,7 +128,7 @@ async fn get_group(
 #[utoipa::path(patch, path = "/groups/{id}", tag = "groups", request_body = GroupInput,
     responses((status = 200, body = GroupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn rename_group(
+pub(crate) async fn rename_group(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -153,7 +153,7 @@ async fn rename_group(
 #[utoipa::path(delete, path = "/groups/{id}", tag = "groups",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn delete_group(
+pub(crate) async fn delete_group(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -188,7 +188,7 @@ async fn delete_group(
 #[utoipa::path(put, path = "/groups/{id}/members/{technician_id}", tag = "groups",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn add_member(
+pub(crate) async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, technician_id)): Path<(String, String)>,
@@ -200,7 +200,7 @@ async fn add_member(
 #[utoipa::path(delete, path = "/groups/{id}/members/{technician_id}", tag = "groups",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn remove_member(
+pub(crate) async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, technician_id)): Path<(String, String)>,
@@ -208,7 +208,7 @@ async fn remove_member(
     set_member(state, caller, id, technician_id, false).await
 }
 
-async fn set_member(
+pub(crate) async fn set_member(
     state: AppState,
     caller: Caller,
     id: String,
@@ -258,6 +258,6 @@ fn not_found(e: store::StoreError) -> AppError {
     }
 }
 
-async fn group(state: &AppState, id: &str) -> ApiResult<Group> {
+pub(crate) async fn group(state: &AppState, id: &str) -> ApiResult<Group> {
     store::groups::get(&state.db, id).await.map_err(not_found)
 }

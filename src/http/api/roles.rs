@@ -23,7 +23,7 @@ pub struct RoleView {
 /// Built-in Entra directory roles jitgate knows by name.
 #[utoipa::path(get, path = "/entra/roles", tag = "customers",
     responses((status = 200, body = Vec<RoleView>)), security(("bearer" = [])))]
-async fn list_roles(_caller: Caller) -> Json<Vec<RoleView>> {
+pub(crate) async fn list_roles(_caller: Caller) -> Json<Vec<RoleView>> {
     Json(
         KNOWN_ROLES
             .iter()

@@ -5,7 +5,7 @@ use crate::domain::names::Email;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::state::AppState;
-use crate::store::{self, audit::AuditEntry, technicians::Technician};
+use crate::store::{self, technicians::Technician};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -41,7 +41,11 @@ pub struct TechnicianView {
     pub created_at: i64,
 }
 
-async fn view(state: &AppState, caller: &Caller, t: Technician) -> ApiResult<TechnicianView> {
+pub(crate) async fn view(
+    state: &AppState,
+    caller: &Caller,
+    t: Technician,
+) -> ApiResult<TechnicianView> {
     let customers = store::technicians::delegated_customers(&state.db, &t.id)
         .await?
         .into_iter()
@@ -61,7 +65,7 @@ async fn view(state: &AppState, caller: &Caller, t: Technician) -> ApiResult<Tec
 #[utoipa::path(post, path = "/technicians", tag = "technicians", request_body = TechnicianInput,
     responses((status = 201, body = TechnicianView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_technician(
+pub(crate) async fn create_technician(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<TechnicianInput>,
@@ -77,8 +81,7 @@ async fn create_technician(
     }
     let mut tx = state.db.begin().await?;
     let t = store::technicians::create(&mut tx, email.as_str(), name).await?;
-    let mut audit =
-        AuditEntry::new(caller.audit_actor(), "technician.create", "ok").technician(&t.id);
+    let mut audit = caller.audit("technician.create", "ok").technician(&t.id);
     if t.created_at != t.updated_at {
         audit = audit.detail("restored a removed technician (no admin flag, no delegations)");
     }
@@ -91,7 +94,7 @@ async fn create_technician(
 /// delegated to at least one of its customers.
 #[utoipa::path(get, path = "/technicians", tag = "technicians",
     responses((status = 200, body = Vec<TechnicianView>)), security(("bearer" = [])))]
-async fn list_technicians(
+pub(crate) async fn list_technicians(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<TechnicianView>>> {
@@ -104,7 +107,7 @@ async fn list_technicians(
 
 #[utoipa::path(get, path = "/technicians/{id}", tag = "technicians",
     responses((status = 200, body = TechnicianView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_technician(
+pub(crate) async fn get_technician(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -122,14 +125,14 @@ async fn get_technician(
 /// or delegations.
 #[utoipa::path(delete, path = "/technicians/{id}", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_technician(
+pub(crate) async fn delete_technician(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     technician(&state, &id).await?;
-    let audit = AuditEntry::new(caller.audit_actor(), "technician.delete", "ok").technician(&id);
+    let audit = caller.audit("technician.delete", "ok").technician(&id);
     let mut tx = state.db.begin().await?;
     let ended = store::technicians::remove(&mut tx, &id, &audit)
         .await
@@ -142,14 +145,13 @@ async fn delete_technician(
 /// Make the technician an MSP admin: JIT accounts in every customer tenant (admin tokens only).
 #[utoipa::path(put, path = "/technicians/{id}/admin", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn make_admin(
+pub(crate) async fn make_admin(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let audit =
-        AuditEntry::new(caller.audit_actor(), "technician.admin.grant", "ok").technician(&id);
+    let audit = caller.audit("technician.admin.grant", "ok").technician(&id);
     let mut tx = state.db.begin().await?;
     store::technicians::grant_admin(&mut tx, &id, &audit)
         .await
@@ -162,14 +164,15 @@ async fn make_admin(
 /// they are not delegated to are ended early (reason `admin_removed`).
 #[utoipa::path(delete, path = "/technicians/{id}/admin", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn revoke_admin(
+pub(crate) async fn revoke_admin(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let audit =
-        AuditEntry::new(caller.audit_actor(), "technician.admin.revoke", "ok").technician(&id);
+    let audit = caller
+        .audit("technician.admin.revoke", "ok")
+        .technician(&id);
     let mut tx = state.db.begin().await?;
     let ended = store::technicians::revoke_admin(&mut tx, &id, &audit)
         .await
@@ -182,7 +185,7 @@ async fn revoke_admin(
 /// Delegate a customer to the technician: they may get JIT accounts in its tenant.
 #[utoipa::path(put, path = "/technicians/{id}/customers/{customer_id}", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delegate(
+pub(crate) async fn delegate(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, customer_id)): Path<(String, String)>,
@@ -193,7 +196,7 @@ async fn delegate(
 /// Remove a delegation.
 #[utoipa::path(delete, path = "/technicians/{id}/customers/{customer_id}", tag = "technicians",
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn undelegate(
+pub(crate) async fn undelegate(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, customer_id)): Path<(String, String)>,
@@ -201,7 +204,7 @@ async fn undelegate(
     set_delegation(state, caller, id, customer_id, false).await
 }
 
-async fn set_delegation(
+pub(crate) async fn set_delegation(
     state: AppState,
     caller: Caller,
     id: String,
@@ -217,7 +220,8 @@ async fn set_delegation(
     } else {
         "delegation.remove"
     };
-    let audit = AuditEntry::new(caller.audit_actor(), action, "ok")
+    let audit = caller
+        .audit(action, "ok")
         .technician(&id)
         .customer(&customer_id);
     let mut tx = state.db.begin().await?;
@@ -237,7 +241,11 @@ async fn set_delegation(
 
 /// Queue the end of the grants the change in `tx` marked to end, to run as soon as it commits.
 /// Were the jobs lost, the sweeper still ends every grant marked `end_requested`.
-async fn end_now(tx: &mut store::Tx, grant_ids: &[String], reason: EndReason) -> ApiResult<()> {
+pub(crate) async fn end_now(
+    tx: &mut store::Tx,
+    grant_ids: &[String],
+    reason: EndReason,
+) -> ApiResult<()> {
     for grant_id in grant_ids {
         crate::jobs::end::request_end(tx, grant_id, reason).await?;
     }
@@ -251,7 +259,7 @@ fn not_found(e: store::StoreError) -> AppError {
     }
 }
 
-async fn technician(state: &AppState, id: &str) -> ApiResult<Technician> {
+pub(crate) async fn technician(state: &AppState, id: &str) -> ApiResult<Technician> {
     store::technicians::get(&state.db, id)
         .await
         .map_err(not_found)

@@ -5,7 +5,7 @@ use crate::domain::duration::DurationSetting;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::state::AppState;
-use crate::store::{self, audit::AuditEntry, tokens::Revoked, tokens::TokenInfo};
+use crate::store::{self, tokens::Revoked, tokens::TokenInfo};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -94,7 +94,7 @@ async fn create_token(
             .await
             .map_err(|_| AppError::field(format!("customers[{i}]"), "no such customer"))?;
     }
-    let audit = AuditEntry::new(caller.audit_actor(), "token.create", "ok");
+    let audit = caller.audit("token.create", "ok");
     let (row, token) =
         store::tokens::create_with(&state.db, name, &input.customers, expires_at, Some(&audit))
             .await?;
@@ -124,8 +124,9 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let audit =
-        AuditEntry::new(caller.audit_actor(), "token.revoke", "ok").detail(format!("token {id}"));
+    let audit = caller
+        .audit("token.revoke", "ok")
+        .detail(format!("token {id}"));
     match store::tokens::revoke(&state.db, &id, &audit).await {
         Ok(Revoked::Now | Revoked::Already) => Ok(StatusCode::NO_CONTENT),
         Err(store::StoreError::NotFound) => Err(AppError::NotFound("no such token")),
