@@ -121,8 +121,10 @@ async fn use_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
     client: ClientInfo,
-    axum::Form(form): axum::Form<LinkForm>,
+    body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
+    // Whatever the body holds, the link alone decides; `next` is only where to go after.
+    let form: LinkForm = serde_urlencoded::from_bytes(&body).unwrap_or(LinkForm { next: None });
     let base = super::pages::base(&state);
     if !plausible(&token) {
         return Ok(link_dead_page(&base));

@@ -11,6 +11,7 @@ mod api_contract;
 mod architecture;
 mod browser;
 mod consent;
+mod console;
 mod credential;
 mod demo;
 mod groups;
