@@ -34,7 +34,10 @@ pub fn router(state: AppState) -> Router {
                 .merge(pages::router())
                 .merge(auth::router())
                 .merge(console::router())
-                .layer(axum::middleware::map_response(pages::security_headers)),
+                .layer(axum::middleware::map_response_with_state(
+                    state.clone(),
+                    pages::security_headers,
+                )),
         )
         .with_state(state)
         .layer(

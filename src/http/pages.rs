@@ -6,15 +6,22 @@ use super::error::AppError;
 use super::session::{CSRF_FIELD, FormRefused, NoSession, SignedIn};
 use super::state::AppState;
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-/// No inline script or style anywhere: everything comes from `/assets/`.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// No inline script or style anywhere: everything comes from `/assets/`. Forms post only to
+/// jitgate, and to the Entra login endpoint: **Authorize** posts here and is redirected there,
+/// and browsers apply `form-action` to a form's redirects too.
+fn csp(state: &AppState) -> String {
+    let login = state.config.login_url.origin().ascii_serialization();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action 'self' {login}; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
 
 const APP_CSS: &str = include_str!("pages/app.css");
 const APP_JS: &str = include_str!("pages/app.js");
@@ -42,15 +49,17 @@ async fn asset(Path(name): Path<String>) -> Response {
 }
 
 /// Added to every page response, errors and redirects included.
-pub async fn security_headers(mut response: Response) -> Response {
+pub async fn security_headers(State(state): State<AppState>, mut response: Response) -> Response {
     let headers = response.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&csp(&state)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     // Pages show tenants, people and audit rows: keep them out of shared caches and the back
     // button after sign-out (assets set their own policy).
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -24,7 +24,7 @@ fn chromedriver() -> String {
 }
 
 /// The screenshot of the revealed page, under the target directory.
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("the target directory")
@@ -111,6 +111,8 @@ impl Driver {
             "--disable-quic".into(),
             // Containers give /dev/shm little room; Chromium then crashes on large pages.
             "--disable-dev-shm-usage".into(),
+            // The Graph simulator's consent page is served over TLS with the test's own CA.
+            "--ignore-certificate-errors".into(),
             "--window-size=1280,1000".into(),
             format!("--user-data-dir={}", self.profile_path.display()),
         ];
@@ -160,8 +162,10 @@ fn processes_using(profile: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// Every browser flow, in one Chromium session (starting Chromium is the slow part): the
+/// credential page, then the console as a new MSP admin walks it.
 #[tokio::test]
-async fn a_technician_reveals_the_password_and_stores_a_totp_key_in_chromium() {
+async fn browser_flows_in_one_chromium_session() {
     if let Err(missing) = browser_installed() {
         if std::env::var("JITGATE_REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!("JITGATE_REQUIRE_BROWSER=1 but {missing} is missing");
@@ -170,13 +174,52 @@ async fn a_technician_reveals_the_password_and_stores_a_totp_key_in_chromium() {
         let _ = writeln!(
             std::io::stderr(),
             "\n################################################################################\n\
-             SKIPPED: the credential page browser test needs {missing}.\n\
-             Install Debian's `chromium` and `chromium-driver` to run it; set\n\
+             SKIPPED: the browser tests need {missing}.\n\
+             Install Debian's `chromium` and `chromium-driver` to run them; set\n\
              JITGATE_REQUIRE_BROWSER=1 to make a missing browser fail the test (CI does).\n\
              ################################################################################\n"
         );
         return;
     }
+    jitgate::http_client::install_crypto_provider();
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    // A failed assertion must still end the browser session before the test fails.
+    let outcome = AssertUnwindSafe(async {
+        let credential = credential_page(&browser).await?;
+        let console = match crate::console_browser::walkthrough(&browser).await {
+            Ok(path) => path,
+            Err(e) => {
+                // Where it stopped, for whoever reads the failure.
+                let url = browser.current_url().await.map(|u| u.to_string());
+                let page = browser.source().await.unwrap_or_default();
+                let dump = screenshot_dir().join("console-failure.html");
+                let _ = std::fs::write(&dump, &page);
+                return Err(format!("{e} (at {url:?}; page saved to {})", dump.display()).into());
+            }
+        };
+        Ok::<_, Box<dyn std::error::Error>>((credential, console))
+    })
+    .catch_unwind()
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    let (credential, console) = match outcome {
+        Ok(Ok(paths)) => paths,
+        Ok(Err(e)) => panic!("browser flow failed: {e}"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    // Not `println!`: the harness would swallow it for a passing test.
+    let _ = writeln!(
+        std::io::stdout(),
+        "screenshots: {} and {}",
+        credential.display(),
+        console.display()
+    );
+}
+
+/// A technician reveals the password and stores a TOTP key on the credential page.
+async fn credential_page(browser: &Client) -> Flow<PathBuf> {
     let w = World::new().await;
     assert_eq!(w.request_on_ticket(8001, "alice").await, 202);
     let link = w.link_in(&w.notes(8001, 1).await[0]);
@@ -186,29 +229,10 @@ async fn a_technician_reveals_the_password_and_stores_a_totp_key_in_chromium() {
         .unwrap()
         .password
         .expect("Graph got a password");
-
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    // A failed assertion must still end the browser session before the test fails.
-    let outcome = AssertUnwindSafe(flow(&browser, &link, &password))
-        .catch_unwind()
-        .await;
-    let _ = browser.close().await;
-    drop(driver);
-    let screenshot = match outcome {
-        Ok(Ok(path)) => path,
-        Ok(Err(e)) => panic!("browser flow failed: {e}"),
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    // Not `println!`: the harness would swallow it for a passing test.
-    let _ = writeln!(
-        std::io::stdout(),
-        "credential page screenshot: {}",
-        screenshot.display()
-    );
+    flow(browser, &link, &password).await
 }
 
-type Flow<T> = Result<T, Box<dyn std::error::Error>>;
+pub(crate) type Flow<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// The technician's path through the page; returns the screenshot's path.
 async fn flow(b: &Client, link: &str, password: &str) -> Flow<PathBuf> {
@@ -333,7 +357,7 @@ async fn flow(b: &Client, link: &str, password: &str) -> Flow<PathBuf> {
 }
 
 /// Resize the window to `width` and the page's full height, then screenshot it.
-async fn full_page_screenshot(b: &Client, width: u32, path: &Path) -> Flow<()> {
+pub(crate) async fn full_page_screenshot(b: &Client, width: u32, path: &Path) -> Flow<()> {
     b.set_window_size(width, 900).await?;
     let height = b
         .execute(

@@ -125,7 +125,7 @@ async fn list_page(
                     form method="post" action={ (base) "/console/customers" } {
                         (csrf(signed_in))
                         (Field::text("name", "Name", name).hint("As your technicians know it, e.g. Fabrikam Ltd.").required().render(errors, "name"))
-                        button type="submit" class="primary-inline" { "Add customer" }
+                        button type="submit" class="primary-inline" id="add-customer" { "Add customer" }
                     }
                 }
             }
