@@ -64,6 +64,15 @@ pub struct Config {
     pub session_idle_timeout: DurationSetting,
     /// A console or portal session ends this long after sign-in, however busy.
     pub session_max_age: DurationSetting,
+    /// OpenID Connect issuer people sign in with, e.g.
+    /// `https://login.microsoftonline.com/<MSP tenant id>/v2.0`; unset: one-time links only.
+    pub sign_in_issuer: Option<Url>,
+    /// The client id registered at that issuer; unset: the MSP's Entra app.
+    pub sign_in_client_id: Option<String>,
+    /// File holding that client's secret; unset: the MSP's Entra app's secret.
+    pub sign_in_client_secret_file: Option<PathBuf>,
+    /// The sign-in button says "Sign in with <this>".
+    pub sign_in_label: String,
 }
 
 impl Default for Config {
@@ -90,6 +99,10 @@ impl Default for Config {
             trust_forwarded_for: false,
             session_idle_timeout: DurationSetting::from_secs(3600),
             session_max_age: DurationSetting::from_secs(12 * 3600),
+            sign_in_issuer: None,
+            sign_in_client_id: None,
+            sign_in_client_secret_file: None,
+            sign_in_label: "Microsoft".into(),
         }
     }
 }
@@ -128,6 +141,10 @@ const KEYS: &[&str] = &[
     "trust_forwarded_for",
     "session_idle_timeout",
     "session_max_age",
+    "sign_in_issuer",
+    "sign_in_client_id",
+    "sign_in_client_secret_file",
+    "sign_in_label",
 ];
 
 impl Config {

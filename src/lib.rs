@@ -10,6 +10,7 @@ pub mod http;
 pub mod http_client;
 pub mod jobs;
 pub mod metrics;
+pub mod oidc;
 pub mod psa;
 pub mod services;
 pub mod store;

@@ -48,12 +48,12 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_technician ON sessions(technician_id);
 
--- Outstanding OpenID Connect sign-ins: state (hashed), nonce and the PKCE verifier (sealed under
--- the master key) until the browser comes back; single-use.
+-- Outstanding OpenID Connect sign-ins: the state's hash, the nonce and where to go after, until
+-- the browser comes back; single-use. The PKCE verifier is sealed in `secrets`
+-- (scope sign_in:<state hash>) and deleted with the row.
 CREATE TABLE sign_in_states (
     state_hash     TEXT PRIMARY KEY,
     nonce          TEXT NOT NULL,
-    pkce_verifier  BLOB NOT NULL,
     return_to      TEXT NOT NULL,
     expires_at     BIGINT NOT NULL,
     created_at     BIGINT NOT NULL

@@ -25,6 +25,8 @@ use serde::Deserialize;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/sign-in", get(sign_in_page))
+        .route("/auth/oidc/start", get(oidc_start))
+        .route("/auth/oidc/callback", get(oidc_callback))
         .route("/auth/link/{token}", get(link_page).post(use_link))
         .route("/auth/sign-out", post(sign_out))
 }
@@ -48,6 +50,14 @@ async fn sign_in_page(State(state): State<AppState>, Query(q): Query<Next>) -> R
             h1 { "Sign in to jitgate" }
             @if q.signed_out.is_some() {
                 p class="banner ok" role="status" { "You are signed out." }
+            }
+            @if state.config.sign_in_issuer.is_some() {
+                p {
+                    a class="button primary" id="oidc-sign-in" href={ (base) "/auth/oidc/start?next=" (url_encode(safe_next(q.next.as_deref().unwrap_or("/console")))) } {
+                        "Sign in with " (state.config.sign_in_label)
+                    }
+                }
+                p class="muted" { "Or, when that is not possible:" }
             }
             p {
                 "Ask an MSP admin of this jitgate for a one-time sign-in link. On the server, "
@@ -206,4 +216,340 @@ async fn sign_out(
         .headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie(&state));
     Ok(response)
+}
+
+fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// How long a person has to finish signing in at the identity provider.
+const SIGN_IN_STATE_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// Where the identity provider sends the browser back to (register it on the app).
+pub fn oidc_redirect_uri(state: &AppState) -> String {
+    format!(
+        "{}/auth/oidc/callback",
+        state.config.public_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// A page naming what went wrong with signing in, and what to do.
+fn sign_in_problem(base: &str, status: StatusCode, title: &str, what: String) -> Response {
+    respond(
+        status,
+        card_page(
+            base,
+            title,
+            html! {
+                h1 { (title) }
+                p { (what) }
+                p { a href={ (base) "/auth/sign-in" } { "Back to sign-in" } }
+            },
+        ),
+    )
+}
+
+/// The client jitgate signs in as: the configured one, or the MSP's Entra app.
+async fn sign_in_client(
+    state: &AppState,
+) -> Result<Result<(String, crate::oidc::ClientAuth), String>, PageError> {
+    let msp_app = store::msp_app::with_secret(&state.db, &state.keyring).await?;
+    let client_id = match (&state.config.sign_in_client_id, &msp_app) {
+        (Some(id), _) => id.clone(),
+        (None, Some((app, _))) => app.client_id.clone(),
+        (None, None) => {
+            return Ok(Err(
+                "no sign_in_client_id is set and the MSP's Entra app is not configured".into(),
+            ));
+        }
+    };
+    let secret = match (&state.config.sign_in_client_secret_file, msp_app) {
+        (Some(path), _) => match std::fs::read_to_string(path) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+            _ => {
+                return Ok(Err(format!(
+                    "sign_in_client_secret_file ({}) cannot be read or is empty",
+                    path.display()
+                )));
+            }
+        },
+        (None, Some((app, secret))) if app.client_id.eq_ignore_ascii_case(&client_id) => secret,
+        (None, _) => {
+            return Ok(Err(
+                "sign_in_client_secret_file is not set for sign_in_client_id".into(),
+            ));
+        }
+    };
+    Ok(Ok((client_id, crate::oidc::ClientAuth::Secret(secret))))
+}
+
+async fn oidc_start(
+    State(state): State<AppState>,
+    Query(q): Query<Next>,
+) -> Result<Response, PageError> {
+    let base = super::pages::base(&state);
+    let Some(issuer) = state.config.sign_in_issuer.clone() else {
+        return Err(PageError::NotFound(
+            "Sign-in with an identity provider is not configured here (sign_in_issuer).".into(),
+        ));
+    };
+    let (client_id, _) = match sign_in_client(&state).await? {
+        Ok(client) => client,
+        Err(why) => {
+            tracing::error!(%why, "sign-in with the identity provider is misconfigured");
+            return Ok(sign_in_problem(
+                &base,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is not set up completely",
+                format!(
+                    "jitgate cannot sign you in with {}: {why}. An MSP admin can fix the configuration; meanwhile a one-time link works.",
+                    state.config.sign_in_label
+                ),
+            ));
+        }
+    };
+    let discovery = match crate::oidc::discover(&state.http, &issuer).await {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(sign_in_problem(
+                &base,
+                StatusCode::BAD_GATEWAY,
+                "The identity provider cannot be reached",
+                format!("{e}. Try again in a moment; a one-time link works meanwhile."),
+            ));
+        }
+    };
+    let attempt = crate::oidc::Attempt::new();
+    let next = safe_next(q.next.as_deref().unwrap_or("/console")).to_string();
+    let mut tx = state.db.begin().await?;
+    store::sessions::create_sign_in_state(
+        &mut tx,
+        &state.keyring,
+        &attempt.state,
+        &attempt.nonce,
+        &attempt.pkce_verifier,
+        &next,
+        SIGN_IN_STATE_TTL_MS,
+    )
+    .await?;
+    tx.commit().await?;
+    let url = crate::oidc::authorization_url(
+        &discovery,
+        &client_id,
+        &oidc_redirect_uri(&state),
+        &attempt,
+    )
+    .map_err(|e| PageError::App(crate::http::error::AppError::Upstream(e.to_string())))?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn oidc_callback(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Query(q): Query<Callback>,
+) -> Result<Response, PageError> {
+    let base = super::pages::base(&state);
+    let label = state.config.sign_in_label.clone();
+    let Some(issuer) = state.config.sign_in_issuer.clone() else {
+        return Err(PageError::NotFound(
+            "Sign-in with an identity provider is not configured here.".into(),
+        ));
+    };
+    let lost = || {
+        sign_in_problem(
+            &base,
+            StatusCode::BAD_REQUEST,
+            "This sign-in cannot be finished",
+            "It did not start on this jitgate, took longer than ten minutes, or was finished \
+             already. Start again from the sign-in page."
+                .into(),
+        )
+    };
+    let Some(sent_state) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(lost());
+    };
+    // The state works once, whatever happens next.
+    let mut tx = state.db.begin().await?;
+    let taken =
+        store::sessions::take_sign_in_state(&mut tx, &state.db, &state.keyring, sent_state).await?;
+    tx.commit().await?;
+    let Some((attempt, verifier)) = taken else {
+        return Ok(lost());
+    };
+    if attempt.expires_at <= now_ms() {
+        return Ok(lost());
+    }
+    if let Some(error) = &q.error {
+        let what = q.error_description.clone().unwrap_or_default();
+        refuse_audit(
+            &state,
+            &client,
+            None,
+            &format!("{label} answered {error}: {what}"),
+        )
+        .await?;
+        return Ok(sign_in_problem(
+            &base,
+            StatusCode::FORBIDDEN,
+            "You were not signed in",
+            format!(
+                "{label} answered: {error} ({what}). Nothing changed; try again, or ask an MSP admin."
+            ),
+        ));
+    }
+    let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
+        return Ok(lost());
+    };
+    let (client_id, auth) = match sign_in_client(&state).await? {
+        Ok(c) => c,
+        Err(why) => {
+            return Ok(sign_in_problem(
+                &base,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is not set up completely",
+                why,
+            ));
+        }
+    };
+    let verified = async {
+        let discovery = crate::oidc::discover(&state.http, &issuer).await?;
+        let id_token = crate::oidc::exchange_code(
+            &state.http,
+            &discovery,
+            &client_id,
+            &auth,
+            &oidc_redirect_uri(&state),
+            code,
+            &verifier,
+        )
+        .await?;
+        crate::oidc::verify_id_token(
+            &state.http,
+            &discovery,
+            &client_id,
+            &attempt.nonce,
+            &id_token,
+            now_ms() / 1000,
+        )
+        .await
+    }
+    .await;
+    let claims = match verified {
+        Ok(c) => c,
+        Err(e) => {
+            refuse_audit(&state, &client, None, &e.to_string()).await?;
+            return Ok(sign_in_problem(
+                &base,
+                StatusCode::FORBIDDEN,
+                "You were not signed in",
+                format!("{e}. Nothing changed; start again from the sign-in page."),
+            ));
+        }
+    };
+    let technician = match technician_for(&state, &claims).await? {
+        Ok(t) => t,
+        Err(why) => {
+            refuse_audit(&state, &client, claims.verified_email().as_deref(), &why).await?;
+            return Ok(sign_in_problem(
+                &base,
+                StatusCode::FORBIDDEN,
+                "You were not signed in",
+                why,
+            ));
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    store::sessions::bind_subject(&mut tx, &technician.id, &claims.iss, &claims.sub).await?;
+    let (session_id, cookie) = store::sessions::create(
+        &mut tx,
+        &technician.id,
+        SignInMethod::Oidc,
+        (client.ip.as_deref(), client.user_agent.as_deref()),
+        session::lifetimes(&state),
+    )
+    .await?;
+    store::audit::record(
+        &mut tx,
+        &AuditEntry::new(
+            format!("technician:{}", technician.id),
+            "auth.sign_in",
+            "ok",
+        )
+        .technician(&technician.id)
+        .session(&session_id)
+        .client(client.ip, client.user_agent)
+        .detail(format!("OpenID Connect ({})", claims.iss)),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut response =
+        Redirect::to(&format!("{base}{}", safe_next(&attempt.return_to))).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::set_cookie(&state, &cookie));
+    Ok(response)
+}
+
+/// The technician a verified ID token names: the one bound to its (issuer, subject), else the
+/// one with its verified email (bound now, on first sign-in). `Err` says why no one is.
+async fn technician_for(
+    state: &AppState,
+    claims: &crate::oidc::Claims,
+) -> Result<Result<store::technicians::Technician, String>, PageError> {
+    if let Some(id) =
+        store::sessions::technician_by_subject(&state.db, &claims.iss, &claims.sub).await?
+    {
+        return Ok(Ok(store::technicians::get(&state.db, &id).await?));
+    }
+    let Some(email) = claims.verified_email() else {
+        return Ok(Err(
+            "Your identity provider did not vouch for an email address (a verified email, or a \
+             user name in the MSP's own Entra tenant), so jitgate cannot tell which technician \
+             you are."
+                .into(),
+        ));
+    };
+    let Some(technician) = store::technicians::by_email(&state.db, &email).await? else {
+        return Ok(Err(format!(
+            "No technician in jitgate has the email {email}. Ask an MSP admin to add you \
+             (Technicians in the console)."
+        )));
+    };
+    if store::sessions::subject_of(&state.db, &technician.id)
+        .await?
+        .is_some()
+    {
+        return Ok(Err(format!(
+            "The technician {email} signs in with another account of the identity provider. \
+             Ask an MSP admin if that is wrong."
+        )));
+    }
+    Ok(Ok(technician))
+}
+
+async fn refuse_audit(
+    state: &AppState,
+    client: &ClientInfo,
+    email: Option<&str>,
+    why: &str,
+) -> Result<(), PageError> {
+    let actor = email
+        .map(|e| format!("oidc:{e}"))
+        .unwrap_or_else(|| "oidc".into());
+    store::audit::record_event(
+        &state.db,
+        &AuditEntry::new(actor, "auth.sign_in", "refused")
+            .client(client.ip.clone(), client.user_agent.clone())
+            .detail(why.to_string()),
+    )
+    .await?;
+    Ok(())
 }
