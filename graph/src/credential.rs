@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
-use rustls_pki_types::pem::{PemObject as _, SectionKind};
 use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::{PemObject as _, SectionKind};
 use serde_json::json;
 
 use crate::error::GraphError;
@@ -257,8 +257,13 @@ fn check_key_matches(der: &[u8], key: &RsaKeyPair) -> Result<(), GraphError> {
 
 fn sign(key: &RsaKeyPair, message: &[u8]) -> Result<Vec<u8>, GraphError> {
     let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(&RSA_PSS_SHA256, &SystemRandom::new(), message, &mut signature)
-        .map_err(|_| invalid("signing with the private key failed"))?;
+    key.sign(
+        &RSA_PSS_SHA256,
+        &SystemRandom::new(),
+        message,
+        &mut signature,
+    )
+    .map_err(|_| invalid("signing with the private key failed"))?;
     Ok(signature)
 }
 
@@ -376,7 +381,10 @@ mod tests {
         let pkcs8 = ClientCertificate::from_pem(REGISTERED).expect("PKCS#8");
         let pkcs1 = ClientCertificate::from_pem(REGISTERED_PKCS1).expect("PKCS#1");
         // `openssl x509 -noout -fingerprint -sha1 -enddate` of the fixture.
-        assert_eq!(pkcs8.thumbprint(), "9439455DEB62EA49638D4D1FA1CF75C5B76BB5D9");
+        assert_eq!(
+            pkcs8.thumbprint(),
+            "9439455DEB62EA49638D4D1FA1CF75C5B76BB5D9"
+        );
         assert_eq!(pkcs1.thumbprint(), pkcs8.thumbprint());
         // notAfter=Nov 27 07:56:27 2036 GMT
         assert_eq!(pkcs8.not_after(), Some(2_111_385_387));
@@ -411,7 +419,10 @@ mod tests {
         assert!(!error.to_string().contains(other_line));
         let credential = ClientCredential::from(ClientCertificate::from_pem(REGISTERED).unwrap());
         let debug = format!("{credential:?}");
-        assert!(debug.contains("9439455DEB62EA49638D4D1FA1CF75C5B76BB5D9"), "{debug}");
+        assert!(
+            debug.contains("9439455DEB62EA49638D4D1FA1CF75C5B76BB5D9"),
+            "{debug}"
+        );
         assert!(!debug.contains(key_line), "{debug}");
         assert_eq!(credential.kind(), "certificate");
     }
@@ -453,7 +464,10 @@ mod tests {
             .expect("signed with the certificate's key");
         // Fresh per request.
         let again = certificate.assertion(audience, "app-id").unwrap();
-        assert_ne!(decode(again.split('.').nth(1).unwrap())["jti"], claims["jti"]);
+        assert_ne!(
+            decode(again.split('.').nth(1).unwrap())["jti"],
+            claims["jti"]
+        );
     }
 
     #[test]

@@ -17,11 +17,11 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::advice::{RETRYABLE_AADSTS, TokenErrorBody, token_refusal};
+use crate::credential::{ClientCredential, JWT_BEARER};
 use crate::error::GraphError;
 use crate::guid::new_guid;
 use crate::net::{retry_after_header, transport_failure};
 use crate::retry::{RetryPolicy, Step, retry_transient};
-use crate::credential::{ClientCredential, JWT_BEARER};
 use crate::secret::{ExposeSecret as _, Secret};
 use crate::tenant::Tenant;
 
