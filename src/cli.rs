@@ -166,10 +166,8 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         },
                 },
         } => {
-            let credential = read_credential(
-                client_secret_file.as_deref(),
-                certificate_file.as_deref(),
-            )?;
+            let credential =
+                read_credential(client_secret_file.as_deref(), certificate_file.as_deref())?;
             let (db, keyring) = app::open(&config).await?;
             set_msp_app(&db, &keyring, &client_id, credential).await?;
         }

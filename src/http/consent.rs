@@ -207,8 +207,11 @@ async fn connect(
     {
         return Ok(refusal);
     }
-    let with_tenant =
-        jitgate_graph::Tenant::with_credential(tenant_id.clone(), app.client_id.clone(), credential);
+    let with_tenant = jitgate_graph::Tenant::with_credential(
+        tenant_id.clone(),
+        app.client_id.clone(),
+        credential,
+    );
     let (connection, defaults) =
         match connection_for(state, request, current, &tenant_id, &app, &with_tenant).await {
             Ok(c) => c,

@@ -135,9 +135,11 @@ async fn app_credential(
     app: &MspApp,
 ) -> Result<Option<StoredCredential>> {
     match app.credential.as_str() {
-        SECRET => Ok(secrets::get_string(db, keyring, SECRET_SCOPE, CLIENT_SECRET)
-            .await?
-            .map(StoredCredential::Secret)),
+        SECRET => Ok(
+            secrets::get_string(db, keyring, SECRET_SCOPE, CLIENT_SECRET)
+                .await?
+                .map(StoredCredential::Secret),
+        ),
         CERTIFICATE => Ok(
             secrets::get_string(db, keyring, SECRET_SCOPE, CLIENT_CERTIFICATE)
                 .await?
@@ -178,7 +180,9 @@ pub async fn connection_credential(
     connection: &EntraConnection,
 ) -> Result<Option<StoredCredential>> {
     if let Some(app) = get(db).await?
-        && app.client_id.eq_ignore_ascii_case(connection.client_id.trim())
+        && app
+            .client_id
+            .eq_ignore_ascii_case(connection.client_id.trim())
     {
         return app_credential(db, keyring, &app).await;
     }

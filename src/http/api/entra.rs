@@ -200,7 +200,9 @@ pub fn validate_credential(
             Ok(certificate) => Ok(ValidCredential::Certificate {
                 pem: pem.trim().to_string(),
                 thumbprint: certificate.thumbprint(),
-                not_after: certificate.not_after().map(|secs| secs.saturating_mul(1000)),
+                not_after: certificate
+                    .not_after()
+                    .map(|secs| secs.saturating_mul(1000)),
             }),
             Err(jitgate_graph::GraphError::InvalidCertificate { problem }) => {
                 Err(("client_certificate", problem))
