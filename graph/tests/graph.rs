@@ -1261,6 +1261,9 @@ async fn an_unregistered_certificate_is_refused_with_the_upload_advice() {
     }
 }
 
+/// Form fields sent beside the assertion.
+type ExtraForm = Vec<(&'static str, String)>;
+
 /// A hand-made client assertion, signed with the registered test key, with `edit` applied to
 /// (header, claims) first.
 fn hand_made_assertion(
@@ -1326,7 +1329,7 @@ async fn the_simulator_checks_client_assertions_strictly() {
         "{}/.default",
         f.sim.graph_url().origin().ascii_serialization()
     );
-    let ask = |assertion: String, extra: Vec<(&'static str, String)>| {
+    let ask = |assertion: String, extra: ExtraForm| {
         let mut form = vec![
             ("client_id", MSP_APP.to_string()),
             ("scope", scope.clone()),
@@ -1357,7 +1360,7 @@ async fn the_simulator_checks_client_assertions_strictly() {
             .as_secs() as i64
             - secs
     };
-    let cases: Vec<(&str, String, Vec<(&'static str, String)>, u64)> = vec![
+    let cases: Vec<(&str, String, ExtraForm, u64)> = vec![
         (
             "expired",
             hand_made_assertion(&token_url, |_, c| c["exp"] = now_minus(400).into()),
