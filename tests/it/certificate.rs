@@ -210,3 +210,71 @@ async fn a_certificate_not_registered_on_the_app_fails_the_credentials_check_wit
     assert!(detail.contains("public part"), "{detail}");
     assert_eq!(entra["check"]["status"], "fail", "{entra}");
 }
+
+/// Runs `jitgate entra app set --client-id … <args>` against a fresh database in `dir`.
+fn cli_set(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitgate"))
+        .args(["entra", "app", "set", "--client-id", MSP_CLIENT_ID])
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env(
+            "JITGATE_DATABASE_URL",
+            format!("sqlite://{}", dir.join("jitgate.db").display()),
+        )
+        .env("JITGATE_MASTER_KEY_FILE", dir.join("master.key"))
+        .env("JITGATE_LOG_FILTER", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the jitgate binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn the_cli_sets_the_msp_app_with_a_certificate_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("app.pem");
+    std::fs::write(&good, REGISTERED_CERTIFICATE_PEM).unwrap();
+    let (certificate, _) = parts(REGISTERED_CERTIFICATE_PEM);
+    let (_, other_key) = parts(UNREGISTERED_CERTIFICATE_PEM);
+    let bad = dir.path().join("mismatched.pem");
+    std::fs::write(&bad, format!("{certificate}{other_key}")).unwrap();
+
+    let (ok, text) = cli_set(dir.path(), &["--certificate-file", bad.to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("does not belong to the certificate"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(key_line(UNREGISTERED_CERTIFICATE_PEM)),
+        "{text}"
+    );
+
+    let (ok, text) = cli_set(dir.path(), &["--certificate-file", good.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert!(text.contains(REGISTERED_THUMBPRINT), "{text}");
+    assert!(
+        !text.contains(key_line(REGISTERED_CERTIFICATE_PEM)),
+        "{text}"
+    );
+
+    let database_url = format!("sqlite://{}", dir.path().join("jitgate.db").display());
+    let db = jitgate::store::Db::connect(&database_url, 1).await.unwrap();
+    let app = jitgate::store::msp_app::get(&db).await.unwrap().unwrap();
+    assert_eq!(app.credential, "certificate");
+    assert_eq!(
+        app.certificate_thumbprint.as_deref(),
+        Some(REGISTERED_THUMBPRINT)
+    );
+    let names = jitgate::store::secrets::names(&db, jitgate::store::msp_app::SECRET_SCOPE)
+        .await
+        .unwrap();
+    assert_eq!(names, [jitgate::store::msp_app::CLIENT_CERTIFICATE]);
+    db.close().await;
+}
