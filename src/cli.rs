@@ -100,13 +100,17 @@ pub enum EntraCommand {
 
 #[derive(Subcommand)]
 pub enum EntraAppCommand {
-    /// Set the app's client id and client secret (read from a file, or from stdin without
-    /// --client-secret-file: a secret never goes on the command line, where `ps` shows it).
+    /// Set the app's client id and its credential: a certificate (--certificate-file, one PEM
+    /// with the certificate and its RSA private key; Microsoft recommends certificates) or a
+    /// client secret (--client-secret-file, or stdin without either option). A credential never
+    /// goes on the command line, where `ps` shows it. Setting one replaces the other.
     Set {
         #[arg(long)]
         client_id: String,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "certificate_file")]
         client_secret_file: Option<PathBuf>,
+        #[arg(long)]
+        certificate_file: Option<PathBuf>,
     },
 }
 
@@ -183,11 +187,14 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         EntraAppCommand::Set {
                             client_id,
                             client_secret_file,
+                            certificate_file,
                         },
                 },
         } => {
+            let credential =
+                read_credential(client_secret_file.as_deref(), certificate_file.as_deref())?;
             let (db, keyring) = app::open(&config).await?;
-            set_msp_app(&db, &keyring, &client_id, client_secret_file.as_deref()).await?;
+            set_msp_app(&db, &keyring, &client_id, credential).await?;
         }
         Command::Openapi | Command::Healthcheck => unreachable!("handled above"),
     }
@@ -260,36 +267,54 @@ async fn token_command(
     Ok(())
 }
 
+/// What `jitgate entra app set` was given: (secret, certificate PEM), one of them.
+type CredentialText = (Option<String>, Option<String>);
+
+/// The certificate from --certificate-file, or the secret from --client-secret-file or stdin.
+fn read_credential(
+    secret_file: Option<&std::path::Path>,
+    certificate_file: Option<&std::path::Path>,
+) -> Result<CredentialText, Box<dyn std::error::Error>> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    Ok(match (secret_file, certificate_file) {
+        (_, Some(path)) => (None, Some(read(path)?)),
+        (Some(path), None) => (Some(read(path)?), None),
+        (None, None) => (Some(std::io::read_to_string(std::io::stdin())?), None),
+    })
+}
+
 /// `jitgate entra app set`: the same checks and audit row as `PUT /api/v1/entra/app`.
 async fn set_msp_app(
     db: &store::Db,
     keyring: &crate::crypto::Keyring,
     client_id: &str,
-    secret_file: Option<&std::path::Path>,
+    (secret, certificate): CredentialText,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let client_id = crate::domain::names::Guid::parse(client_id)
         .map_err(|m| format!("--client-id {m}"))?
         .as_str()
         .to_string();
-    let secret = match secret_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        None => std::io::read_to_string(std::io::stdin())?,
-    };
-    let secret = secret.trim();
-    if secret.is_empty() {
-        return Err("the client secret is empty".into());
-    }
+    let valid =
+        crate::http::api::entra::validate_credential(secret.as_deref(), certificate.as_deref())
+            .map_err(|(field, problem)| format!("{field}: {problem}"))?;
+    let credential = valid.as_new();
     let mut tx = db.begin().await?;
-    store::msp_app::put(&mut tx, keyring, &client_id, secret).await?;
+    store::msp_app::put(&mut tx, keyring, &client_id, &credential).await?;
     store::audit::record(
         &mut tx,
-        &store::audit::AuditEntry::new("cli", "entra.app.set", "ok")
-            .detail(format!("client id {client_id}; client secret replaced")),
+        &store::audit::AuditEntry::new("cli", "entra.app.set", "ok").detail(format!(
+            "client id {client_id}; {} set",
+            credential.describe()
+        )),
     )
     .await?;
     tx.commit().await?;
-    println!("the MSP's Entra app is set: client id {client_id} (secret sealed)");
+    println!(
+        "the MSP's Entra app is set: client id {client_id} ({} sealed)",
+        credential.describe()
+    );
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use crate::credential::ClientCredential;
 use crate::error::GraphError;
 use crate::tenant::Tenant;
 
@@ -90,10 +91,33 @@ pub(crate) fn token_refusal(
              Microsoft cloud as the customer's tenant.",
             code.unwrap_or_default()
         ),
-        Some(7000218) | Some(700027) => format!(
+        Some(7000218) => format!(
             "Entra ID did not accept jitgate's client credentials for app '{app}' in tenant \
-             '{t}' (AADSTS{}). Re-enter the client secret in this customer's Entra connection.",
-            code.unwrap_or_default()
+             '{t}' (AADSTS7000218). Re-enter the client secret in this customer's Entra \
+             connection."
+        ),
+        // Certificate credential codes, as Azure's SDK troubleshooting page lists them
+        // (https://learn.microsoft.com/azure/developer/java/sdk/troubleshooting-authentication-service-principal):
+        // 700027 the assertion's signature is invalid (the certificate is not uploaded to the
+        // app), 700024 the assertion is outside its time range, 700023 its audience does not
+        // match the token endpoint.
+        Some(700027) => format!(
+            "Entra ID did not accept the certificate jitgate signs with for app '{app}' in \
+             tenant '{t}' (AADSTS700027: the client assertion's signature is invalid or the \
+             certificate is not registered on the app). Upload the certificate (.cer/.pem, \
+             public part){} to the app registration under Certificates & secrets > \
+             Certificates, or set the certificate that is registered there in jitgate.",
+            certificate_named(tenant)
+        ),
+        Some(700024) => format!(
+            "Entra ID refused jitgate's client assertion for app '{app}' in tenant '{t}' because \
+             it is not within its valid time range (AADSTS700024). Check the clock of the \
+             server jitgate runs on (NTP): it must be within a few minutes of the real time."
+        ),
+        Some(700023) => format!(
+            "Entra ID refused jitgate's client assertion for app '{app}' in tenant '{t}' \
+             (AADSTS700023: invalid audience). Check that jitgate's login URL is the customer's \
+             Microsoft cloud."
         ),
         _ => format!(
             "Entra ID refused a token for app '{app}' in tenant '{t}' (HTTP {http_status}, {}{}): {}",
@@ -112,6 +136,14 @@ pub(crate) fn token_refusal(
         aadsts: code,
         message: advice,
         trace_id: body.trace_id.clone(),
+    }
+}
+
+/// `" with thumbprint …"` when the tenant authenticates with a certificate.
+fn certificate_named(tenant: &Tenant) -> String {
+    match &tenant.credential {
+        ClientCredential::Certificate(c) => format!(" with thumbprint {}", c.thumbprint()),
+        ClientCredential::Secret(_) => String::new(),
     }
 }
 

@@ -94,6 +94,11 @@ pub enum GraphError {
     #[error("ending access for user {user_id} is not verified: {problem}")]
     EndNotVerified { user_id: String, problem: String },
 
+    /// A client certificate that cannot be used (unreadable PEM, no key, not RSA, a key that
+    /// does not belong to the certificate). `problem` never quotes the key.
+    #[error("the client certificate cannot be used: {problem}")]
+    InvalidCertificate { problem: String },
+
     /// Graph answered something this crate cannot read.
     #[error("unexpected answer from Microsoft Graph to {operation}: {detail}{}", request_suffix(.request_id))]
     Protocol {
@@ -149,6 +154,7 @@ impl GraphError {
             GraphError::TokenRefused { .. }
                 | GraphError::PermissionDenied { .. }
                 | GraphError::ForeignAccount { .. }
+                | GraphError::InvalidCertificate { .. }
         )
     }
 

@@ -1,7 +1,8 @@
 //! Everything jitgate knows about Microsoft Graph and the Entra ID login endpoint.
 //!
 //! * [`GraphClient`] — one per process (cheap `Clone`), built on the app's `reqwest::Client`.
-//! * [`Tenant`] — a customer's tenant id, app (client) id and client [`Secret`].
+//! * [`Tenant`] — a customer's tenant id, app (client) id and [`ClientCredential`] (a client
+//!   [`Secret`], or a [`ClientCertificate`] that signs a client assertion).
 //! * High level, for the job layer: [`GraphClient::ensure_access`] and
 //!   [`GraphClient::end_access`] (idempotent, verified).
 //! * Low level: users ([`GraphClient::find_user_by_upn`], [`GraphClient::create_user`], …),
@@ -20,7 +21,7 @@
 //! listed before it in its own layer), so there are no import cycles. The `LAYERS` table in
 //! this file lists them, and a unit test checks every `crate::` path in the sources against it.
 //!
-//! 1. foundation: values and rules with no I/O (secrets, tenant, errors, advice, retry
+//! 1. foundation: values and rules with no I/O (secrets, credentials, tenant, errors, advice, retry
 //!    policy, passwords, what a failed `reqwest` exchange means);
 //! 2. transport: tokens, the client handle, sending one Graph request;
 //! 3. calls: one Graph resource each (users, roles, Temporary Access Passes, domains), and the
@@ -31,6 +32,7 @@ mod access;
 mod advice;
 mod claims;
 mod client;
+mod credential;
 mod domains;
 mod error;
 mod guid;
@@ -49,6 +51,7 @@ mod users;
 pub use access::{Access, EndAction, EndReport, EndStep, StepOutcome};
 pub use claims::TokenClaims;
 pub use client::GraphClient;
+pub use credential::{ClientCertificate, ClientCredential};
 pub use domains::Domain;
 pub use error::GraphError;
 pub use marker::JITGATE_MARKER;
@@ -66,7 +69,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "secret", "guid", "marker", "error", "tenant", "advice", "retry", "password", "net",
+            "secret",
+            "guid",
+            "marker",
+            "error",
+            "credential",
+            "tenant",
+            "advice",
+            "retry",
+            "password",
+            "net",
         ],
     ),
     ("transport", &["token", "client", "transport"]),

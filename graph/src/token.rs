@@ -3,11 +3,12 @@
 //! Entra issues no refresh token in this flow, so a token is simply requested again shortly
 //! before `expires_in` runs out (Microsoft identity platform, client credentials flow:
 //! https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
-//! Each (tenant, client, secret) has its own async lock:
+//! Each (tenant, client, credential) has its own async lock:
 //! concurrent callers for one tenant wait for the single request in flight instead of all
 //! asking Entra, and tenants never wait for each other. When that request fails, the callers
 //! that were already waiting get the same error rather than each retrying it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,11 +17,12 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::advice::{RETRYABLE_AADSTS, TokenErrorBody, token_refusal};
+use crate::credential::{ClientCredential, JWT_BEARER};
 use crate::error::GraphError;
 use crate::guid::new_guid;
 use crate::net::{retry_after_header, transport_failure};
 use crate::retry::{RetryPolicy, Step, retry_transient};
-use crate::secret::{ExposeSecret as _, Secret, fingerprint};
+use crate::secret::{ExposeSecret as _, Secret};
 use crate::tenant::Tenant;
 
 const OPERATION: &str = "token request";
@@ -28,9 +30,9 @@ const OPERATION: &str = "token request";
 /// Refresh this long before expiry (capped at a quarter of the lifetime for short tokens).
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// One lock per (tenant id, client id) lower-cased, and a fingerprint of the client secret:
-/// a token is only ever reused with the secret it was issued for, so a wrong secret never
-/// rides on a token that the right one obtained.
+/// One lock per (tenant id, client id) lower-cased, and a fingerprint of the credential (the
+/// secret's hash, the certificate's thumbprint): a token is only ever reused with the
+/// credential it was issued for, so a wrong one never rides on a token the right one obtained.
 type Slots = HashMap<(String, String, [u8; 32]), Arc<tokio::sync::Mutex<Slot>>>;
 
 #[derive(Default)]
@@ -55,7 +57,7 @@ impl TokenCache {
         let key = (
             tenant.tenant_id.to_ascii_lowercase(),
             tenant.client_id.to_ascii_lowercase(),
-            fingerprint(&tenant.client_secret),
+            tenant.credential.fingerprint(),
         );
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(key).or_default().clone()
@@ -155,13 +157,11 @@ async fn request_token(
     endpoint: &TokenEndpoint<'_>,
     tenant: &Tenant,
 ) -> Result<(Secret, Duration), GraphError> {
-    let form = [
-        ("client_id", tenant.client_id.as_str()),
-        ("client_secret", tenant.client_secret.expose_secret()),
-        ("scope", endpoint.scope),
-        ("grant_type", "client_credentials"),
-    ];
     retry_transient(endpoint.retry, || async {
+        let form = match token_form(endpoint, tenant) {
+            Ok(form) => form,
+            Err(error) => return Step::Done(Err(error)),
+        };
         let client_request_id = new_guid();
         let sent = endpoint
             .http
@@ -196,6 +196,32 @@ async fn request_token(
         )
     })
     .await
+}
+
+/// The client-credentials form: the secret, or a client assertion made now (never reused, so
+/// a retry carries a fresh `jti` and times) with `aud` the exact token URL
+/// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow,
+/// "Second case: Access token request with a certificate"). Never both.
+fn token_form<'a>(
+    endpoint: &'a TokenEndpoint<'_>,
+    tenant: &'a Tenant,
+) -> Result<Vec<(&'static str, Cow<'a, str>)>, GraphError> {
+    let mut form = vec![
+        ("client_id", Cow::from(tenant.client_id.as_str())),
+        ("scope", Cow::from(endpoint.scope)),
+        ("grant_type", Cow::from("client_credentials")),
+    ];
+    match &tenant.credential {
+        ClientCredential::Secret(secret) => {
+            form.push(("client_secret", Cow::from(secret.expose_secret())));
+        }
+        ClientCredential::Certificate(certificate) => {
+            let assertion = certificate.assertion(endpoint.url.as_str(), &tenant.client_id)?;
+            form.push(("client_assertion_type", Cow::from(JWT_BEARER)));
+            form.push(("client_assertion", Cow::from(assertion)));
+        }
+    }
+    Ok(form)
 }
 
 fn token_step(

@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use jitgate_graph::{
-    AccountSpec, EndAction, EndReport, EndStep, GraphClient, GraphError, JITGATE_MARKER,
-    RetryPolicy, Tenant,
+    AccountSpec, ClientCertificate, EndAction, EndReport, EndStep, GraphClient, GraphError,
+    JITGATE_MARKER, RetryPolicy, Tenant,
 };
 use jitgate_sim::graph::{
     AppRegistration, AppRole, CONSENTED_PERMISSIONS, ConsentAnswer, Fault, GraphSim, LagRoleAnswer,
-    SimDomain, TenantSpec,
+    REGISTERED_CERTIFICATE_PEM, REGISTERED_CERTIFICATE_PKCS1_PEM, SimDomain, TenantSpec,
+    UNREGISTERED_CERTIFICATE_PEM,
 };
 use jitgate_sim::tls::{TestCa, install_crypto_provider};
 
@@ -1174,12 +1175,263 @@ async fn consent_redirect(url: url::Url) -> std::collections::BTreeMap<String, S
 
 async fn msp_fixture() -> Fixture {
     let f = fixture().await;
-    f.sim.register_app(AppRegistration {
-        client_id: MSP_APP.into(),
-        client_secret: MSP_SECRET.into(),
-        redirect_uris: vec![CALLBACK.into()],
-    });
+    f.sim.register_app(
+        AppRegistration {
+            client_id: MSP_APP.into(),
+            client_secret: MSP_SECRET.into(),
+            redirect_uris: vec![CALLBACK.into()],
+            ..AppRegistration::default()
+        }
+        .with_certificate(REGISTERED_CERTIFICATE_PEM),
+    );
     f
+}
+
+/// The MSP app registered with the test certificate and consented in the tenant.
+async fn consented_msp_fixture() -> Fixture {
+    let f = msp_fixture().await;
+    consent_redirect(consent_url(&f.sim, TENANT_ID, MSP_APP, CALLBACK)).await;
+    assert_eq!(f.sim.consented_apps(TENANT_ID), [MSP_APP]);
+    f
+}
+
+fn certificate_tenant(pem: &str) -> Tenant {
+    Tenant::with_certificate(
+        TENANT_ID,
+        MSP_APP,
+        ClientCertificate::from_pem(pem).expect("fixture certificate"),
+    )
+}
+
+#[tokio::test]
+async fn a_registered_certificate_gets_a_token_and_graph_answers() {
+    let f = consented_msp_fixture().await;
+    let tenant = certificate_tenant(REGISTERED_CERTIFICATE_PEM);
+    assert_eq!(
+        f.graph
+            .find_user_by_upn(&tenant, "nobody@contoso.example")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(f.sim.token_requests(TENANT_ID), 1);
+    // The same certificate with its key as PKCS#1 is the same credential: the cached token.
+    let pkcs1 = certificate_tenant(REGISTERED_CERTIFICATE_PKCS1_PEM);
+    f.graph.check_connection(&pkcs1).await.unwrap();
+    assert_eq!(f.sim.token_requests(TENANT_ID), 1);
+    // The app's secret still works beside its certificate, with a token of its own.
+    let with_secret = Tenant::new(TENANT_ID, MSP_APP, MSP_SECRET);
+    f.graph.check_connection(&with_secret).await.unwrap();
+    assert_eq!(f.sim.token_requests(TENANT_ID), 2);
+    let claims = f.graph.token_claims(&tenant).await.unwrap();
+    assert_eq!(
+        (claims.tenant_id.as_str(), claims.app_id.as_str()),
+        (TENANT_ID, MSP_APP)
+    );
+}
+
+#[tokio::test]
+async fn an_unregistered_certificate_is_refused_with_the_upload_advice() {
+    let f = consented_msp_fixture().await;
+    let tenant = certificate_tenant(UNREGISTERED_CERTIFICATE_PEM);
+    let thumbprint = match &tenant.credential {
+        jitgate_graph::ClientCredential::Certificate(c) => c.thumbprint(),
+        other => panic!("{other:?}"),
+    };
+    match f.graph.token_claims(&tenant).await {
+        Err(GraphError::TokenRefused {
+            aadsts, message, ..
+        }) => {
+            assert_eq!(aadsts, Some(700027));
+            assert!(message.contains("Certificates & secrets"), "{message}");
+            assert!(message.contains("public part"), "{message}");
+            assert!(message.contains(&thumbprint), "{message}");
+        }
+        other => panic!("expected AADSTS700027, got {other:?}"),
+    }
+    // A certificate never works for a customer's own app (secret-only).
+    let own = Tenant::with_certificate(
+        TENANT_ID,
+        CLIENT_ID,
+        ClientCertificate::from_pem(REGISTERED_CERTIFICATE_PEM).unwrap(),
+    );
+    match f.graph.check_connection(&own).await {
+        Err(GraphError::TokenRefused { aadsts, .. }) => assert_eq!(aadsts, Some(700027)),
+        other => panic!("expected AADSTS700027, got {other:?}"),
+    }
+}
+
+/// Form fields sent beside the assertion.
+type ExtraForm = Vec<(&'static str, String)>;
+
+/// A hand-made client assertion, signed with the registered test key, with `edit` applied to
+/// (header, claims) first.
+fn hand_made_assertion(
+    token_url: &str,
+    edit: impl FnOnce(&mut serde_json::Value, &mut serde_json::Value),
+) -> String {
+    use base64::Engine as _;
+    use rustls_pki_types::pem::{PemObject as _, SectionKind};
+    use sha2::Digest as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let sections: Vec<(SectionKind, Vec<u8>)> =
+        <(SectionKind, Vec<u8>)>::pem_slice_iter(REGISTERED_CERTIFICATE_PEM.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+    let der = |kind| {
+        sections
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, d)| d.clone())
+            .unwrap()
+    };
+    let key = ring::signature::RsaKeyPair::from_pkcs8(&der(SectionKind::PrivateKey)).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut header = serde_json::json!({
+        "alg": "PS256", "typ": "JWT",
+        "x5t#S256": b64(&sha2::Sha256::digest(der(SectionKind::Certificate))),
+    });
+    let mut claims = serde_json::json!({
+        "aud": token_url, "iss": MSP_APP, "sub": MSP_APP, "jti": "a7b0c1d2-0000-4000-8000-000000000001",
+        "nbf": now, "iat": now, "exp": now + 600,
+    });
+    edit(&mut header, &mut claims);
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PSS_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{input}.{}", b64(&signature))
+}
+
+#[tokio::test]
+async fn the_simulator_checks_client_assertions_strictly() {
+    let f = consented_msp_fixture().await;
+    let http = http_client(None);
+    let token_url = f
+        .sim
+        .login_url()
+        .join(&format!("{TENANT_ID}/oauth2/v2.0/token"))
+        .unwrap()
+        .to_string();
+    let scope = format!(
+        "{}/.default",
+        f.sim.graph_url().origin().ascii_serialization()
+    );
+    let ask = |assertion: String, extra: ExtraForm| {
+        let mut form = vec![
+            ("client_id", MSP_APP.to_string()),
+            ("scope", scope.clone()),
+            ("grant_type", "client_credentials".to_string()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ),
+            ("client_assertion", assertion),
+        ];
+        form.extend(extra);
+        let request = http.post(&token_url).form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body["error_codes"][0].as_u64(), body)
+        }
+    };
+    // The hand-made assertion is right as it is (so each refusal below is about its edit).
+    let (status, _, body) = ask(hand_made_assertion(&token_url, |_, _| {}), vec![]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let now_minus = |secs: i64| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - secs
+    };
+    let cases: Vec<(&str, String, ExtraForm, u64)> = vec![
+        (
+            "expired",
+            hand_made_assertion(&token_url, |_, c| c["exp"] = now_minus(400).into()),
+            vec![],
+            700024,
+        ),
+        (
+            "not yet valid",
+            hand_made_assertion(&token_url, |_, c| c["nbf"] = now_minus(-400).into()),
+            vec![],
+            700024,
+        ),
+        (
+            "another tenant's token URL",
+            hand_made_assertion(&token_url, |_, c| {
+                c["aud"] = token_url.replace(TENANT_ID, DOMAIN).into()
+            }),
+            vec![],
+            700023,
+        ),
+        (
+            "issuer is not the client",
+            hand_made_assertion(&token_url, |_, c| c["iss"] = CLIENT_ID.into()),
+            vec![],
+            700021,
+        ),
+        (
+            "RS256 header",
+            hand_made_assertion(&token_url, |h, _| h["alg"] = "RS256".into()),
+            vec![],
+            50027,
+        ),
+        (
+            "no jti",
+            hand_made_assertion(&token_url, |_, c| {
+                c.as_object_mut().unwrap().remove("jti");
+            }),
+            vec![],
+            50027,
+        ),
+        (
+            "unknown certificate",
+            hand_made_assertion(&token_url, |h, _| h["x5t#S256"] = "AAAA".into()),
+            vec![],
+            700027,
+        ),
+        (
+            "tampered claims",
+            {
+                let jwt = hand_made_assertion(&token_url, |_, _| {});
+                let other = hand_made_assertion(&token_url, |_, c| c["sub"] = "x".into());
+                let parts: Vec<&str> = jwt.split('.').collect();
+                let other_claims = other.split('.').nth(1).unwrap();
+                format!("{}.{other_claims}.{}", parts[0], parts[2])
+            },
+            vec![],
+            700027,
+        ),
+        (
+            "a secret alongside",
+            hand_made_assertion(&token_url, |_, _| {}),
+            vec![("client_secret", MSP_SECRET.to_string())],
+            700027,
+        ),
+        ("not a JWT", "abc.def".to_string(), vec![], 50027),
+    ];
+    for (case, assertion, extra, code) in cases {
+        let (status, got, body) = ask(assertion, extra).await;
+        assert_eq!((status, got), (401, Some(code)), "{case}: {body}");
+        assert_eq!(body["error"], "invalid_client", "{case}");
+    }
 }
 
 #[tokio::test]

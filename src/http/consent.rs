@@ -165,7 +165,7 @@ async fn connect(
     request: &ConsentState,
     tenant: &str,
 ) -> Result<Outcome, StoreError> {
-    let Some((app, secret)) = store::msp_app::with_secret(&state.db, &state.keyring).await? else {
+    let Some((app, credential)) = crate::jobs::msp_app_credential(state).await? else {
         return Ok(Outcome::refused(
             StatusCode::CONFLICT,
             "The MSP's Entra app is not configured",
@@ -173,7 +173,8 @@ async fn connect(
              then try Authorize again.",
         ));
     };
-    let asked = jitgate_graph::Tenant::new(tenant, app.client_id.clone(), secret.clone());
+    let asked =
+        jitgate_graph::Tenant::with_credential(tenant, app.client_id.clone(), credential.clone());
     let claims = match state.graph.token_claims(&asked).await {
         Ok(c) => c,
         Err(e) => {
@@ -182,8 +183,8 @@ async fn connect(
                 "jitgate could not sign in to the tenant",
                 format!(
                     "Getting a token for tenant {tenant} through the MSP app failed: {e}. \
-                     Nothing was connected. Check the MSP app's client secret, then try \
-                     Authorize again."
+                     Nothing was connected. Check the MSP app's client secret or certificate, \
+                     then try Authorize again."
                 ),
             ));
         }
@@ -206,7 +207,11 @@ async fn connect(
     {
         return Ok(refusal);
     }
-    let with_tenant = jitgate_graph::Tenant::new(tenant_id.clone(), app.client_id.clone(), secret);
+    let with_tenant = jitgate_graph::Tenant::with_credential(
+        tenant_id.clone(),
+        app.client_id.clone(),
+        credential,
+    );
     let (connection, defaults) =
         match connection_for(state, request, current, &tenant_id, &app, &with_tenant).await {
             Ok(c) => c,

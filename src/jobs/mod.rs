@@ -175,17 +175,43 @@ pub async fn tenant_of(
     let Some(conn) = store::customers::entra(&ctx.db, customer_id).await? else {
         return Ok(None);
     };
-    // The MSP app's secret for a customer connected by admin consent, its own otherwise.
-    let Some(secret) = store::msp_app::connection_secret(&ctx.db, &ctx.keyring, &conn).await?
+    // The MSP app's credential for a customer connected by admin consent, its own otherwise.
+    let Some(stored) = store::msp_app::connection_credential(&ctx.db, &ctx.keyring, &conn).await?
     else {
         return Ok(None);
     };
-    let tenant = jitgate_graph::Tenant::new(
+    let tenant = jitgate_graph::Tenant::with_credential(
         conn.tenant_id.clone(),
         conn.client_id.clone(),
-        jitgate_graph::Secret::from(secret),
+        client_credential(stored)?,
     );
     Ok(Some((conn, tenant)))
+}
+
+/// The MSP app and the credential its tokens are requested with, if it is configured.
+pub async fn msp_app_credential(
+    ctx: &JobContext,
+) -> Result<Option<(store::msp_app::MspApp, jitgate_graph::ClientCredential)>, StoreError> {
+    let Some((app, stored)) = store::msp_app::with_credential(&ctx.db, &ctx.keyring).await? else {
+        return Ok(None);
+    };
+    Ok(Some((app, client_credential(stored)?)))
+}
+
+/// A stored credential as the Graph client uses it. The certificate was checked when it was
+/// set, so failing to read it again means the stored value is damaged.
+fn client_credential(
+    stored: store::msp_app::StoredCredential,
+) -> Result<jitgate_graph::ClientCredential, StoreError> {
+    use store::msp_app::StoredCredential;
+    match stored {
+        StoredCredential::Secret(secret) => Ok(jitgate_graph::ClientCredential::Secret(
+            jitgate_graph::Secret::from(secret),
+        )),
+        StoredCredential::CertificatePem(pem) => jitgate_graph::ClientCertificate::from_pem(&pem)
+            .map(jitgate_graph::ClientCredential::Certificate)
+            .map_err(|e| StoreError::Corrupt(format!("the MSP app's certificate: {e}"))),
+    }
 }
 
 /// A unique name for this process: host name plus a ULID, so a restart never collides with

@@ -93,8 +93,9 @@ async fn checks(ctx: &JobContext, connection: &EntraConnection, tenant: &Tenant)
                 CheckStatus::Fail,
                 e.to_string(),
                 "Correct the tenant id, client id or client secret of this customer's Entra \
-                 connection, or have a Global Administrator of the customer grant admin consent; \
-                 the other checks run once a token can be had.",
+                 connection (for the MSP's app: its secret or certificate, as the message says), \
+                 or have a Global Administrator of the customer grant admin consent; the other \
+                 checks run once a token can be had.",
             )];
         }
     };

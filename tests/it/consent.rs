@@ -15,13 +15,13 @@ use jitgate_sim::world::ALICE;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const MSP_CLIENT_ID: &str = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d";
-const MSP_SECRET: &str = "msp~app~secret~value~0777";
+pub(crate) const MSP_CLIENT_ID: &str = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d";
+pub(crate) const MSP_SECRET: &str = "msp~app~secret~value~0777";
 
-struct Consent {
-    sims: Sims,
-    app: TestApp,
-    msp: Msp,
+pub(crate) struct Consent {
+    pub(crate) sims: Sims,
+    pub(crate) app: TestApp,
+    pub(crate) msp: Msp,
     /// The administrator's browser: trusts the simulator's CA and follows redirects.
     browser: reqwest::Client,
 }
@@ -29,7 +29,7 @@ struct Consent {
 impl Consent {
     /// jitgate with Fabrikam connected through its own app (the world's set-up), and the MSP
     /// app registered in the simulator and configured in jitgate.
-    async fn start() -> Consent {
+    pub(crate) async fn start() -> Consent {
         let sims = Sims::start().await;
         let app = sims.spawn_app(&WorldOptions::default()).await;
         let msp = setup_msp(&app.api(), &sims.cw, true).await;
@@ -37,6 +37,7 @@ impl Consent {
             client_id: MSP_CLIENT_ID.into(),
             client_secret: MSP_SECRET.into(),
             redirect_uris: vec![format!("{}/entra/consent/callback", app.url)],
+            ..AppRegistration::default()
         });
         sims.graph.sign_in_admin_of(TENANT);
         app.admin(
@@ -58,7 +59,7 @@ impl Consent {
         }
     }
 
-    async fn consent_url(&self, customer_id: &str) -> String {
+    pub(crate) async fn consent_url(&self, customer_id: &str) -> String {
         let answer = self
             .app
             .admin(
@@ -71,13 +72,13 @@ impl Consent {
     }
 
     /// The browser opens `url` and lands, after the redirects, on a page.
-    async fn open(&self, url: &str) -> (u16, String) {
+    pub(crate) async fn open(&self, url: &str) -> (u16, String) {
         let resp = self.browser.get(url).send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap())
     }
 
-    async fn entra(&self, customer_id: &str) -> Value {
+    pub(crate) async fn entra(&self, customer_id: &str) -> Value {
         self.app
             .admin("GET", &format!("/api/v1/customers/{customer_id}"), None)
             .await["entra"]

@@ -10,6 +10,7 @@ mod admin_scope;
 mod api_contract;
 mod architecture;
 mod browser;
+mod certificate;
 mod consent;
 mod console;
 mod console_browser;

@@ -104,6 +104,18 @@ impl GraphSim {
         st.apps.push(app);
     }
 
+    /// Uploads a certificate (the public part of `pem`) to the registered app `client_id`.
+    pub fn add_app_certificate(&self, client_id: &str, pem: &str) {
+        let der = certificate_der(pem);
+        let mut st = self.state.lock();
+        let app = st
+            .apps
+            .iter_mut()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+            .unwrap_or_else(|| panic!("GraphSim: unknown app {client_id}; register_app first"));
+        app.certificates.push(der);
+    }
+
     /// What the tenant's administrator answers on the admin-consent page (default: approve).
     pub fn set_consent_answer(&self, tenant: &str, answer: ConsentAnswer) {
         self.with_tenant(tenant, |t| t.consent_answer = answer);

@@ -7,7 +7,10 @@
 //! https://learn.microsoft.com/entra/identity-platform/reference-error-codes):
 //!
 //! * tokens: unknown tenant → AADSTS90002, unknown client → 700016, wrong secret → 7000215,
-//!   expired secret → 7000222, wrong scope → 1002012/500011; bodies carry `error_codes`,
+//!   expired secret → 7000222, wrong scope → 1002012/500011; a client assertion (certificate
+//!   credential, only for apps with registered certificates: [`AppRegistration::certificates`])
+//!   is checked strictly: unknown certificate or bad signature → 700027, outside its time
+//!   range → 700024, wrong audience → 700023; bodies carry `error_codes`,
 //!   `trace_id`, `correlation_id` exactly like Entra. Tokens are JWT-shaped with the claims
 //!   jitgate reads (`tid`, `oid` of the app's service principal, `appid`, `roles` = the
 //!   consented [`CONSENTED_PERMISSIONS`], `exp`), bound to a tenant, and Graph accepts only
@@ -75,6 +78,8 @@ use time::OffsetDateTime;
 
 use crate::tls::{SimServer, TestCa, spawn};
 
+/// Client assertions (certificate credentials) and the test-only certificates.
+mod assertion;
 /// The admin-consent page stand-in (`/{tenant}/adminconsent`).
 mod consent;
 /// `domains` and `roleManagement/directory/roleDefinitions`.
@@ -102,6 +107,11 @@ mod users;
 /// GUIDs, tokens, timestamps and header values.
 mod util;
 
+use assertion::*;
+pub use assertion::{
+    JWT_BEARER, REGISTERED_CERTIFICATE_PEM, REGISTERED_CERTIFICATE_PKCS1_PEM,
+    UNREGISTERED_CERTIFICATE_PEM, certificate_der,
+};
 use consent::*;
 pub use directory::BUILT_IN_ROLES;
 use directory::*;

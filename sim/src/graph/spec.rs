@@ -151,13 +151,25 @@ pub struct DomainView {
 
 /// The MSP's own multi-tenant app registration (one for all customers), which customers
 /// connect to by admin consent instead of registering an app of their own.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AppRegistration {
     pub client_id: String,
     pub client_secret: String,
     /// Reply URLs registered on the app; the consent page redirects only to one of these,
     /// compared exactly (https://learn.microsoft.com/entra/identity-platform/reply-url).
     pub redirect_uris: Vec<String>,
+    /// Certificates (DER, public part only) uploaded to the app under Certificates & secrets:
+    /// client assertions signed with their keys get tokens.
+    pub certificates: Vec<Vec<u8>>,
+}
+
+impl AppRegistration {
+    /// Uploads the certificate of `pem` (any private key in it is ignored, as the portal
+    /// only ever takes the public part).
+    pub fn with_certificate(mut self, pem: &str) -> Self {
+        self.certificates.push(certificate_der(pem));
+        self
+    }
 }
 
 /// What the customer's administrator does on the simulated admin-consent page.

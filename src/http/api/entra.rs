@@ -28,22 +28,38 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(consent_url))
 }
 
-/// Body of `PUT /entra/app`.
+/// Body of `PUT /entra/app`: the client id and exactly one credential, a client secret or a
+/// certificate (Microsoft recommends certificates over secrets,
+/// https://learn.microsoft.com/entra/identity-platform/certificate-credentials). Setting one
+/// replaces the other.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MspAppInput {
     /// Application (client) id of the MSP's multi-tenant app registration.
     pub client_id: String,
-    /// A client secret of that app; write-only.
-    pub client_secret: String,
+    /// A client secret's value; write-only.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// PEM text with the certificate uploaded to the app and its RSA private key (PKCS#8
+    /// `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`, unencrypted, at least 2048 bits); write-only.
+    #[serde(default)]
+    pub client_certificate: Option<String>,
 }
 
-/// The MSP app as the API shows it: never its secret.
+/// The MSP app as the API shows it: never its secret or private key.
 #[derive(Serialize, ToSchema)]
 pub struct MspAppView {
     /// `null` until the app is configured.
     pub client_id: Option<String>,
+    /// What jitgate authenticates with: `secret` or `certificate` (`null` until configured).
+    pub credential: Option<String>,
+    /// Whether a client secret is set (the credential is `secret`).
     pub secret_set: bool,
+    /// SHA-1 thumbprint of the certificate, as the Entra admin center shows it under
+    /// Certificates & secrets.
+    pub certificate_thumbprint: Option<String>,
+    /// When the certificate expires (e.g. `2036-11-27 07:56 UTC`).
+    pub certificate_expires_at: Option<String>,
     /// Where Microsoft sends the administrator back after consent: register it as a Web
     /// reply URL on the app.
     pub redirect_uri: String,
@@ -65,7 +81,8 @@ async fn get_app(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
     Ok(Json(app_view(&state).await?))
 }
 
-/// Set the MSP's own multi-tenant Entra app (admin tokens only); the secret is write-only.
+/// Set the MSP's own multi-tenant Entra app (admin tokens only) with a client secret or a
+/// certificate; both are write-only.
 #[utoipa::path(put, path = "/entra/app", tag = "entra", request_body = MspAppInput,
     responses((status = 200, body = MspAppView), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -75,20 +92,59 @@ async fn put_app(
     ApiJson(input): ApiJson<MspAppInput>,
 ) -> ApiResult<Json<MspAppView>> {
     caller.require_admin()?;
-    let (client_id, secret) = validate_app(&input)?;
+    let valid = validate_app(&input)?;
+    let credential = valid.credential.as_new();
     let mut tx = state.db.begin().await?;
-    store::msp_app::put(&mut tx, &state.keyring, &client_id, &secret).await?;
+    store::msp_app::put(&mut tx, &state.keyring, &valid.client_id, &credential).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "entra.app.set", "ok")
-            .detail(format!("client id {client_id}; client secret replaced")),
+        &AuditEntry::new(caller.audit_actor(), "entra.app.set", "ok").detail(format!(
+            "client id {}; {} set",
+            valid.client_id,
+            credential.describe()
+        )),
     )
     .await?;
     tx.commit().await?;
     Ok(Json(app_view(&state).await?))
 }
 
-fn validate_app(input: &MspAppInput) -> ApiResult<(String, String)> {
+/// A checked `PUT /entra/app` body.
+pub struct ValidApp {
+    pub client_id: String,
+    pub credential: ValidCredential,
+}
+
+/// A checked credential: a non-empty secret, or a certificate whose key belongs to it.
+pub enum ValidCredential {
+    Secret(String),
+    Certificate {
+        pem: String,
+        /// SHA-1, upper-case hex.
+        thumbprint: String,
+        /// notAfter, Unix milliseconds.
+        not_after: Option<i64>,
+    },
+}
+
+impl ValidCredential {
+    pub fn as_new(&self) -> store::msp_app::NewCredential<'_> {
+        match self {
+            ValidCredential::Secret(secret) => store::msp_app::NewCredential::Secret(secret),
+            ValidCredential::Certificate {
+                pem,
+                thumbprint,
+                not_after,
+            } => store::msp_app::NewCredential::Certificate {
+                pem,
+                thumbprint,
+                not_after: *not_after,
+            },
+        }
+    }
+}
+
+fn validate_app(input: &MspAppInput) -> ApiResult<ValidApp> {
     let mut errors = BTreeMap::new();
     let client_id = match Guid::parse(&input.client_id) {
         Ok(g) => g.as_str().to_string(),
@@ -97,26 +153,83 @@ fn validate_app(input: &MspAppInput) -> ApiResult<(String, String)> {
             String::new()
         }
     };
-    let secret = input.client_secret.trim().to_string();
-    if secret.is_empty() {
-        errors.insert("client_secret".into(), "must not be empty".into());
+    let credential = match validate_credential(
+        input.client_secret.as_deref(),
+        input.client_certificate.as_deref(),
+    ) {
+        Ok(credential) => Some(credential),
+        Err((field, message)) => {
+            errors.insert(field.to_string(), message);
+            None
+        }
+    };
+    match credential {
+        Some(credential) if errors.is_empty() => Ok(ValidApp {
+            client_id,
+            credential,
+        }),
+        _ => Err(AppError::Validation(errors)),
     }
-    if errors.is_empty() {
-        Ok((client_id, secret))
-    } else {
-        Err(AppError::Validation(errors))
+}
+
+/// Exactly one of a client secret or a certificate; the error names the field and the
+/// problem (never the value).
+pub fn validate_credential(
+    secret: Option<&str>,
+    certificate: Option<&str>,
+) -> Result<ValidCredential, (&'static str, String)> {
+    match (secret, certificate) {
+        (Some(_), Some(_)) => Err((
+            "client_certificate",
+            "give either client_secret or client_certificate, not both".into(),
+        )),
+        (None, None) => Err((
+            "client_secret",
+            "give a client_secret or a client_certificate (PEM with the certificate and its \
+             private key)"
+                .into(),
+        )),
+        (Some(secret), None) => {
+            let secret = secret.trim();
+            if secret.is_empty() {
+                return Err(("client_secret", "must not be empty".into()));
+            }
+            Ok(ValidCredential::Secret(secret.to_string()))
+        }
+        (None, Some(pem)) => match jitgate_graph::ClientCertificate::from_pem(pem) {
+            Ok(certificate) => Ok(ValidCredential::Certificate {
+                pem: pem.trim().to_string(),
+                thumbprint: certificate.thumbprint(),
+                not_after: certificate
+                    .not_after()
+                    .map(|secs| secs.saturating_mul(1000)),
+            }),
+            Err(jitgate_graph::GraphError::InvalidCertificate { problem }) => {
+                Err(("client_certificate", problem))
+            }
+            Err(other) => Err(("client_certificate", other.to_string())),
+        },
     }
 }
 
 async fn app_view(state: &AppState) -> ApiResult<MspAppView> {
     let app = store::msp_app::get(&state.db).await?;
-    let secret_set = store::secrets::names(&state.db, store::msp_app::SECRET_SCOPE)
-        .await?
-        .iter()
-        .any(|n| n == store::msp_app::CLIENT_SECRET);
+    let names = store::secrets::names(&state.db, store::msp_app::SECRET_SCOPE).await?;
+    let client_id = app.as_ref().map(|a| a.client_id.clone());
+    let credential = app.as_ref().map(|a| a.credential.clone());
+    let secret_set = credential.as_deref() == Some("secret")
+        && names.iter().any(|n| n == store::msp_app::CLIENT_SECRET);
+    let certificate = app.filter(|a| a.credential == "certificate");
     Ok(MspAppView {
-        client_id: app.map(|a| a.client_id),
+        client_id,
+        credential,
         secret_set,
+        certificate_thumbprint: certificate
+            .as_ref()
+            .and_then(|a| a.certificate_thumbprint.clone()),
+        certificate_expires_at: certificate
+            .and_then(|a| a.certificate_not_after)
+            .map(crate::domain::time::utc),
         redirect_uri: redirect_uri(state),
     })
 }
@@ -140,7 +253,7 @@ pub(crate) async fn consent_url(
             store::StoreError::NotFound => AppError::NotFound("no such customer"),
             other => other.into(),
         })?;
-    let Some((app, _)) = store::msp_app::with_secret(&state.db, &state.keyring).await? else {
+    let Some((app, _)) = store::msp_app::with_credential(&state.db, &state.keyring).await? else {
         return Err(AppError::Conflict(
             "the MSP's Entra app is not configured; set it first (PUT /api/v1/entra/app or \
              `jitgate entra app set`)"
