@@ -131,12 +131,6 @@ pub fn authorization_url(
     Ok(url)
 }
 
-/// How jitgate authenticates to the token endpoint.
-pub enum ClientAuth {
-    /// `client_secret` in the form body (`client_secret_post`).
-    Secret(String),
-}
-
 #[derive(Deserialize)]
 struct TokenAnswer {
     id_token: Option<String>,
@@ -154,20 +148,23 @@ pub async fn exchange_code(
     http: &reqwest::Client,
     discovery: &Discovery,
     client_id: &str,
-    auth: &ClientAuth,
+    credential: &jitgate_graph::ClientCredential,
     redirect_uri: &str,
     code: &str,
     pkce_verifier: &str,
 ) -> Result<String, OidcError> {
-    let ClientAuth::Secret(secret) = auth;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("client_id", client_id),
-        ("client_secret", secret.as_str()),
-        ("code_verifier", pkce_verifier),
+    // A client secret in the body, or a client assertion signed with the MSP app's certificate.
+    let authentication = credential
+        .authentication_form(&discovery.token_endpoint, client_id)
+        .map_err(|e| OidcError::Provider(e.to_string()))?;
+    let mut form: Vec<(&str, String)> = vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code.into()),
+        ("redirect_uri", redirect_uri.into()),
+        ("client_id", client_id.into()),
+        ("code_verifier", pkce_verifier.into()),
     ];
+    form.extend(authentication);
     let response = http
         .post(&discovery.token_endpoint)
         .form(&form)

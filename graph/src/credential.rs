@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::error::GraphError;
 use crate::guid::new_guid;
-use crate::secret::{Secret, fingerprint};
+use crate::secret::{ExposeSecret as _, Secret, fingerprint};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523, as Microsoft's certificate
 /// credentials page names it).
@@ -49,6 +49,31 @@ impl ClientCredential {
             ClientCredential::Secret(_) => "secret",
             ClientCredential::Certificate(_) => "certificate",
         }
+    }
+
+    /// The fields that authenticate the client in a request to the token endpoint `token_url`:
+    /// `client_secret`, or a client assertion made now (never reused, so a retry carries a
+    /// fresh `jti` and times) with `aud` that exact URL
+    /// (https://learn.microsoft.com/entra/identity-platform/certificate-credentials). Never
+    /// both. Client credentials use it, and so does the console's OpenID Connect code
+    /// exchange through the MSP app.
+    pub fn authentication_form(
+        &self,
+        token_url: &str,
+        client_id: &str,
+    ) -> Result<Vec<(&'static str, String)>, GraphError> {
+        Ok(match self {
+            ClientCredential::Secret(secret) => {
+                vec![("client_secret", secret.expose_secret().to_string())]
+            }
+            ClientCredential::Certificate(certificate) => vec![
+                ("client_assertion_type", JWT_BEARER.to_string()),
+                (
+                    "client_assertion",
+                    certificate.assertion(token_url, client_id)?,
+                ),
+            ],
+        })
     }
 
     /// Tells credentials apart (token cache keys) without keeping or showing one: SHA-256 of

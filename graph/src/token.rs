@@ -17,7 +17,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::advice::{RETRYABLE_AADSTS, TokenErrorBody, token_refusal};
-use crate::credential::{ClientCredential, JWT_BEARER};
+
 use crate::error::GraphError;
 use crate::guid::new_guid;
 use crate::net::{retry_after_header, transport_failure};
@@ -211,16 +211,10 @@ fn token_form<'a>(
         ("scope", Cow::from(endpoint.scope)),
         ("grant_type", Cow::from("client_credentials")),
     ];
-    match &tenant.credential {
-        ClientCredential::Secret(secret) => {
-            form.push(("client_secret", Cow::from(secret.expose_secret())));
-        }
-        ClientCredential::Certificate(certificate) => {
-            let assertion = certificate.assertion(endpoint.url.as_str(), &tenant.client_id)?;
-            form.push(("client_assertion_type", Cow::from(JWT_BEARER)));
-            form.push(("client_assertion", Cow::from(assertion)));
-        }
-    }
+    let authentication = tenant
+        .credential
+        .authentication_form(endpoint.url.as_str(), &tenant.client_id)?;
+    form.extend(authentication.into_iter().map(|(k, v)| (k, Cow::from(v))));
     Ok(form)
 }
 

@@ -249,11 +249,12 @@ fn sign_in_problem(base: &str, status: StatusCode, title: &str, what: String) ->
     )
 }
 
-/// The client jitgate signs in as: the configured one, or the MSP's Entra app.
+/// The client jitgate signs in as: the configured one (its secret in a file), or the MSP's
+/// Entra app with its secret or certificate.
 async fn sign_in_client(
     state: &AppState,
-) -> Result<Result<(String, crate::oidc::ClientAuth), String>, PageError> {
-    let msp_app = store::msp_app::with_secret(&state.db, &state.keyring).await?;
+) -> Result<Result<(String, jitgate_graph::ClientCredential), String>, PageError> {
+    let msp_app = crate::jobs::msp_app_credential(state).await?;
     let client_id = match (&state.config.sign_in_client_id, &msp_app) {
         (Some(id), _) => id.clone(),
         (None, Some((app, _))) => app.client_id.clone(),
@@ -263,9 +264,11 @@ async fn sign_in_client(
             ));
         }
     };
-    let secret = match (&state.config.sign_in_client_secret_file, msp_app) {
+    let credential = match (&state.config.sign_in_client_secret_file, msp_app) {
         (Some(path), _) => match std::fs::read_to_string(path) {
-            Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+            Ok(s) if !s.trim().is_empty() => jitgate_graph::ClientCredential::Secret(
+                jitgate_graph::Secret::from(s.trim().to_string()),
+            ),
             _ => {
                 return Ok(Err(format!(
                     "sign_in_client_secret_file ({}) cannot be read or is empty",
@@ -273,14 +276,16 @@ async fn sign_in_client(
                 )));
             }
         },
-        (None, Some((app, secret))) if app.client_id.eq_ignore_ascii_case(&client_id) => secret,
+        (None, Some((app, credential))) if app.client_id.eq_ignore_ascii_case(&client_id) => {
+            credential
+        }
         (None, _) => {
             return Ok(Err(
                 "sign_in_client_secret_file is not set for sign_in_client_id".into(),
             ));
         }
     };
-    Ok(Ok((client_id, crate::oidc::ClientAuth::Secret(secret))))
+    Ok(Ok((client_id, credential)))
 }
 
 async fn oidc_start(

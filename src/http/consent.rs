@@ -19,18 +19,14 @@ use crate::store::msp_app::{ConsentState, MspApp};
 use crate::store::{self, StoreError, audit::AuditEntry, now_ms};
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
-use jitgate_connectors::html::escape;
 use std::collections::HashMap;
 
 /// Global Administrator's template id: what a customer connected without settings of its own
 /// gets (https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference).
 const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
-
-/// No script, no style, no framing: the page is text and one link.
-const CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 pub fn router() -> Router<AppState> {
     Router::new().route(CALLBACK_PATH, get(callback))
@@ -370,39 +366,19 @@ async fn store_connection(
     tx.commit().await
 }
 
+/// The result as a page of the console's look, with the way back to the customer.
 fn page(state: &AppState, outcome: Outcome) -> Response {
-    let paragraphs: String = outcome
-        .lines
-        .iter()
-        .map(|l| format!("<p>{}</p>", escape(l)))
-        .collect();
-    let back = match &outcome.customer_id {
-        Some(id) => format!(
-            "<p><a href=\"{}\">Back to the customer</a></p>",
-            escape(&format!(
-                "{}/api/v1/customers/{id}",
-                state.config.public_url.as_str().trim_end_matches('/')
-            ))
-        ),
-        None => String::new(),
-    };
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · jitgate</title></head><body><h1>{title}</h1>{paragraphs}{back}</body></html>",
-        title = escape(outcome.title),
+    let base = super::pages::base(state);
+    let markup = super::pages::card_page(
+        &base,
+        outcome.title,
+        maud::html! {
+            h1 { (outcome.title) }
+            @for line in &outcome.lines { p { (line) } }
+            @if let Some(id) = &outcome.customer_id {
+                p { a href={ (base) "/console/customers/" (id) } id="back-to-customer" { "Back to the customer" } }
+            }
+        },
     );
-    let mut response = (outcome.status, Html(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
+    super::pages::respond(outcome.status, markup)
 }

@@ -28,10 +28,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(credential::router())
-        .merge(consent::router())
         .merge(
             Router::new()
                 .merge(pages::router())
+                .merge(consent::router())
                 .merge(auth::router())
                 .merge(console::router())
                 .layer(axum::middleware::map_response_with_state(

@@ -31,6 +31,7 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
         client_id: MSP_CLIENT_ID.into(),
         client_secret: MSP_SECRET.into(),
         redirect_uris: vec![format!("{}/entra/consent/callback", w.app.url)],
+        ..Default::default()
     });
     w.graph.add_tenant(TenantSpec::new(
         CONTOSO_TENANT,
@@ -101,8 +102,15 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
         "the tenant came from the token"
     );
 
-    // Pick the domain and a role from the tenant, save: the check runs.
-    b.goto(&format!("{}/console/customers/{contoso}", w.app.url))
+    // Back to the customer from the result page; pick the domain and a role from the tenant,
+    // save: the check runs.
+    b.find(Locator::Id("back-to-customer"))
+        .await?
+        .click()
+        .await?;
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("f-jit_domain"))
         .await?;
     let domain = b.find(Locator::Id("f-jit_domain")).await?;
     assert_eq!(domain.prop("value").await?.as_deref(), Some(CONTOSO_DOMAIN));

@@ -7,7 +7,7 @@ use crate::domain::names::Guid;
 use crate::http::error::{ApiResult, AppError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::state::AppState;
-use crate::store::{self, audit::AuditEntry, now_ms};
+use crate::store::{self, now_ms};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -98,7 +98,7 @@ async fn put_app(
     store::msp_app::put(&mut tx, &state.keyring, &valid.client_id, &credential).await?;
     store::audit::record(
         &mut tx,
-        &AuditEntry::new(caller.audit_actor(), "entra.app.set", "ok").detail(format!(
+        &caller.audit("entra.app.set", "ok").detail(format!(
             "client id {}; {} set",
             valid.client_id,
             credential.describe()

@@ -136,6 +136,6 @@ fn sorted_by_name(names: &std::collections::HashMap<String, String>) -> Vec<(Str
         .iter()
         .map(|(id, name)| (id.clone(), name.clone()))
         .collect();
-    all.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+    all.sort_by_key(|(_, name)| name.to_lowercase());
     all
 }
