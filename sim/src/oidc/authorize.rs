@@ -49,7 +49,9 @@ fn trusted_redirect(
     if st.tenant(tenant).is_none() {
         return Err(error_page(
             90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."),
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."
+            ),
         ));
     }
     let client_id = params.get("client_id").map(String::as_str).unwrap_or("");

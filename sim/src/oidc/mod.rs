@@ -75,8 +75,8 @@ use discovery::*;
 use errors::*;
 pub use handle::OidcSim;
 use signing::*;
-pub use state::{IdTokenFault, OidcUser, TokenRequest};
 use state::*;
+pub use state::{IdTokenFault, OidcUser, TokenRequest};
 use token::*;
 
 fn router(state: Shared) -> Router {

@@ -40,7 +40,9 @@ fn redeem(
         return Err(bad_request(
             "invalid_request",
             90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."),
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."
+            ),
         ));
     }
     if let Some(name) = repeated_field(form) {
@@ -307,8 +309,7 @@ fn check_code(
 /// BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge, with a verifier of 43–128
 /// unreserved characters (RFC 7636 §4.1, §4.6).
 fn check_verifier(verifier: Option<&str>, challenge: &str) -> Result<(), String> {
-    let mismatch =
-        "The Code_Verifier does not match the code_challenge supplied in the authorization request.";
+    let mismatch = "The Code_Verifier does not match the code_challenge supplied in the authorization request.";
     let Some(verifier) = verifier else {
         return Err(format!("{mismatch} The request has no 'code_verifier'."));
     };
@@ -330,7 +331,9 @@ fn check_verifier(verifier: Option<&str>, challenge: &str) -> Result<(), String>
 
 fn issue_tokens(st: &mut SimState, code: Redeemed) -> Response {
     let issuer = st.issuer(&code.tenant);
-    let t = st.tenant_mut(&code.tenant).expect("codes name known tenants");
+    let t = st
+        .tenant_mut(&code.tenant)
+        .expect("codes name known tenants");
     let fault = t.next_fault.take();
     let user = t
         .users
@@ -356,12 +359,7 @@ fn issue_tokens(st: &mut SimState, code: Redeemed) -> Response {
 
 /// The `id_token` (https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference),
 /// spoiled as `fault` says.
-fn id_token(
-    issuer: &str,
-    code: &Redeemed,
-    user: &OidcUser,
-    fault: Option<IdTokenFault>,
-) -> String {
+fn id_token(issuer: &str, code: &Redeemed, user: &OidcUser, fault: Option<IdTokenFault>) -> String {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let issued_at = if fault == Some(IdTokenFault::Expired) {
         now - 7200
@@ -399,9 +397,5 @@ fn id_token(
         Some(IdTokenFault::BadSignature | IdTokenFault::Expired) | None => {}
     }
     let header = json!({ "typ": "JWT", "alg": "RS256", "kid": kid });
-    SIGNER.jwt(
-        &header,
-        &claims,
-        fault == Some(IdTokenFault::BadSignature),
-    )
+    SIGNER.jwt(&header, &claims, fault == Some(IdTokenFault::BadSignature))
 }
