@@ -10,6 +10,7 @@ mod audit;
 mod customers;
 mod dashboard;
 mod grants;
+mod technicians;
 mod ui;
 
 use super::error::AppError;
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/grants/{id}/end", post(grants::end))
         .route("/console/audit", get(audit::list))
         .route("/console/audit.csv", get(audit::csv))
+        .merge(technicians::routes())
 }
 
 /// The signed-in person if they may use the console; a technician without admin rights gets a
