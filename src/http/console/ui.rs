@@ -218,6 +218,14 @@ pub fn done_text(code: Option<&str>) -> Option<&'static str> {
         "customer-admin-revoked" => "Customer-admin right taken away.",
         "group-joined" => "Added to the group. Its roles apply from their next request.",
         "group-left" => "Removed from the group. This applies from their next request.",
+        "connector-created" => {
+            "Connector added. Give its webhook URL to the PSA and map its companies below."
+        }
+        "connector-saved" => "Connector saved. It applies from the next delivery.",
+        "connector-enabled" => "Connector enabled: deliveries are taken.",
+        "connector-disabled" => "Connector disabled: deliveries are refused.",
+        "company-mapped" => "Company mapped.",
+        "company-unmapped" => "Company mapping removed.",
         _ => return None,
     })
 }
