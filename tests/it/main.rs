@@ -12,6 +12,7 @@ mod architecture;
 mod browser;
 mod consent;
 mod console;
+mod console_pages;
 mod credential;
 mod demo;
 mod groups;
