@@ -389,3 +389,22 @@ async fn every_kind_has_its_own_form() {
     );
     assert_eq!(rewst["settings"], serde_json::json!({}));
 }
+
+#[tokio::test]
+async fn a_customer_admin_is_told_connectors_are_for_msp_admins() {
+    let app = spawn_app().await;
+    let contoso = app.create_customer("Contoso").await;
+    let bob = technician(&app, "bob@msp.example", false).await;
+    app.admin(
+        "PUT",
+        &format!("/api/v1/technicians/{bob}/administers/{contoso}"),
+        None,
+    )
+    .await;
+    let session = ConsoleSession::sign_in(&app, &bob).await;
+    let page = session.get("/console/connectors").await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("set up by MSP admins"));
+    let new = session.get("/console/connectors/new?kind=autotask").await;
+    assert_eq!(new.status, 403);
+}

@@ -701,7 +701,7 @@ pub async fn list(
     signed_in: SignedIn,
     Query(q): Query<Done>,
 ) -> Result<Markup, PageError> {
-    let signed_in = console_user(signed_in)?;
+    let signed_in = msp_admin(console_user(signed_in)?)?;
     let base = base(&state);
     let axum::Json(connectors) = list_connectors(State(state.clone()), signed_in.caller()).await?;
     Ok(ui::page(
@@ -742,6 +742,18 @@ pub async fn list(
     ))
 }
 
+/// Connectors are the MSP's, not a customer's: a customer admin gets a page saying so rather
+/// than the API's bare refusal (which the API gives anyway, for every connector page).
+fn msp_admin(signed_in: SignedIn) -> Result<SignedIn, PageError> {
+    if signed_in.session.is_admin {
+        Ok(signed_in)
+    } else {
+        Err(PageError::Forbidden(
+            "Connectors are set up by MSP admins; ask one to map your PSA companies.".into(),
+        ))
+    }
+}
+
 fn enabled_badge(enabled: bool) -> Markup {
     if enabled {
         ui::badge("ok", "enabled")
@@ -770,7 +782,7 @@ pub async fn new_page(
     signed_in: SignedIn,
     Query(q): Query<NewQuery>,
 ) -> Result<Markup, PageError> {
-    let signed_in = console_user(signed_in)?;
+    let signed_in = msp_admin(console_user(signed_in)?)?;
     let base = base(&state);
     let Some(kind) = q.kind.as_deref().and_then(ConnectorKind::parse) else {
         return Ok(ui::page(

@@ -570,9 +570,9 @@ pub async fn confirm_remove(
             (ui::heading(&title, Some(&t.email)))
             p class="banner stop" { strong { (grants_consequence(open)) } }
             ul {
-                li { "They can no longer request access from a ticket, and disappear from lists." }
+                li { "They can no longer request access from a ticket, their console sessions end, and they disappear from lists." }
                 li { "Each open grant ends like any end: roles removed, account disabled, the ticket told." }
-                li { "Adding the same email again restores them, without admin rights, delegations or customer-admin rights." }
+                li { "Adding the same email again restores them, without admin rights, delegations, groups or customer-admin rights." }
             }
             form method="post" action={ (base) "/console/technicians/" (t.id) "/remove" } class="inline" {
                 (csrf(&signed_in))
