@@ -14,6 +14,7 @@ mod certificate;
 mod consent;
 mod console;
 mod console_browser;
+mod console_pages;
 mod credential;
 mod demo;
 mod groups;

@@ -1,4 +1,5 @@
-//! `/api/v1/technicians`: technicians, the MSP-admin flag and delegations.
+//! `/api/v1/technicians`: technicians, the MSP-admin flag, delegations and customer-admin
+//! rights.
 
 use crate::domain::lifecycle::EndReason;
 use crate::domain::names::Email;
@@ -19,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_technician, delete_technician))
         .routes(routes!(make_admin, revoke_admin))
         .routes(routes!(delegate, undelegate))
+        .routes(routes!(make_customer_admin, revoke_customer_admin))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -38,6 +40,8 @@ pub struct TechnicianView {
     pub is_admin: bool,
     /// Customers delegated to the technician (those the caller may see).
     pub customers: Vec<String>,
+    /// Customers the technician administers in the console (those the caller may see).
+    pub administers: Vec<String>,
     pub created_at: i64,
 }
 
@@ -51,12 +55,18 @@ pub(crate) async fn view(
         .into_iter()
         .filter(|c| caller.may_see(c))
         .collect();
+    let administers = store::technicians::administered_customers(&state.db, &t.id)
+        .await?
+        .into_iter()
+        .filter(|c| caller.may_see(c))
+        .collect();
     Ok(TechnicianView {
         id: t.id,
         email: t.email,
         display_name: t.display_name,
         is_admin: t.is_admin,
         customers,
+        administers,
         created_at: t.created_at,
     })
 }
@@ -236,6 +246,64 @@ pub(crate) async fn set_delegation(
         end_now(&mut tx, &ended, EndReason::DelegationRemoved).await?;
         tx.commit().await?;
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Make the technician a customer admin of a customer (admin tokens only): in the console they
+/// see and manage that customer. It does not let them work in its tenant (that is a delegation).
+#[utoipa::path(put, path = "/technicians/{id}/administers/{customer_id}", tag = "technicians",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn make_customer_admin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, customer_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    set_customer_admin(state, caller, id, customer_id, true).await
+}
+
+/// Take the customer-admin right away (admin tokens only). Open grants are not affected.
+#[utoipa::path(delete, path = "/technicians/{id}/administers/{customer_id}", tag = "technicians",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn revoke_customer_admin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, customer_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    set_customer_admin(state, caller, id, customer_id, false).await
+}
+
+async fn set_customer_admin(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    customer_id: String,
+    on: bool,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    technician(&state, &id).await?;
+    store::customers::get(&state.db, &caller.visibility(), &customer_id)
+        .await
+        .map_err(|_| AppError::NotFound("no such customer"))?;
+    let action = if on {
+        "technician.customer_admin.grant"
+    } else {
+        "technician.customer_admin.revoke"
+    };
+    let mut tx = state.db.begin().await?;
+    if on {
+        store::technicians::add_customer_admin(&mut tx, &id, &customer_id).await?;
+    } else {
+        store::technicians::remove_customer_admin(&mut tx, &id, &customer_id).await?;
+    }
+    store::audit::record(
+        &mut tx,
+        &caller
+            .audit(action, "ok")
+            .technician(&id)
+            .customer(&customer_id),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

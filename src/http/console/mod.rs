@@ -7,9 +7,11 @@
 //! error from the API comes back as [`AppError::Validation`] and is shown next to its field.
 
 mod audit;
+mod connectors;
 mod customers;
 mod dashboard;
 mod grants;
+mod technicians;
 mod ui;
 
 use super::error::AppError;
@@ -48,6 +50,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/grants/{id}/end", post(grants::end))
         .route("/console/audit", get(audit::list))
         .route("/console/audit.csv", get(audit::csv))
+        .merge(technicians::routes())
+        .merge(connectors::routes())
 }
 
 /// The signed-in person if they may use the console; a technician without admin rights gets a

@@ -204,6 +204,28 @@ pub fn done_text(code: Option<&str>) -> Option<&'static str> {
         "end-requested" => {
             "Ending the grant: jitgate removes the roles, disables the account and tells the ticket."
         }
+        "technician-created" => "Technician added. Delegate customers to them below.",
+        "technician-removed" => {
+            "Technician removed. Their open grants are ending: roles removed, accounts disabled."
+        }
+        "admin-granted" => "They are an MSP admin now.",
+        "admin-revoked" => {
+            "MSP admin taken away. Open grants outside their delegations are ending."
+        }
+        "delegated" => "Customer delegated: they may get JIT access in its tenant.",
+        "undelegated" => "Delegation removed. An open grant in that customer is ending.",
+        "customer-admin-granted" => "They administer that customer in the console now.",
+        "customer-admin-revoked" => "Customer-admin right taken away.",
+        "group-joined" => "Added to the group. Its roles apply from their next request.",
+        "group-left" => "Removed from the group. This applies from their next request.",
+        "connector-created" => {
+            "Connector added. Give its webhook URL to the PSA and map its companies below."
+        }
+        "connector-saved" => "Connector saved. It applies from the next delivery.",
+        "connector-enabled" => "Connector enabled: deliveries are taken.",
+        "connector-disabled" => "Connector disabled: deliveries are refused.",
+        "company-mapped" => "Company mapped.",
+        "company-unmapped" => "Company mapping removed.",
         _ => return None,
     })
 }
