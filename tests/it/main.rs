@@ -23,6 +23,7 @@ mod ops;
 mod processes;
 mod psa_flows;
 mod secrets;
+mod sign_in;
 mod tenant_check;
 mod webhooks;
 mod world;
