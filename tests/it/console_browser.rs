@@ -54,11 +54,7 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
     b.goto(&format!("{}{link}", w.app.url)).await?;
     full_page_screenshot(b, 1280, &dir.join("console-sign-in.png")).await?;
     b.find(Locator::Id("sign-in")).await?.click().await?;
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("h1"))
-        .await?;
-    assert!(b.source().await?.contains("Dashboard"));
+    wait_for_text(b, "Needs attention").await?;
 
     // Add a customer, then Authorize: Microsoft's consent page (the simulator's) sends the
     // browser back to jitgate, which connects the tenant and checks it.
@@ -74,13 +70,7 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
         .await?
         .click()
         .await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !b.source().await?.contains(CONTOSO_TENANT) {
-        if tokio::time::Instant::now() > deadline {
-            return Err("the consent callback page did not name the tenant".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_text(b, CONTOSO_TENANT).await?;
     let customers = w.app.admin("GET", "/api/v1/customers", None).await;
     let contoso = customers
         .as_array()
@@ -126,11 +116,7 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
     .await?
     .click()
     .await?;
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(".banner.ok"))
-        .await?;
-    assert!(b.source().await?.contains("Connection saved and checked"));
+    wait_for_text(b, "Connection saved and checked").await?;
 
     // All admins starts with the connection's roles; add Exchange Administrator.
     b.find(Locator::Css(&format!(
@@ -145,10 +131,7 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
     .await?
     .click()
     .await?;
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(".banner.ok"))
-        .await?;
+    wait_for_text(b, "Role mappings saved").await?;
     let mappings = w
         .app
         .admin(
@@ -167,6 +150,21 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
     );
     full_page_screenshot(b, 1280, &dir.join("console-customer.png")).await?;
 
+    add_technician(b, &w.app.url, &contoso).await?;
+    let technicians = w.app.admin("GET", "/api/v1/technicians", None).await;
+    let jamie = technicians
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["email"] == "jamie@msp.example")
+        .expect("the technician was added");
+    assert_eq!(jamie["is_admin"], true, "{jamie}");
+    assert_eq!(jamie["customers"], json!([contoso]), "{jamie}");
+    full_page_screenshot(b, 1280, &dir.join("console-technician.png")).await?;
+
+    add_connectwise_connector(b, &w.app.url).await?;
+    full_page_screenshot(b, 1280, &dir.join("console-connector.png")).await?;
+
     // A signed delivery starts a grant for Fabrikam; the dashboard shows it; End now ends it.
     assert_eq!(w.request_on_ticket(9101, "alice").await, 202);
     w.notes(9101, 1).await;
@@ -179,10 +177,7 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
     b.find(Locator::Css("button.danger")).await?.click().await?;
     // app.js asks first.
     b.accept_alert().await?;
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(".banner.ok"))
-        .await?;
+    wait_for_text(b, "Ending the grant").await?;
     eventually("the grant ends", Duration::from_secs(30), || async {
         let grants = w.grants().await;
         grants[0]["ended_at"].is_i64().then_some(())
@@ -214,4 +209,123 @@ pub async fn walkthrough(b: &Client) -> Flow<PathBuf> {
     assert!(!audit.contains("customer.create"), "filtered");
     full_page_screenshot(b, 1280, &dir.join("console-audit.png")).await?;
     Ok(dashboard)
+}
+
+/// Add a technician, make them an MSP admin and delegate Contoso to them.
+async fn add_technician(b: &Client, url: &str, customer_id: &str) -> Flow<()> {
+    b.goto(&format!("{url}/console/technicians")).await?;
+    b.find(Locator::Id("f-name"))
+        .await?
+        .send_keys("Jamie Tech")
+        .await?;
+    b.find(Locator::Id("f-email"))
+        .await?
+        .send_keys("jamie@msp.example")
+        .await?;
+    b.find(Locator::Css(
+        "form[action$='/console/technicians'] button[type=submit]",
+    ))
+    .await?
+    .click()
+    .await?;
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("form[action$='/admin'] button"))
+        .await?
+        .click()
+        .await?;
+    wait_for_text(b, "They are an MSP admin now").await?;
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("form[action$='/delegations'] select"))
+        .await?
+        .select_by_value(customer_id)
+        .await?;
+    b.find(Locator::Css(
+        "form[action$='/delegations'] button[type=submit]",
+    ))
+    .await?
+    .click()
+    .await?;
+    wait_for_text(b, "Customer delegated").await?;
+    Ok(())
+}
+
+/// Create a ConnectWise connector with a site that has a path, see the inline error, fix it,
+/// and copy the webhook URL.
+async fn add_connectwise_connector(b: &Client, url: &str) -> Flow<()> {
+    b.goto(&format!("{url}/console/connectors/new?kind=connectwise"))
+        .await?;
+    let fields = [
+        ("name", "ConnectWise EU"),
+        ("s:site", "eu.myconnectwise.net/v4_6_release"),
+        ("s:company_id", "contosomsp"),
+        ("s:public_key", "a1B2c3D4e5F6g7H8"),
+        ("s:client_id", "3f0b9a6e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"),
+        ("s:trigger.custom_field", "Request JIT"),
+        ("secret:private_key", "pRiVaTeKeY9876"),
+    ];
+    for (name, value) in fields {
+        let input = b.find(Locator::Css(&format!("[name='{name}']"))).await?;
+        input.clear().await?;
+        input.send_keys(value).await?;
+    }
+    let submit = "form[action$='/console/connectors'] button[type=submit]";
+    b.find(Locator::Css(submit)).await?.click().await?;
+    let error = b
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[id='f-s:site-error']"))
+        .await?;
+    assert!(error.text().await?.contains("host name only"));
+    let site = b.find(Locator::Css("[name='s:site']")).await?;
+    site.clear().await?;
+    site.send_keys("eu.myconnectwise.net").await?;
+    // Secrets are never sent back to the browser: type it again.
+    b.find(Locator::Css("[name='secret:private_key']"))
+        .await?
+        .send_keys("pRiVaTeKeY9876")
+        .await?;
+    b.find(Locator::Css(submit)).await?.click().await?;
+    let copy = b
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(".webhook-url button.copy"))
+        .await?;
+    assert!(
+        copy.is_displayed().await?,
+        "the copy button shows with JavaScript"
+    );
+    copy.click().await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while copy.text().await? != "Copied" {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("the copy button says {:?}", copy.text().await?).into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let webhook = b
+        .find(Locator::Css(".webhook-url code"))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        webhook.starts_with(&format!("{url}/webhooks/")),
+        "{webhook}"
+    );
+    assert!(!b.source().await?.contains("pRiVaTeKeY9876"), "write-only");
+    Ok(())
+}
+
+/// Wait until the page shows `text` (a form's answer replaces the page; waiting for an element
+/// the old page also had would race the navigation).
+async fn wait_for_text(b: &Client, text: &str) -> Flow<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !b.source().await?.contains(text) {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("the page never showed {text:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }

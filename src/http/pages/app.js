@@ -14,8 +14,13 @@
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(text);
+      // The clipboard API can refuse (no focus, no permission): fall back to selecting.
+      return navigator.clipboard.writeText(text).catch(function () { return copyBySelection(text); });
     }
+    return copyBySelection(text);
+  }
+
+  function copyBySelection(text) {
     return new Promise(function (resolve, reject) {
       var area = document.createElement("textarea");
       area.value = text;
