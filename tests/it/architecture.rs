@@ -16,6 +16,11 @@ const RULES: &[(&str, &[&str])] = &[
         "domain",
         &["store", "jobs", "http", "app", "psa", "services"],
     ),
+    // The OpenID Connect protocol knows HTTP and tokens, not jitgate's data or pages.
+    (
+        "oidc",
+        &["store", "jobs", "http", "app", "psa", "services", "cli"],
+    ),
     (
         "supervision",
         &["store", "jobs", "http", "app", "psa", "services"],

@@ -403,3 +403,65 @@ async fn the_audit_page_filters_and_exports_csv() {
     assert!(row.contains("customer.create"));
     assert!(lines.next().is_none());
 }
+
+/// `jitgate admin login-link` against the running app's database (on a blocking thread: the
+/// in-process server must keep serving while the command waits for the database).
+async fn login_link_cli(app: &TestApp, email: &str) -> std::process::Output {
+    let (database_url, public_url, dir) = (
+        app.config.database_url.clone(),
+        app.url.clone(),
+        app.dir.path().to_path_buf(),
+    );
+    let email = email.to_string();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jitgate"))
+            .args([
+                "admin",
+                "login-link",
+                "--email",
+                &email,
+                "--valid-for",
+                "5m",
+            ])
+            .current_dir(&dir)
+            .env_clear()
+            .env("JITGATE_DATABASE_URL", database_url)
+            .env("JITGATE_PUBLIC_URL", public_url)
+            .env("JITGATE_LOG_FILTER", "warn")
+            .output()
+            .expect("the jitgate binary starts")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_makes_the_first_msp_admin_and_a_link_that_signs_them_in() {
+    let app = spawn_app().await;
+    let out = login_link_cli(&app, "First@MSP.example").await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("first MSP admin"), "{stderr}");
+    let link = stdout.trim();
+    assert!(
+        link.starts_with(&format!("{}/auth/link/", app.url)),
+        "{link}"
+    );
+    let technicians = app.admin("GET", "/api/v1/technicians", None).await;
+    assert_eq!(technicians[0]["email"], "first@msp.example");
+    assert_eq!(technicians[0]["is_admin"], true);
+
+    let signed_in = no_redirects().post(link).send().await.unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303);
+    assert!(session_cookie(&signed_in).is_some());
+
+    // With an MSP admin present, an unknown email is not made one.
+    let out = login_link_cli(&app, "stranger@elsewhere.example").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no technician has the email"));
+    let technicians = app.admin("GET", "/api/v1/technicians", None).await;
+    assert_eq!(technicians.as_array().unwrap().len(), 1);
+}
