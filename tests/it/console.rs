@@ -465,3 +465,46 @@ async fn the_cli_makes_the_first_msp_admin_and_a_link_that_signs_them_in() {
     let technicians = app.admin("GET", "/api/v1/technicians", None).await;
     assert_eq!(technicians.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_session_ends_after_its_idle_timeout() {
+    use jitgate::domain::duration::DurationSetting;
+    let app = crate::helpers::spawn_app_with(Box::new(|c: &mut jitgate::config::Config| {
+        c.session_idle_timeout = DurationSetting::parse("1s").unwrap();
+        c.session_max_age = DurationSetting::parse("1h").unwrap();
+    }))
+    .await;
+    let alice = technician(&app, "alice@msp.example", true).await;
+    let session = ConsoleSession::sign_in(&app, &alice).await;
+    assert_eq!(session.get("/console").await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let idle = session.get("/console").await;
+    assert_eq!(idle.status, 303, "idled out");
+    assert!(idle.location.unwrap().starts_with("/auth/sign-in"));
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_secure_and_host_only() {
+    let app = crate::helpers::spawn_app_with(Box::new(|c: &mut jitgate::config::Config| {
+        c.public_url = "https://jitgate.msp.example".parse().unwrap();
+    }))
+    .await;
+    let alice = technician(&app, "alice@msp.example", true).await;
+    let link = login_link_path(&app, &alice, 600_000).await;
+    let resp = no_redirects()
+        .post(format!("{}{link}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        set_cookie.starts_with("__Host-jitgate_session="),
+        "{set_cookie}"
+    );
+    assert!(
+        set_cookie.contains("; Secure")
+            && set_cookie.contains("HttpOnly")
+            && set_cookie.contains("Path=/")
+    );
+}
