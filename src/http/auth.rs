@@ -156,38 +156,23 @@ async fn use_link(
         }
         Err(e) => return Err(e.into()),
     };
-    let (session_id, cookie) = store::sessions::create(
+    let detail = format!(
+        "one-time link made by {} (valid until {})",
+        link.created_by,
+        utc(link.expires_at)
+    );
+    let cookie = start_session(
         &mut tx,
+        &state,
         &technician.id,
         SignInMethod::Link,
-        (client.ip.as_deref(), client.user_agent.as_deref()),
-        session::lifetimes(&state),
-    )
-    .await?;
-    store::audit::record(
-        &mut tx,
-        &AuditEntry::new(
-            format!("technician:{}", technician.id),
-            "auth.sign_in",
-            "ok",
-        )
-        .technician(&technician.id)
-        .session(&session_id)
-        .client(client.ip, client.user_agent)
-        .detail(format!(
-            "one-time link made by {} (valid until {})",
-            link.created_by,
-            utc(link.expires_at)
-        )),
+        client,
+        detail,
     )
     .await?;
     tx.commit().await?;
     let next = safe_next(form.next.as_deref().unwrap_or("/console"));
-    let mut response = Redirect::to(&format!("{base}{next}")).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session::set_cookie(&state, &cookie));
-    Ok(response)
+    Ok(land(&state, next, &cookie))
 }
 
 async fn sign_out(
@@ -473,34 +458,58 @@ async fn oidc_callback(
     };
     let mut tx = state.db.begin().await?;
     store::sessions::bind_subject(&mut tx, &technician.id, &claims.iss, &claims.sub).await?;
-    let (session_id, cookie) = store::sessions::create(
+    let detail = format!("OpenID Connect ({})", claims.iss);
+    let cookie = start_session(
         &mut tx,
+        &state,
         &technician.id,
         SignInMethod::Oidc,
-        (client.ip.as_deref(), client.user_agent.as_deref()),
-        session::lifetimes(&state),
-    )
-    .await?;
-    store::audit::record(
-        &mut tx,
-        &AuditEntry::new(
-            format!("technician:{}", technician.id),
-            "auth.sign_in",
-            "ok",
-        )
-        .technician(&technician.id)
-        .session(&session_id)
-        .client(client.ip, client.user_agent)
-        .detail(format!("OpenID Connect ({})", claims.iss)),
+        client,
+        detail,
     )
     .await?;
     tx.commit().await?;
-    let mut response =
-        Redirect::to(&format!("{base}{}", safe_next(&attempt.return_to))).into_response();
+    Ok(land(&state, safe_next(&attempt.return_to), &cookie))
+}
+
+/// Start a session for the technician in `tx`, with its audit row (how they signed in, from
+/// where); returns the cookie's token.
+async fn start_session(
+    tx: &mut store::Tx,
+    state: &AppState,
+    technician_id: &str,
+    method: SignInMethod,
+    client: ClientInfo,
+    detail: String,
+) -> Result<String, store::StoreError> {
+    let (session_id, cookie) = store::sessions::create(
+        tx,
+        technician_id,
+        method,
+        (client.ip.as_deref(), client.user_agent.as_deref()),
+        session::lifetimes(state),
+    )
+    .await?;
+    store::audit::record(
+        tx,
+        &AuditEntry::new(format!("technician:{technician_id}"), "auth.sign_in", "ok")
+            .technician(technician_id)
+            .session(&session_id)
+            .client(client.ip, client.user_agent)
+            .detail(detail),
+    )
+    .await?;
+    Ok(cookie)
+}
+
+/// The answer that lands a new session on `next` (a path of jitgate's), setting its cookie.
+fn land(state: &AppState, next: &str, cookie: &str) -> Response {
+    let base = super::pages::base(state);
+    let mut response = Redirect::to(&format!("{base}{next}")).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, session::set_cookie(&state, &cookie));
-    Ok(response)
+        .insert(header::SET_COOKIE, session::set_cookie(state, cookie));
+    response
 }
 
 /// The technician a verified ID token names: the one bound to its (issuer, subject), else the
