@@ -179,19 +179,15 @@ async fn resolve_from_portal(
             "the portal request names no customer or technician".into(),
         )));
     };
-    let customer = match store::customers::get(
-        &ctx.db,
-        &store::customers::Visibility::All,
-        customer_id,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(store::StoreError::NotFound) => {
-            return Ok(Err(Refusal("the customer was deleted".into())));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let customer =
+        match store::customers::get(&ctx.db, &store::customers::Visibility::All, customer_id).await
+        {
+            Ok(c) => c,
+            Err(store::StoreError::NotFound) => {
+                return Ok(Err(Refusal("the customer was deleted".into())));
+            }
+            Err(e) => return Err(e.into()),
+        };
     let technician = match store::technicians::get(&ctx.db, technician_id).await {
         Ok(t) => t,
         Err(store::StoreError::NotFound) => {
@@ -236,8 +232,7 @@ async fn resolve_from_psa(
             )));
         }
     };
-    let Some(mapping) = store::connectors::mapping(&ctx.db, connector_id, &company.0).await?
-    else {
+    let Some(mapping) = store::connectors::mapping(&ctx.db, connector_id, &company.0).await? else {
         return Ok(Err(Refusal(format!(
             "the PSA company {} is not mapped to a jitgate customer (map it with PUT /api/v1/connectors/{}/companies/{})",
             company.0, connector_id, company.0
@@ -537,12 +532,12 @@ async fn grant_locked(
         .as_ref()
         .zip(req.connector_id.as_ref())
         .map(|(t, connector_id)| NewNote {
-        connector_id: connector_id.clone(),
-        ticket_ref: t.0.clone(),
-        kind: NoteKind::Credentials,
-        title,
-        body,
-    });
+            connector_id: connector_id.clone(),
+            ticket_ref: t.0.clone(),
+            kind: NoteKind::Credentials,
+            title,
+            body,
+        });
     let action = if open.is_some() {
         "grant.extend"
     } else {
@@ -636,12 +631,21 @@ fn requested_duration(
     req: &RequestRow,
     connection: &store::customers::EntraConnection,
 ) -> Duration {
-    let wanted = req
-        .duration_secs
-        .or(connection.duration_secs)
+    grant_duration(&ctx.config, req.duration_secs, connection.duration_secs)
+}
+
+/// The rule for every request (webhook or portal): the asked length, else the customer's,
+/// else the configured default, at least a minute and never more than `jit_max_duration`.
+pub fn grant_duration(
+    config: &crate::config::Config,
+    asked_secs: Option<i64>,
+    customer_secs: Option<i64>,
+) -> Duration {
+    let wanted = asked_secs
+        .or(customer_secs)
         .map(|s| Duration::from_secs(s.max(60) as u64))
-        .unwrap_or(ctx.config.jit_duration.get());
-    wanted.min(ctx.config.jit_max_duration.get())
+        .unwrap_or(config.jit_duration.get());
+    wanted.min(config.jit_max_duration.get())
 }
 
 async fn graph_problem(
@@ -689,8 +693,7 @@ async fn after_start(
     };
     match connector.instance.reset_trigger(ticket).await {
         Ok(()) => {
-            if let Err(e) =
-                store::deliveries::release_latch(&ctx.db, connector_id, &ticket.0).await
+            if let Err(e) = store::deliveries::release_latch(&ctx.db, connector_id, &ticket.0).await
             {
                 tracing::warn!(error = %e, "could not release the trigger latch");
             }

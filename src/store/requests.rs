@@ -61,11 +61,7 @@ fn submitted_detail(request_id: &str, request: &PortalRequest) -> String {
 }
 
 /// The request `id` if `technician_id` asked for it in the portal (anyone else's is `None`).
-pub async fn portal_request(
-    db: &Db,
-    id: &str,
-    technician_id: &str,
-) -> Result<Option<RequestRow>> {
+pub async fn portal_request(db: &Db, id: &str, technician_id: &str) -> Result<Option<RequestRow>> {
     Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT * FROM jit_requests WHERE id = $1 AND source = 'portal' AND requested_by = $2")
         .bind(id).bind(technician_id).fetch_optional(pool).await?))
