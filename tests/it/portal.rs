@@ -171,7 +171,11 @@ async fn a_technician_requests_reveals_sets_totp_extends_and_ends_in_the_portal(
     let reveals = audit(&w, "credential.reveal").await;
     assert_eq!(reveals.len(), 1);
     assert_eq!(reveals[0]["outcome"], "ok");
-    assert!(reveals[0]["ip"].is_string(), "the reveal names the address: {}", reveals[0]);
+    assert!(
+        reveals[0]["ip"].is_string(),
+        "the reveal names the address: {}",
+        reveals[0]
+    );
     assert!(reveals[0]["session_id"].is_string());
 
     // Configure the TOTP key (checked against a code), then see the current code.
