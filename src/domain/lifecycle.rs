@@ -66,6 +66,16 @@ text_enum! {
 }
 
 text_enum! {
+    /// Where a JIT request came from.
+    RequestSource {
+        /// A PSA webhook delivery (a ticket's trigger).
+        Psa = "psa",
+        /// A signed-in technician in the portal (`/portal`), with or without a ticket.
+        Portal = "portal",
+    }
+}
+
+text_enum! {
     /// Why a grant ended.
     EndReason {
         Expired = "expired",

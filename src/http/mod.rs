@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod pages;
+pub mod portal;
 pub mod session;
 pub mod state;
 pub mod webhooks;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(consent::router())
                 .merge(auth::router())
                 .merge(console::router())
+                .merge(portal::router())
                 .layer(axum::middleware::map_response_with_state(
                     state.clone(),
                     pages::security_headers,

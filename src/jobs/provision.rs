@@ -6,7 +6,7 @@ use super::texts::{self, CredentialsNote};
 use super::{JobContext, JobError, backoff, queue, tenant_of};
 use crate::crypto::random_token;
 use crate::domain::ids::RequestId;
-use crate::domain::lifecycle::{EndReason, NoteKind, RequestKind, RequestStatus};
+use crate::domain::lifecycle::{EndReason, NoteKind, RequestKind, RequestSource, RequestStatus};
 use crate::domain::names::{Email, UpnTemplate};
 use crate::psa::RegistryError;
 use crate::store::audit::AuditEntry;
@@ -136,7 +136,82 @@ async fn resolve(
     ctx: &JobContext,
     req: &RequestRow,
 ) -> Result<Result<Resolved, Refusal>, JobError> {
-    let connector = match ctx.connectors.get(&req.connector_id).await {
+    let (customer, technician, ticket) = match req.source {
+        RequestSource::Psa => match resolve_from_psa(ctx, req).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+        RequestSource::Portal => match resolve_from_portal(ctx, req).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+    };
+    if req.kind == RequestKind::Request
+        && !store::technicians::may_work(&ctx.db, &technician, &customer.id).await?
+    {
+        return Ok(Err(Refusal(format!(
+            "{} is not delegated to {}",
+            technician.email, customer.name
+        ))));
+    }
+    Ok(Ok(Resolved {
+        customer,
+        technician,
+        ticket,
+    }))
+}
+
+/// The customer, technician and ticket a request names before the delegation check.
+type Found = (
+    store::customers::Customer,
+    store::technicians::Technician,
+    Option<TicketRef>,
+);
+
+/// A portal request names its customer and technician (the signed-in one): no PSA to ask. A
+/// ticket is one only with a connector to post to.
+async fn resolve_from_portal(
+    ctx: &JobContext,
+    req: &RequestRow,
+) -> Result<Result<Found, Refusal>, JobError> {
+    let (Some(customer_id), Some(technician_id)) = (&req.customer_id, &req.requested_by) else {
+        return Ok(Err(Refusal(
+            "the portal request names no customer or technician".into(),
+        )));
+    };
+    let customer =
+        match store::customers::get(&ctx.db, &store::customers::Visibility::All, customer_id).await
+        {
+            Ok(c) => c,
+            Err(store::StoreError::NotFound) => {
+                return Ok(Err(Refusal("the customer was deleted".into())));
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let technician = match store::technicians::get(&ctx.db, technician_id).await {
+        Ok(t) => t,
+        Err(store::StoreError::NotFound) => {
+            return Ok(Err(Refusal(
+                "the requesting technician was removed from jitgate".into(),
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ticket = req
+        .ticket_of_connector()
+        .map(|(_, t)| TicketRef(t.to_string()));
+    Ok(Ok((customer, technician, ticket)))
+}
+
+/// A webhook request: the PSA says which company (mapped to a customer) and who asked.
+async fn resolve_from_psa(
+    ctx: &JobContext,
+    req: &RequestRow,
+) -> Result<Result<Found, Refusal>, JobError> {
+    let Some(connector_id) = req.connector_id.as_deref() else {
+        return Ok(Err(Refusal("the request names no PSA connector".into())));
+    };
+    let connector = match ctx.connectors.get(connector_id).await {
         Ok(c) => c,
         Err(RegistryError::Unknown) => {
             return Ok(Err(Refusal("the PSA connector was deleted".into())));
@@ -157,11 +232,10 @@ async fn resolve(
             )));
         }
     };
-    let Some(mapping) = store::connectors::mapping(&ctx.db, &req.connector_id, &company.0).await?
-    else {
+    let Some(mapping) = store::connectors::mapping(&ctx.db, connector_id, &company.0).await? else {
         return Ok(Err(Refusal(format!(
             "the PSA company {} is not mapped to a jitgate customer (map it with PUT /api/v1/connectors/{}/companies/{})",
-            company.0, req.connector_id, company.0
+            company.0, connector_id, company.0
         ))));
     };
     let customer = store::customers::get(
@@ -189,19 +263,7 @@ async fn resolve(
     let Some(technician) = store::technicians::by_email(&ctx.db, &email).await? else {
         return Ok(Err(Refusal(format!("{email} is not a jitgate technician"))));
     };
-    if req.kind == RequestKind::Request
-        && !store::technicians::may_work(&ctx.db, &technician, &customer.id).await?
-    {
-        return Ok(Err(Refusal(format!(
-            "{} is not delegated to {}",
-            technician.email, customer.name
-        ))));
-    }
-    Ok(Ok(Resolved {
-        customer,
-        technician,
-        ticket,
-    }))
+    Ok(Ok((customer, technician, ticket)))
 }
 
 fn psa_problem<T>(e: PsaError, doing: &str) -> Result<Result<T, Refusal>, JobError> {
@@ -313,10 +375,9 @@ async fn note_distinct_upn(
     wanted: &str,
     chosen: &str,
 ) -> Result<(), JobError> {
-    let audit = AuditEntry::new("system", "account.upn", "ok")
+    let audit = with_connector(AuditEntry::new("system", "account.upn", "ok"), req)
         .customer(&who.customer.id)
         .technician(&who.technician.id)
-        .connector(&req.connector_id)
         .account(chosen)
         .detail(format!(
             "{wanted} belongs to another technician's JIT account; {} gets {chosen}",
@@ -466,22 +527,26 @@ async fn grant_locked(
         extended: open.is_some(),
         reveal_limit,
     });
-    let note = who.ticket.as_ref().map(|t| NewNote {
-        connector_id: req.connector_id.clone(),
-        ticket_ref: t.0.clone(),
-        kind: NoteKind::Credentials,
-        title,
-        body,
-    });
+    let note = who
+        .ticket
+        .as_ref()
+        .zip(req.connector_id.as_ref())
+        .map(|(t, connector_id)| NewNote {
+            connector_id: connector_id.clone(),
+            ticket_ref: t.0.clone(),
+            kind: NoteKind::Credentials,
+            title,
+            body,
+        });
     let action = if open.is_some() {
         "grant.extend"
     } else {
         "grant.start"
     };
-    let mut audit = AuditEntry::new(format!("technician:{}", who.technician.id), action, "ok")
+    let audit = AuditEntry::new(format!("technician:{}", who.technician.id), action, "ok");
+    let mut audit = with_connector(audit, req)
         .customer(&who.customer.id)
         .technician(&who.technician.id)
-        .connector(&req.connector_id)
         .tenant(&connection.tenant_id)
         .account(&upn)
         .detail(format!(
@@ -507,7 +572,12 @@ async fn grant_locked(
         technician_id: who.technician.id.clone(),
         request_id: req.id.clone(),
         connector_id: req.connector_id.clone(),
-        ticket_ref: who.ticket.as_ref().map(|t| t.0.clone()),
+        // A grant's ticket is one the end's note can reach: only with its connector.
+        ticket_ref: who
+            .ticket
+            .as_ref()
+            .filter(|_| req.connector_id.is_some())
+            .map(|t| t.0.clone()),
         expires_at,
         reveal_limit,
         link_token: random_token(),
@@ -561,12 +631,21 @@ fn requested_duration(
     req: &RequestRow,
     connection: &store::customers::EntraConnection,
 ) -> Duration {
-    let wanted = req
-        .duration_secs
-        .or(connection.duration_secs)
+    grant_duration(&ctx.config, req.duration_secs, connection.duration_secs)
+}
+
+/// The rule for every request (webhook or portal): the asked length, else the customer's,
+/// else the configured default, at least a minute and never more than `jit_max_duration`.
+pub fn grant_duration(
+    config: &crate::config::Config,
+    asked_secs: Option<i64>,
+    customer_secs: Option<i64>,
+) -> Duration {
+    let wanted = asked_secs
+        .or(customer_secs)
         .map(|s| Duration::from_secs(s.max(60) as u64))
-        .unwrap_or(ctx.config.jit_duration.get());
-    wanted.min(ctx.config.jit_max_duration.get())
+        .unwrap_or(config.jit_duration.get());
+    wanted.min(config.jit_max_duration.get())
 }
 
 async fn graph_problem(
@@ -606,14 +685,15 @@ async fn after_start(
 ) {
     ctx.metrics.grants_started.inc();
     tracing::info!(request = %req.id, grant = %started.grant.id, extended = started.extended, "grant started");
-    let Some(ticket) = &who.ticket else { return };
-    let Ok(connector) = ctx.connectors.get(&req.connector_id).await else {
+    let (Some(ticket), Some(connector_id)) = (&who.ticket, req.connector_id.as_deref()) else {
+        return;
+    };
+    let Ok(connector) = ctx.connectors.get(connector_id).await else {
         return;
     };
     match connector.instance.reset_trigger(ticket).await {
         Ok(()) => {
-            if let Err(e) =
-                store::deliveries::release_latch(&ctx.db, &req.connector_id, &ticket.0).await
+            if let Err(e) = store::deliveries::release_latch(&ctx.db, connector_id, &ticket.0).await
             {
                 tracing::warn!(error = %e, "could not release the trigger latch");
             }
@@ -668,10 +748,9 @@ async fn cancel_open_grant(
         }
         None => "no open grant".to_string(),
     };
-    let audit = AuditEntry::new(format!("psa:{}", req.connector_id), "grant.cancel", "ok")
+    let audit = with_connector(AuditEntry::new(requester(req), "grant.cancel", "ok"), req)
         .customer(&who.customer.id)
         .technician(&who.technician.id)
-        .connector(&req.connector_id)
         .detail(detail.clone());
     let close = store::grants::RequestClose {
         request_id: &req.id,
@@ -699,20 +778,18 @@ async fn close(
         RequestStatus::Refused => (NoteKind::Refused, "refused"),
         _ => (NoteKind::Failed, "failed"),
     };
-    let note = req.ticket_ref.as_ref().map(|t| NewNote {
-        connector_id: req.connector_id.clone(),
-        ticket_ref: t.clone(),
-        kind: note_kind,
-        title,
-        body,
-    });
-    let mut audit = AuditEntry::new(
-        format!("psa:{}", req.connector_id),
-        format!("request.{status}"),
-        outcome,
-    )
-    .connector(&req.connector_id)
-    .detail(why.to_string());
+    // Only a request with a connector and a ticket has somewhere to say it.
+    let note = req
+        .ticket_of_connector()
+        .map(|(connector_id, ticket)| NewNote {
+            connector_id: connector_id.to_string(),
+            ticket_ref: ticket.to_string(),
+            kind: note_kind,
+            title,
+            body,
+        });
+    let audit = AuditEntry::new(requester(req), format!("request.{status}"), outcome);
+    let mut audit = with_connector(audit, req).detail(why.to_string());
     if let Some(c) = customer {
         audit = audit.customer(c);
     }
@@ -733,4 +810,22 @@ async fn close(
     store::grants::close_request_with_note(&mut tx, &ctx.keyring, queue::OUTBOX, &close).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Who made the request, as the audit trail names actors: the PSA for a webhook, the signed-in
+/// technician for a portal request.
+fn requester(req: &RequestRow) -> String {
+    match (req.source, &req.requested_by, &req.connector_id) {
+        (RequestSource::Portal, Some(technician), _) => format!("technician:{technician}"),
+        (_, _, Some(connector)) => format!("psa:{connector}"),
+        _ => "system".to_string(),
+    }
+}
+
+/// The request's connector on an audit entry, when it has one.
+fn with_connector(audit: AuditEntry, req: &RequestRow) -> AuditEntry {
+    match &req.connector_id {
+        Some(c) => audit.connector(c),
+        None => audit,
+    }
 }

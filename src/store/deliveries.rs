@@ -2,7 +2,7 @@
 //! in one transaction, so a redelivery or a crash can neither lose nor double a request.
 
 use super::{BeginWrite, Db, Result, new_id, now_ms, on_db};
-use crate::domain::lifecycle::{RequestKind, RequestStatus};
+use crate::domain::lifecycle::{RequestKind, RequestSource, RequestStatus};
 use crate::store::queue::{Outbox, PushJob};
 
 /// What a verified delivery asks for.
@@ -77,11 +77,14 @@ pub async fn release_latch(db: &Db, connector_id: &str, ticket_ref: &str) -> Res
     Ok(())
 }
 
+/// A JIT request, from a PSA delivery or the portal.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RequestRow {
     pub id: String,
-    pub connector_id: String,
-    pub delivery_key: String,
+    /// The PSA connector; `None` for a portal request without a ticket.
+    pub connector_id: Option<String>,
+    /// The delivery's key; `None` for a portal request.
+    pub delivery_key: Option<String>,
     pub kind: RequestKind,
     pub ticket_ref: Option<String>,
     pub psa_company_id: Option<String>,
@@ -94,6 +97,18 @@ pub struct RequestRow {
     pub grant_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub source: RequestSource,
+    /// The signed-in technician who asked in the portal.
+    pub requested_by: Option<String>,
+    /// The technician's own words (portal), shown in the audit trail.
+    pub reason: Option<String>,
+}
+
+impl RequestRow {
+    /// The connector and ticket a note about this request goes to, when it has both.
+    pub fn ticket_of_connector(&self) -> Option<(&str, &str)> {
+        Some((self.connector_id.as_deref()?, self.ticket_ref.as_deref()?))
+    }
 }
 
 pub async fn request(db: &Db, id: &str) -> Result<Option<RequestRow>> {

@@ -149,7 +149,8 @@ pub struct GrantStart {
     pub customer_id: String,
     pub technician_id: String,
     pub request_id: String,
-    pub connector_id: String,
+    /// `None` for a portal request without a ticket.
+    pub connector_id: Option<String>,
     pub ticket_ref: Option<String>,
     pub expires_at: i64,
     pub reveal_limit: i32,
@@ -193,7 +194,8 @@ pub async fn start_or_extend(
     let (grant_id, extended) = match open {
         Some(g) => {
             on_tx!(&mut tx, conn => sqlx::query(
-                "UPDATE grants SET expires_at = $1, version = version + 1, request_id = $2, connector_id = $3,
+                "UPDATE grants SET expires_at = $1, version = version + 1, request_id = $2,
+                     connector_id = CASE WHEN $4 IS NULL THEN connector_id ELSE $3 END,
                      ticket_ref = COALESCE($4, ticket_ref), updated_at = $5 WHERE id = $6")
                 .bind(s.expires_at.max(g.expires_at)).bind(&s.request_id).bind(&s.connector_id)
                 .bind(&s.ticket_ref).bind(now).bind(&g.id)

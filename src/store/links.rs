@@ -117,6 +117,15 @@ pub async fn find(db: &Db, token: &str) -> Result<Option<LinkView>> {
     Ok(on_db!(db, pool => sqlx::query_as(sql).bind(&hash).fetch_optional(pool).await?))
 }
 
+/// The grant's current link (the newest one not superseded), if any: the portal reveals
+/// through it, so a reveal there counts against the same limit as the ticket note's link.
+pub async fn current_for_grant(db: &Db, grant_id: &str) -> Result<Option<LinkView>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE l.grant_id = $1 AND l.superseded_at IS NULL ORDER BY l.created_at DESC, l.id DESC LIMIT 1"
+    ));
+    Ok(on_db!(db, pool => sqlx::query_as(sql).bind(grant_id).fetch_optional(pool).await?))
+}
+
 /// The grant is open and unexpired at `now` (read inside the spending transaction).
 const GRANT_LIVE: &str = "SELECT COUNT(*) FROM grants
     WHERE id = $1 AND ended_at IS NULL AND NOT end_requested AND expires_at > $2";

@@ -18,6 +18,7 @@ pub mod links;
 pub mod msp_app;
 pub mod notes;
 pub mod queue;
+pub mod requests;
 pub mod secrets;
 pub mod sessions;
 mod sqlite_busy;

@@ -374,7 +374,12 @@ async fn a_technician_without_admin_rights_is_kept_out_of_the_console() {
     let app = spawn_app().await;
     let carol = technician(&app, "carol@msp.example", false).await;
     let session = ConsoleSession::sign_in(&app, &carol).await;
-    let page = session.get("/console").await;
+    // The default landing sends them to their place, the portal (issue 14) …
+    let landing = session.get("/console").await;
+    assert_eq!(landing.status, 303);
+    assert_eq!(landing.location.as_deref(), Some("/portal"));
+    // … and every console page stays closed.
+    let page = session.get("/console/customers").await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("without admin rights"));
 }

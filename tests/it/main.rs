@@ -20,6 +20,7 @@ mod demo;
 mod groups;
 mod lifecycle;
 mod ops;
+mod portal;
 mod processes;
 mod psa_flows;
 mod secrets;

@@ -12,7 +12,7 @@ mod customers;
 mod dashboard;
 mod grants;
 mod technicians;
-mod ui;
+pub(crate) mod ui;
 
 use super::error::AppError;
 use super::pages::{PageError, respond};
@@ -26,7 +26,7 @@ use axum::routing::{get, post};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
-        .route("/console", get(dashboard::page))
+        .route("/console", get(dashboard_or_portal))
         .route(
             "/console/customers",
             get(customers::list).post(customers::create),
@@ -54,6 +54,20 @@ pub fn router() -> Router<AppState> {
         .merge(connectors::routes())
 }
 
+/// Where sign-in lands by default: the dashboard, or for a technician without admin rights
+/// their place, the portal (instead of a page saying the console is not for them).
+async fn dashboard_or_portal(
+    state: axum::extract::State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    use axum::response::IntoResponse as _;
+    if !signed_in.is_console_user() {
+        let portal = format!("{}/portal", super::pages::base(&state));
+        return Ok(Redirect::to(&portal).into_response());
+    }
+    Ok(dashboard::page(state, signed_in).await?.into_response())
+}
+
 /// The signed-in person if they may use the console; a technician without admin rights gets a
 /// page saying so (their place is the portal).
 pub(crate) fn console_user(signed_in: SignedIn) -> Result<SignedIn, PageError> {
@@ -62,7 +76,8 @@ pub(crate) fn console_user(signed_in: SignedIn) -> Result<SignedIn, PageError> {
     } else {
         Err(PageError::Forbidden(
             "The console is for MSP admins and customer admins. You are signed in as a \
-             technician without admin rights; ask an MSP admin if you need them."
+             technician without admin rights: your tenants are in the portal, at /portal. Ask an \
+             MSP admin if you need admin rights."
                 .into(),
         ))
     }

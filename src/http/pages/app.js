@@ -55,3 +55,47 @@
     });
   });
 })();
+
+// Portal (/portal): a request page follows its request (`data-poll` on #request-status, a JSON
+// endpoint of the same session) and reloads once it is ready or refused; the TOTP code rolls
+// over to the next ones it was given (`data-next`) and counts its seconds down.
+(function () {
+  "use strict";
+
+  var status = document.getElementById("request-status");
+  if (status && status.getAttribute("data-poll")) {
+    var url = status.getAttribute("data-poll");
+    var poll = function () {
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (body && body.status && body.status !== "pending") {
+            window.location.reload();
+          } else {
+            window.setTimeout(poll, 1500);
+          }
+        }, function () { window.setTimeout(poll, 5000); });
+    };
+    window.setTimeout(poll, 1000);
+  }
+
+  var code = document.getElementById("totp-code");
+  var seconds = document.getElementById("totp-seconds");
+  if (code && seconds && code.getAttribute("data-seconds")) {
+    var left = parseInt(code.getAttribute("data-seconds"), 10) || 30;
+    var next = (code.getAttribute("data-next") || "").split(" ").filter(function (c) { return c; });
+    window.setInterval(function () {
+      left -= 1;
+      if (left <= 0) {
+        if (next.length === 0) {
+          code.textContent = "—";
+          seconds.textContent = "0";
+          return;
+        }
+        code.textContent = next.shift();
+        left = 30; // Entra's authenticator codes change every 30 seconds
+      }
+      seconds.textContent = String(left);
+    }, 1000);
+  }
+})();
