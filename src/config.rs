@@ -73,6 +73,30 @@ pub struct Config {
     pub sign_in_client_secret_file: Option<PathBuf>,
     /// The sign-in button says "Sign in with <this>".
     pub sign_in_label: String,
+    /// What the credential link in a ticket note does: `sign_in` opens the grant in the portal
+    /// for its own technician only (signed in); `bearer` reveals to whoever holds the link;
+    /// `auto` is `sign_in` when `sign_in_issuer` is set, `bearer` otherwise.
+    pub credential_links: CredentialLinks,
+}
+
+/// See [`Config::credential_links`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialLinks {
+    Auto,
+    SignIn,
+    Bearer,
+}
+
+impl Config {
+    /// Whether a credential link needs its technician's own sign-in.
+    pub fn links_need_sign_in(&self) -> bool {
+        match self.credential_links {
+            CredentialLinks::SignIn => true,
+            CredentialLinks::Bearer => false,
+            CredentialLinks::Auto => self.sign_in_issuer.is_some(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -103,6 +127,7 @@ impl Default for Config {
             sign_in_client_id: None,
             sign_in_client_secret_file: None,
             sign_in_label: "Microsoft".into(),
+            credential_links: CredentialLinks::Auto,
         }
     }
 }
@@ -145,6 +170,7 @@ const KEYS: &[&str] = &[
     "sign_in_client_id",
     "sign_in_client_secret_file",
     "sign_in_label",
+    "credential_links",
 ];
 
 impl Config {

@@ -34,6 +34,16 @@ impl ConnectorKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// The product's name, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectorKind::Connectwise => "ConnectWise PSA",
+            ConnectorKind::Autotask => "Autotask",
+            ConnectorKind::Halopsa => "HaloPSA",
+            ConnectorKind::StandardWebhooks => "Standard Webhooks",
+        }
+    }
+
     /// The secrets this kind accepts (write-only through the admin API, sealed at rest).
     pub fn secrets(self) -> &'static [SecretSpec] {
         match self {

@@ -19,6 +19,7 @@ mod page;
 
 use super::error::AppError;
 use super::extract::ClientInfo;
+use super::session::{NoSession, SignedIn};
 use super::state::AppState;
 use crate::domain::totp::{Code, TotpKey};
 use crate::store::links::{self, LinkState, LinkView, TotpSaved};
@@ -144,7 +145,15 @@ async fn find_link(state: &AppState, token: &str) -> Result<Option<LinkView>, Ap
     Ok(links::find(&state.db, token).await?)
 }
 
-async fn landing(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn landing(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    client: ClientInfo,
+    signed_in: Result<SignedIn, NoSession>,
+) -> Response {
+    if state.config.links_need_sign_in() {
+        return through_portal(&state, &token, client, signed_in).await;
+    }
     match find_link(&state, &token).await {
         Ok(Some(link)) if link.state() == LinkState::Valid => {
             let ctx = Ctx {
@@ -162,7 +171,11 @@ async fn reveal(
     State(state): State<AppState>,
     Path(token): Path<String>,
     client: ClientInfo,
+    signed_in: Result<SignedIn, NoSession>,
 ) -> Response {
+    if state.config.links_need_sign_in() {
+        return through_portal(&state, &token, client, signed_in).await;
+    }
     match try_reveal(&state, &token, client).await {
         Ok(response) => response,
         Err(e) => error_page(&state, e),
@@ -216,6 +229,65 @@ async fn try_reveal(
     ))
 }
 
+/// With sign-in required, a link only says which grant it is: its own technician, signed in,
+/// is sent to that grant in the portal (where revealing is counted and audited as here);
+/// anyone else sees whose access it is and nothing more, and the attempt is audited.
+async fn through_portal(
+    state: &AppState,
+    token: &str,
+    client: ClientInfo,
+    signed_in: Result<SignedIn, NoSession>,
+) -> Response {
+    let link = match find_link(state, token).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return dead_link(state, None),
+        Err(e) => return error_page(state, e),
+    };
+    let signed_in = match signed_in {
+        Ok(s) => s,
+        Err(NoSession::SignIn { .. }) => {
+            let next: String =
+                url::form_urlencoded::byte_serialize(format!("/c/{token}").as_bytes()).collect();
+            return Redirect::to(&format!("{}/auth/sign-in?next={next}", base(state)))
+                .into_response();
+        }
+        Err(NoSession::Internal(e)) => return error_page(state, e),
+    };
+    if signed_in.session.technician_id == link.technician_id {
+        return Redirect::to(&format!(
+            "{}/portal/tenants/{}",
+            base(state),
+            link.customer_id
+        ))
+        .into_response();
+    }
+    let mut entry = link
+        .audit("credential.reveal", "refused")
+        .client(client.ip, client.user_agent)
+        .session(&signed_in.session.id)
+        .detail(format!(
+            "opened by {}, not the grant's technician; link {}",
+            signed_in.session.email, link.link_id
+        ));
+    // The one who tried, not the one whose grant it is.
+    entry.actor = format!("technician:{}", signed_in.session.technician_id);
+    if let Err(e) = crate::store::audit::record_event(&state.db, &entry).await {
+        return error_page(state, e.into());
+    }
+    html(
+        StatusCode::FORBIDDEN,
+        page::problem(
+            base(state),
+            "This access is someone else's",
+            &format!(
+                "This JIT access in {} belongs to {}. Only they can see its credentials, \
+                 signed in to jitgate as themselves. Your attempt was recorded.",
+                link.customer_name, link.technician_name
+            ),
+        ),
+    )
+}
+
 /// A known link that may not reveal: audit the attempt (who tried a stale link matters) and
 /// say plainly why.
 async fn refuse_reveal(
@@ -266,8 +338,12 @@ async fn save_totp(
     State(state): State<AppState>,
     Path(token): Path<String>,
     client: ClientInfo,
+    signed_in: Result<SignedIn, NoSession>,
     form: Result<Form<TotpForm>, FormRejection>,
 ) -> Response {
+    if state.config.links_need_sign_in() {
+        return through_portal(&state, &token, client, signed_in).await;
+    }
     let result = match form {
         Ok(Form(form)) => try_save_totp(&state, &token, client, form).await,
         Err(rejection) => Err(AppError::BadRequest(rejection.body_text())),

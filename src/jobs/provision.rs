@@ -526,6 +526,7 @@ async fn grant_locked(
         expires_at,
         extended: open.is_some(),
         reveal_limit,
+        sign_in_required: ctx.config.links_need_sign_in(),
     });
     let note = who
         .ticket
@@ -685,6 +686,11 @@ async fn after_start(
 ) {
     ctx.metrics.grants_started.inc();
     tracing::info!(request = %req.id, grant = %started.grant.id, extended = started.extended, "grant started");
+    // Only a PSA's own trigger (a field the technician set) is reset; a request from the
+    // in-ticket link set nothing.
+    if req.source != RequestSource::Psa {
+        return;
+    }
     let (Some(ticket), Some(connector_id)) = (&who.ticket, req.connector_id.as_deref()) else {
         return;
     };

@@ -13,6 +13,8 @@ pub struct CredentialsNote<'a> {
     pub expires_at: i64,
     pub extended: bool,
     pub reveal_limit: i32,
+    /// The link opens the portal and reveals to its own technician only (signed in).
+    pub sign_in_required: bool,
 }
 
 pub fn credentials(n: &CredentialsNote) -> (String, String) {
@@ -33,15 +35,25 @@ pub fn credentials(n: &CredentialsNote) -> (String, String) {
             n.technician, n.customer
         )
     };
+    let how = if n.sign_in_required {
+        format!(
+            "The link opens the account in jitgate's portal: only {}, signed in to jitgate, can see the password (at most {} times), and it stops working when access ends.",
+            n.technician, n.reveal_limit
+        )
+    } else {
+        format!(
+            "The link shows the password after a click on Reveal, at most {} times, and stops working when access ends.",
+            n.reveal_limit
+        )
+    };
     let body = format!(
         "{first}\n\
          Account: {upn}\n\
          Access ends: {ends}\n\
          Credentials: {LINK_PLACEHOLDER}\n\
-         The link shows the password after a click on Reveal, at most {limit} times, and stops working when access ends.",
+         {how}",
         upn = n.upn,
         ends = utc(n.expires_at),
-        limit = n.reveal_limit,
     );
     (title, body)
 }
@@ -142,6 +154,7 @@ mod tests {
             expires_at: 0,
             extended: false,
             reveal_limit: 3,
+            sign_in_required: false,
         });
         assert!(
             body.contains(LINK_PLACEHOLDER)

@@ -21,6 +21,9 @@ pub struct PortalRequest {
     /// A ticket reference the technician typed: free text, kept for the audit trail. No note
     /// goes anywhere without a connector.
     pub ticket_ref: Option<String>,
+    /// The PSA connector whose ticket `ticket_ref` is, when the request came from the
+    /// in-ticket link: the credential note then goes to that ticket.
+    pub connector_id: Option<String>,
 }
 
 /// Record a portal request with its provisioning job and the `request.submitted` audit row
@@ -36,9 +39,10 @@ pub async fn submit_portal(
     on_tx!(tx, conn => sqlx::query(
         "INSERT INTO jit_requests (id, connector_id, delivery_key, kind, ticket_ref, duration_secs, status,
              customer_id, technician_id, source, requested_by, reason, created_at, updated_at)
-         VALUES ($1, NULL, NULL, $2, $3, $4, 'pending', $5, $6, 'portal', $6, $7, $8, $8)")
+         VALUES ($1, $9, NULL, $2, $3, $4, 'pending', $5, $6, 'portal', $6, $7, $8, $8)")
         .bind(&request_id).bind(RequestKind::Request).bind(&request.ticket_ref).bind(request.duration_secs)
         .bind(&request.customer_id).bind(&request.technician_id).bind(&request.reason).bind(now)
+        .bind(&request.connector_id)
         .execute(&mut *conn).await?.rows_affected());
     tx.push_job(&outbox.provision(&request_id)).await?;
     let entry = audit.clone().detail(submitted_detail(&request_id, request));
@@ -47,7 +51,12 @@ pub async fn submit_portal(
 }
 
 fn submitted_detail(request_id: &str, request: &PortalRequest) -> String {
-    let mut detail = format!("request {request_id} from the portal");
+    let mut detail = match &request.connector_id {
+        Some(connector) => {
+            format!("request {request_id} from the ticket link of connector {connector}")
+        }
+        None => format!("request {request_id} from the portal"),
+    };
     if let Some(secs) = request.duration_secs {
         detail.push_str(&format!("; {} minutes asked", secs / 60));
     }

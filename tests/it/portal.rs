@@ -316,6 +316,7 @@ async fn an_undelegated_customer_is_refused() {
         duration_secs: None,
         reason: None,
         ticket_ref: None,
+        connector_id: None,
     };
     let entry = jitgate::store::audit::AuditEntry::new("test", "request.submitted", "ok");
     let id = jitgate::store::requests::submit_portal(
@@ -422,4 +423,174 @@ async fn portal_forms_without_the_sessions_csrf_token_change_nothing() {
     assert_eq!(cross.status, 403);
     assert!(audit(&w, "request.submitted").await.is_empty());
     assert!(w.graph.users(TENANT).is_empty());
+}
+
+/// "Request JIT" from inside a ConnectWise ticket: the link on the connector's page, the
+/// signed-in technician as requester, the account, and the note on that very ticket.
+#[tokio::test]
+async fn the_in_ticket_link_requests_access_for_the_ticket_and_notes_it() {
+    use jitgate_sim::connectwise::SeedTicket;
+    let w = World::new().await;
+    w.cw.add_ticket(SeedTicket::new(4242, crate::world::COMPANY));
+    let admin = technician(&w.app, "lead@msp.example", true).await;
+    let console = ConsoleSession::sign_in(&w.app, &admin).await;
+    let connector_page = console
+        .get(&format!("/console/connectors/{}", w.connector_id))
+        .await;
+    let link = format!("{}/request/{}?ticket=[cw_id]", w.app.url, w.connector_id);
+    assert!(
+        connector_page.body.contains(&link),
+        "the console shows the link to paste"
+    );
+
+    let path = format!("/request/{}?ticket=4242", w.connector_id);
+    let anonymous = crate::console::no_redirects()
+        .get(format!("{}{path}", w.app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 303, "sign in first");
+
+    let s = ConsoleSession::sign_in(&w.app, &w.technician_id).await;
+    let confirm = s.get(&path).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("JIT admin in Fabrikam"));
+    assert!(confirm.body.contains("id=\"ticket-ref\">4242<"));
+    let sent = s
+        .post(
+            &path,
+            &confirm,
+            &[("duration_minutes", "60"), ("reason", "mailbox fix")],
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let status = decided(&s, sent.location.as_deref().unwrap()).await;
+    assert_eq!(status["status"], "provisioned", "{status}");
+
+    let note = &w.notes(4242, 1).await[0];
+    assert!(
+        note.text.contains("JIT admin account ready"),
+        "{}",
+        note.text
+    );
+    let grants = w.grants().await;
+    assert_eq!(grants[0]["ticket_ref"], "4242");
+    assert_eq!(grants[0]["connector_id"], w.connector_id.as_str());
+    let audit = w
+        .app
+        .admin("GET", "/api/v1/audit?action=request.submitted", None)
+        .await;
+    assert!(
+        audit[0]["detail"].as_str().unwrap().contains("ticket link"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_unknown_or_unmapped_ticket_and_an_undelegated_technician_change_nothing() {
+    use jitgate_sim::connectwise::SeedTicket;
+    let w = World::new().await;
+    w.cw.add_ticket(SeedTicket::new(5151, 999));
+    w.cw.add_ticket(SeedTicket::new(6161, crate::world::COMPANY));
+    let s = ConsoleSession::sign_in(&w.app, &w.technician_id).await;
+    let base = format!("/request/{}", w.connector_id);
+    let forged = s.get(&format!("{base}?ticket=1%20OR%201=1")).await;
+    assert_eq!(forged.status, 400);
+    let unknown = s.get(&format!("{base}?ticket=999999")).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(unknown.body.contains("has no ticket 999999"));
+    let unmapped = s.get(&format!("{base}?ticket=5151")).await;
+    assert_eq!(unmapped.status, 403);
+    assert!(unmapped.body.contains("not mapped to a jitgate customer"));
+    let no_connector = s.get("/request/con_nope?ticket=6161").await;
+    assert_eq!(no_connector.status, 404);
+
+    let outsider = technician(&w.app, "outsider@msp.example", false).await;
+    let o = ConsoleSession::sign_in(&w.app, &outsider).await;
+    let refused = o.get(&format!("{base}?ticket=6161")).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("not delegated"));
+    // A hand-made POST is refused the same way.
+    let posted = o
+        .post(&format!("{base}?ticket=6161"), &o.get("/portal").await, &[])
+        .await;
+    assert_eq!(posted.status, 403);
+    let requests: i64 = match &w.app.db {
+        jitgate::store::Db::Sqlite(p) => sqlx::query_scalar("SELECT COUNT(*) FROM jit_requests")
+            .fetch_one(p)
+            .await
+            .unwrap(),
+        jitgate::store::Db::Postgres(p) => sqlx::query_scalar("SELECT COUNT(*) FROM jit_requests")
+            .fetch_one(p)
+            .await
+            .unwrap(),
+    };
+    assert_eq!(requests, 0, "nothing was requested");
+}
+
+/// With sign-in required, the link in the note opens the grant in the portal for its own
+/// technician; anyone else learns whose access it is and nothing more (and is audited).
+#[tokio::test]
+async fn a_credential_link_needs_its_own_technicians_sign_in() {
+    let w = World::with(WorldOptions {
+        links_need_sign_in: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(w.request_on_ticket(7301, "alice").await, 202);
+    let note = &w.notes(7301, 1).await[0];
+    assert!(note.text.contains("only Alice"), "{}", note.text);
+    let link = w.link_in(note);
+    let path = link.trim_start_matches(&w.app.url).to_string();
+
+    let anonymous = crate::console::no_redirects()
+        .get(&link)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 303);
+    assert!(
+        anonymous.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/auth/sign-in?next=%2Fc%2F")
+    );
+    let reveal_anonymous = crate::console::no_redirects()
+        .post(format!("{link}/reveal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reveal_anonymous.status().as_u16(), 303, "no bearer reveal");
+
+    let alice = ConsoleSession::sign_in(&w.app, &w.technician_id).await;
+    let own = alice.get(&path).await;
+    assert_eq!(own.status, 303);
+    assert_eq!(
+        own.location.as_deref(),
+        Some(format!("/portal/tenants/{}", w.customer_id).as_str())
+    );
+
+    let bob_id = technician(&w.app, "bob@msp.example", true).await;
+    let bob = ConsoleSession::sign_in(&w.app, &bob_id).await;
+    let theirs = bob.get(&path).await;
+    assert_eq!(theirs.status, 403);
+    assert!(theirs.body.contains("belongs to Alice"), "{}", theirs.body);
+    let password = w
+        .graph
+        .user_by_upn(TENANT, &w.jit_upn())
+        .unwrap()
+        .password
+        .unwrap();
+    assert!(!theirs.body.contains(&password) && !theirs.body.contains(&w.jit_upn()));
+    let refused = w
+        .app
+        .admin("GET", "/api/v1/audit?action=credential.reveal", None)
+        .await;
+    let row = refused
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["outcome"] == "refused")
+        .expect("audited");
+    assert_eq!(row["actor"], format!("technician:{bob_id}"));
 }

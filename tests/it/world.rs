@@ -31,6 +31,8 @@ pub struct WorldOptions {
     pub jit_duration: &'static str,
     pub sweep_interval: &'static str,
     pub delegated: bool,
+    /// Credential links need their technician's own sign-in (`credential_links = "sign_in"`).
+    pub links_need_sign_in: bool,
 }
 
 impl Default for WorldOptions {
@@ -39,6 +41,7 @@ impl Default for WorldOptions {
             jit_duration: "4h",
             sweep_interval: "1s",
             delegated: true,
+            links_need_sign_in: false,
         }
     }
 }
@@ -156,12 +159,18 @@ impl Sims {
         );
         let jit = DurationSetting::parse(opts.jit_duration).unwrap();
         let sweep = DurationSetting::parse(opts.sweep_interval).unwrap();
+        let links = if opts.links_need_sign_in {
+            jitgate::config::CredentialLinks::SignIn
+        } else {
+            jitgate::config::CredentialLinks::Auto
+        };
         spawn_app_with(Box::new(move |c: &mut Config| {
             c.ca_file = Some(ca_file);
             c.graph_url = graph_url;
             c.login_url = login_url;
             c.jit_duration = jit;
             c.sweep_interval = sweep;
+            c.credential_links = links;
             c.poll_interval = DurationSetting::from_millis(100);
         }))
         .await

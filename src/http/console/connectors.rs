@@ -105,12 +105,7 @@ fn required(mut setting: Setting) -> Setting {
 }
 
 fn kind_label(kind: ConnectorKind) -> &'static str {
-    match kind {
-        ConnectorKind::Connectwise => "ConnectWise PSA",
-        ConnectorKind::Autotask => "Autotask",
-        ConnectorKind::Halopsa => "HaloPSA",
-        ConnectorKind::StandardWebhooks => "Standard Webhooks",
-    }
+    kind.label()
 }
 
 /// The form of each kind: the settings of `connectors/src/<kind>/settings.rs`, explained as in
@@ -1070,6 +1065,7 @@ fn detail_page(
                     }
                 }
             }
+            (crate::http::portal::request_link_panel(&state.config.public_url, &c.id, kind))
             (mappings_panel(&base, signed_in, &d))
             (edit_panel(&base, signed_in, &d, &form))
         },

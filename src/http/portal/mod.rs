@@ -16,7 +16,10 @@
 //! technician id, so nobody else's can be named in a URL. Forms carry the session's CSRF token.
 
 mod tenants;
+mod ticket_link;
 mod view;
+
+pub use ticket_link::request_link_panel;
 
 use crate::domain::lifecycle::EndReason;
 use crate::domain::totp::{Code, TotpKey};
@@ -58,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tenants/{customer}/end", back().post(end_now))
         .route("/portal/requests/{id}", get(request_page))
         .route("/portal/requests/{id}/status", get(request_status))
+        .merge(ticket_link::router())
 }
 
 async fn home(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, PageError> {
@@ -159,7 +163,7 @@ async fn request_access(
         Access::Ending => Err(PageError::BadRequest(
             "Your previous access is still ending. Request again once it has ended.".into(),
         )),
-        _ => submit(&state, &signed_in, &tenant, &form).await,
+        _ => submit(&state, &signed_in, &tenant, &form, None).await,
     }
 }
 
@@ -176,16 +180,20 @@ async fn extend(
             "You have no open access in this tenant to extend.".into(),
         ));
     }
-    submit(&state, &signed_in, &tenant, &form).await
+    submit(&state, &signed_in, &tenant, &form, None).await
 }
 
+/// Record the request and follow it. `connector_id`: it came from a ticket of that connector
+/// (the in-ticket link), so the note goes to that ticket.
 async fn submit(
     state: &AppState,
     signed_in: &SignedIn,
     tenant: &Tenant,
     form: &RequestForm,
+    connector_id: Option<&str>,
 ) -> Result<Response, PageError> {
-    let request = portal_request(state, signed_in, tenant, form)?;
+    let mut request = portal_request(state, signed_in, tenant, form)?;
+    request.connector_id = connector_id.map(str::to_string);
     let me = &signed_in.session.technician_id;
     let audit = AuditEntry::new(format!("technician:{me}"), "request.submitted", "ok")
         .customer(&tenant.customer.id)
@@ -225,6 +233,7 @@ fn portal_request(
         duration_secs,
         reason: bounded_text(&form.reason, 500, "reason")?,
         ticket_ref: bounded_text(&form.ticket, 100, "ticket reference")?,
+        connector_id: None,
     })
 }
 
