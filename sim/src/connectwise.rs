@@ -964,8 +964,23 @@ struct SetupState {
     callback_writes: usize,
 }
 
-const CALLBACK_TYPES: [&str; 6] = ["Ticket", "Company", "Contact", "Project", "Opportunity", "Activity"];
-const TICKET_LEVELS: [&str; 7] = ["Owner", "Board", "Project", "Phase", "Status", "Ticket", "IntegratorTag"];
+const CALLBACK_TYPES: [&str; 6] = [
+    "Ticket",
+    "Company",
+    "Contact",
+    "Project",
+    "Opportunity",
+    "Activity",
+];
+const TICKET_LEVELS: [&str; 7] = [
+    "Owner",
+    "Board",
+    "Project",
+    "Phase",
+    "Status",
+    "Ticket",
+    "IntegratorTag",
+];
 
 impl ConnectWiseSim {
     /// The callbacks registered at the site, as `GET /system/callbacks` lists them.
@@ -987,14 +1002,32 @@ impl ConnectWiseSim {
         id
     }
 
+    /// Change a callback as an admin editing it in ConnectWise would.
+    pub fn replace_callback(&self, id: u64, mut callback: Value) {
+        callback["id"] = json!(id);
+        let mut state = self.shared.lock();
+        if let Some(slot) = state
+            .setup
+            .callbacks
+            .iter_mut()
+            .find(|c| c.get("id").and_then(Value::as_u64) == Some(id))
+        {
+            *slot = callback;
+        }
+    }
+
     /// Define a custom field on the Service Ticket screen without seeding a ticket that has it.
     pub fn define_custom_field(&self, id: u64, caption: &str, field_type: &str) {
-        self.shared.lock().setup.field_definitions.push(CustomField {
-            id,
-            caption: caption.into(),
-            field_type: field_type.into(),
-            value: Value::Null,
-        });
+        self.shared
+            .lock()
+            .setup
+            .field_definitions
+            .push(CustomField {
+                id,
+                caption: caption.into(),
+                field_type: field_type.into(),
+                value: Value::Null,
+            });
     }
 
     /// Replace the service boards and their statuses.
@@ -1009,14 +1042,25 @@ impl ConnectWiseSim {
 fn setup_routes() -> Router<Shared> {
     Router::new()
         .route("/system/info", get(system_info))
-        .route("/system/callbacks", get(list_callbacks).post(create_callback))
-        .route("/system/callbacks/{id}", axum::routing::put(update_callback))
+        .route(
+            "/system/callbacks",
+            get(list_callbacks).post(create_callback),
+        )
+        .route(
+            "/system/callbacks/{id}",
+            axum::routing::put(update_callback),
+        )
         .route("/system/userDefinedFields", get(list_field_definitions))
         .route("/service/boards", get(list_boards))
         .route("/service/boards/{id}/statuses", get(list_board_statuses))
 }
 
-async fn system_info(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn system_info(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&shared, &method, &uri, &headers) {
         return r;
     }
@@ -1024,7 +1068,12 @@ async fn system_info(State(shared): State<Shared>, method: Method, uri: Uri, hea
         .into_response()
 }
 
-async fn list_callbacks(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn list_callbacks(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&shared, &method, &uri, &headers) {
         return r;
     }
@@ -1034,7 +1083,12 @@ async fn list_callbacks(State(shared): State<Shared>, method: Method, uri: Uri, 
 /// The Developer Guide's required fields and limits, with ConnectWise's error shape.
 fn validate_callback(body: &Value) -> Result<(), Response> {
     let mut errors = Vec::new();
-    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim).unwrap_or_default();
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .unwrap_or_default()
+    };
     let mut missing = |field: &str| {
         errors.push(json!({"code": "NullValue", "message": format!("{field} may not be null."), "resource": "callbackEntry", "field": field}));
     };
@@ -1053,10 +1107,18 @@ fn validate_callback(body: &Value) -> Result<(), Response> {
     if text("description").chars().count() > 100 {
         errors.push(json!({"code": "InvalidField", "message": "description must be at most 100 characters.", "resource": "callbackEntry", "field": "description"}));
     }
-    if !text("type").is_empty() && !CALLBACK_TYPES.iter().any(|t| t.eq_ignore_ascii_case(text("type"))) {
+    if !text("type").is_empty()
+        && !CALLBACK_TYPES
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(text("type")))
+    {
         errors.push(json!({"code": "InvalidField", "message": "type is not a valid callback type.", "resource": "callbackEntry", "field": "type"}));
     }
-    if text("type").eq_ignore_ascii_case("ticket") && !TICKET_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(text("level"))) {
+    if text("type").eq_ignore_ascii_case("ticket")
+        && !TICKET_LEVELS
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(text("level")))
+    {
         errors.push(json!({"code": "InvalidField", "message": "level is not valid for a ticket callback.", "resource": "callbackEntry", "field": "level"}));
     }
     if !text("url").is_empty() && url::Url::parse(text("url")).is_err() {
@@ -1065,7 +1127,12 @@ fn validate_callback(body: &Value) -> Result<(), Response> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "callbackEntry object is invalid", Value::Array(errors)))
+        Err(cw_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidObject",
+            "callbackEntry object is invalid",
+            Value::Array(errors),
+        ))
     }
 }
 
@@ -1091,7 +1158,13 @@ fn stored_callback(id: u64, body: &Value) -> Value {
     stored
 }
 
-async fn create_callback(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_callback(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = admit(&shared, &method, &uri, &headers) {
         return r;
     }
@@ -1107,7 +1180,14 @@ async fn create_callback(State(shared): State<Shared>, method: Method, uri: Uri,
     (StatusCode::CREATED, axum::Json(stored)).into_response()
 }
 
-async fn update_callback(State(shared): State<Shared>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn update_callback(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = admit(&shared, &method, &uri, &headers) {
         return r;
     }
@@ -1116,11 +1196,26 @@ async fn update_callback(State(shared): State<Shared>, Path(id): Path<String>, m
         Err(r) => return r,
     };
     let Ok(id) = id.parse::<u64>() else {
-        return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "id is not valid.", Value::Null);
+        return cw_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidObject",
+            "id is not valid.",
+            Value::Null,
+        );
     };
     let mut state = shared.lock();
-    let Some(slot) = state.setup.callbacks.iter_mut().find(|c| c.get("id").and_then(Value::as_u64) == Some(id)) else {
-        return cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Callback with id {id} was not found."), Value::Null);
+    let Some(slot) = state
+        .setup
+        .callbacks
+        .iter_mut()
+        .find(|c| c.get("id").and_then(Value::as_u64) == Some(id))
+    else {
+        return cw_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("Callback with id {id} was not found."),
+            Value::Null,
+        );
     };
     *slot = stored_callback(id, &body);
     let stored = slot.clone();
@@ -1146,24 +1241,31 @@ async fn list_field_definitions(
         .map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string());
     let state = shared.lock();
     let mut definitions: BTreeMap<u64, &CustomField> = BTreeMap::new();
-    for field in state.tickets.values().flat_map(|t| &t.custom_fields).chain(&state.setup.field_definitions) {
+    for field in state
+        .tickets
+        .values()
+        .flat_map(|t| &t.custom_fields)
+        .chain(&state.setup.field_definitions)
+    {
         definitions.entry(field.id).or_insert(field);
     }
     let service_ticket = screen.as_deref().is_none_or(|s| s == "sr100");
     let list: Vec<Value> = definitions
         .values()
         .filter(|_| service_ticket)
-        .map(|f| json!({
-            "id": f.id,
-            "podId": 11,
-            "screenId": "sr100",
-            "caption": f.caption,
-            "fieldTypeIdentifier": f.field_type,
-            "entryTypeIdentifier": "EntryField",
-            "requiredFlag": false,
-            "displayOnScreenFlag": true,
-            "readOnlyFlag": false,
-        }))
+        .map(|f| {
+            json!({
+                "id": f.id,
+                "podId": 11,
+                "screenId": "sr100",
+                "caption": f.caption,
+                "fieldTypeIdentifier": f.field_type,
+                "entryTypeIdentifier": "EntryField",
+                "requiredFlag": false,
+                "displayOnScreenFlag": true,
+                "readOnlyFlag": false,
+            })
+        })
         .collect();
     axum::Json(Value::Array(list)).into_response()
 }
@@ -1171,13 +1273,21 @@ async fn list_field_definitions(
 fn boards_of(state: &CwState) -> Vec<(String, Vec<String>)> {
     if state.setup.boards.is_empty() {
         let statuses = ["New", "In Progress", "Waiting on client", "Closed"];
-        vec![("Service".into(), statuses.iter().map(|s| s.to_string()).collect())]
+        vec![(
+            "Service".into(),
+            statuses.iter().map(|s| s.to_string()).collect(),
+        )]
     } else {
         state.setup.boards.clone()
     }
 }
 
-async fn list_boards(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn list_boards(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&shared, &method, &uri, &headers) {
         return r;
     }
@@ -1189,13 +1299,28 @@ async fn list_boards(State(shared): State<Shared>, method: Method, uri: Uri, hea
     axum::Json(Value::Array(boards)).into_response()
 }
 
-async fn list_board_statuses(State(shared): State<Shared>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn list_board_statuses(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&shared, &method, &uri, &headers) {
         return r;
     }
     let boards = boards_of(&shared.lock());
-    let Some((_, statuses)) = id.parse::<usize>().ok().and_then(|i| boards.get(i.wrapping_sub(1))) else {
-        return cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Board with id {id} was not found."), Value::Null);
+    let Some((_, statuses)) = id
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| boards.get(i.wrapping_sub(1)))
+    else {
+        return cw_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("Board with id {id} was not found."),
+            Value::Null,
+        );
     };
     let list: Vec<Value> = statuses
         .iter()

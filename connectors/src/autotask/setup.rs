@@ -92,7 +92,11 @@ fn picklist(fields: &Value, name: &str) -> Option<Vec<(String, String)>> {
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
-            .filter(|v| get_ci(v, "isActive").and_then(Value::as_bool).unwrap_or(true))
+            .filter(|v| {
+                get_ci(v, "isActive")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true)
+            })
             .map(|v| {
                 let value = match get_ci(v, "value") {
                     Some(Value::String(s)) => s.trim().to_string(),
@@ -144,7 +148,10 @@ impl<'a> Setup<'a> {
 
     /// `itemId` of a create.
     async fn create(&self, path: &str, body: &Value) -> Result<u64, PsaError> {
-        let answer = self.api.call(reqwest::Method::POST, path, Some(body)).await?;
+        let answer = self
+            .api
+            .call(reqwest::Method::POST, path, Some(body))
+            .await?;
         id_of(&answer, "itemId").ok_or_else(|| PsaError::Rejected {
             status: 200,
             message: format!("Autotask created {path} without returning its itemId"),
@@ -204,12 +211,7 @@ impl<'a> Setup<'a> {
         let username = json!(self.settings.username);
         for field in ["userName", "email"] {
             let path = format!("Resources/query?search={}", eq_search(field, &username));
-            if let Some(id) = self
-                .items(&path)
-                .await?
-                .iter()
-                .find_map(|r| id_of(r, "id"))
-            {
+            if let Some(id) = self.items(&path).await?.iter().find_map(|r| id_of(r, "id")) {
                 return Ok(id);
             }
         }
@@ -236,7 +238,10 @@ impl<'a> Setup<'a> {
 
     pub async fn check(&self, webhook_url: &str) -> Vec<Check> {
         let mut checks = Vec::new();
-        let udfs = match self.get("Tickets/entityInformation/userDefinedFields").await {
+        let udfs = match self
+            .get("Tickets/entityInformation/userDefinedFields")
+            .await
+        {
             Ok(udfs) => udfs,
             Err(e) => {
                 return vec![Check::from_error(
@@ -413,7 +418,9 @@ impl<'a> Setup<'a> {
         if r.fields.is_empty() {
             problems.push("it has no ticket fields".into());
         }
-        if self.settings.trigger.udf.is_some() && !r.udf_fields.iter().any(|u| flag(u, "isSubscribedField")) {
+        if self.settings.trigger.udf.is_some()
+            && !r.udf_fields.iter().any(|u| flag(u, "isSubscribedField"))
+        {
             problems.push("the trigger UDF is not subscribed".into());
         }
         if r.excluded.is_empty() {
@@ -427,8 +434,7 @@ impl<'a> Setup<'a> {
         let (id, created) = match self.webhook(webhook_url).await? {
             Some(existing) => {
                 let id = id_of(&existing, "id").unwrap_or_default();
-                if !flag(&existing, "isActive") || !flag(&existing, "isSubscribedToUpdateEvents")
-                {
+                if !flag(&existing, "isActive") || !flag(&existing, "isSubscribedToUpdateEvents") {
                     self.update(
                         "TicketWebhooks",
                         &json!({"id": id, "isActive": true, "isSubscribedToCreateEvents": true,
@@ -447,7 +453,10 @@ impl<'a> Setup<'a> {
         Ok(if created {
             RegisterOutcome::new(
                 RegisterAction::Created,
-                format!("created ticket webhook {id} with the connector's secret key; {}", done.join("; ")),
+                format!(
+                    "created ticket webhook {id} with the connector's secret key; {}",
+                    done.join("; ")
+                ),
             )
         } else if done.is_empty() {
             RegisterOutcome::new(
@@ -467,9 +476,10 @@ impl<'a> Setup<'a> {
     }
 
     async fn create_webhook(&self, webhook_url: &str) -> Result<u64, PsaError> {
-        let secret = self.settings.webhook_secrets.first().ok_or_else(|| {
-            PsaError::NotConfigured("the connector has no webhook_secret".into())
-        })?;
+        let secret =
+            self.settings.webhook_secrets.first().ok_or_else(|| {
+                PsaError::NotConfigured("the connector has no webhook_secret".into())
+            })?;
         // DeactivationUrl is required; jitgate's own URL receives the deactivation too, where it
         // is verified like any delivery and ignored.
         let body = json!({
@@ -502,7 +512,10 @@ impl<'a> Setup<'a> {
                 )));
             };
             let field_id: u64 = field_id.parse().unwrap_or_default();
-            if present.iter().any(|f| id_of(f, "fieldID") == Some(field_id)) {
+            if present
+                .iter()
+                .any(|f| id_of(f, "fieldID") == Some(field_id))
+            {
                 continue;
             }
             self.create(
@@ -534,7 +547,10 @@ impl<'a> Setup<'a> {
             )));
         };
         let udf_id: u64 = udf_id.parse().unwrap_or_default();
-        if let Some(row) = present.iter().find(|f| id_of(f, "udfFieldID") == Some(udf_id)) {
+        if let Some(row) = present
+            .iter()
+            .find(|f| id_of(f, "udfFieldID") == Some(udf_id))
+        {
             if flag(row, "isSubscribedField") {
                 return Ok(Vec::new());
             }
@@ -563,7 +579,10 @@ impl<'a> Setup<'a> {
                 "TicketWebhookExcludedResources/query?search={by_webhook}"
             ))
             .await?;
-        if present.iter().any(|r| id_of(r, "resourceID") == Some(resource)) {
+        if present
+            .iter()
+            .any(|r| id_of(r, "resourceID") == Some(resource))
+        {
             return Ok(Vec::new());
         }
         self.create(

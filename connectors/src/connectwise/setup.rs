@@ -121,7 +121,10 @@ impl<'a> Setup<'a> {
             .await
             .map_err(|e| PsaError::Rejected {
                 status: 200,
-                message: format!("ConnectWise answered {path} with something other than JSON: {}", e.without_url()),
+                message: format!(
+                    "ConnectWise answered {path} with something other than JSON: {}",
+                    e.without_url()
+                ),
             })
     }
 
@@ -345,7 +348,10 @@ impl<'a> Setup<'a> {
                 "Delete the extra callbacks in ConnectWise (System > Integrator Login or the API).",
             );
         }
-        Check::ok(CALLBACK, "an active ticket callback (all tickets) sends to jitgate")
+        Check::ok(
+            CALLBACK,
+            "an active ticket callback (all tickets) sends to jitgate",
+        )
     }
 
     pub async fn register(&self, webhook_url: &str) -> Result<RegisterOutcome, PsaError> {

@@ -115,7 +115,10 @@ impl<'a> Setup<'a> {
         )];
         if let Some(outcome) = &self.trigger.outcome {
             checks.push(match find(&outcomes, outcome) {
-                Some(o) => Check::ok(TRIGGER, format!("trigger outcome {} ({}) exists", o.name, o.id)),
+                Some(o) => Check::ok(
+                    TRIGGER,
+                    format!("trigger outcome {} ({}) exists", o.name, o.id),
+                ),
                 None => Check::fail(
                     TRIGGER,
                     format!("no outcome {outcome} (outcomes: {})", names(&outcomes)),
@@ -158,7 +161,10 @@ impl<'a> Setup<'a> {
             Err(e) => return Check::from_error(TRIGGER, &e, ""),
         };
         match find(&fields, field) {
-            Some(f) => Check::ok(TRIGGER, format!("custom field {} ({}) exists", f.name, f.id)),
+            Some(f) => Check::ok(
+                TRIGGER,
+                format!("custom field {} ({}) exists", f.name, f.id),
+            ),
             None => Check::fail(
                 TRIGGER,
                 format!("no custom field {field} (fields: {})", names(&fields)),
@@ -181,9 +187,9 @@ impl<'a> Setup<'a> {
             ),
         };
         let event = match (&self.trigger.outcome, &self.trigger.custom_field) {
-            (Some(outcome), _) => format!(
-                "Events: \"Action Added\", with the condition outcome = {outcome}."
-            ),
+            (Some(outcome), _) => {
+                format!("Events: \"Action Added\", with the condition outcome = {outcome}.")
+            }
             (None, Some(field)) => format!(
                 "Events: \"Ticket Updated\" (and \"New Ticket Logged\"), with the condition \
                  custom field {field} is set."

@@ -1,0 +1,139 @@
+//! Checking and registering the PSA side of a connector (issue 15): the check names a
+//! misspelled trigger and passes once it is fixed; register creates exactly one webhook at the
+//! simulated PSA and changes nothing the second time.
+
+use crate::world::{Sims, WorldOptions, add_connector};
+use serde_json::{Value, json};
+
+fn check_named<'a>(answer: &'a Value, name: &str) -> &'a Value {
+    answer["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {answer}"))
+}
+
+#[tokio::test]
+async fn connectwise_check_names_a_misspelled_trigger_and_passes_once_fixed_and_registered() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    sims.cw.define_custom_field(12, "Request JIT", "Checkbox");
+    let connector = add_connector(
+        &api,
+        json!({"kind": "connectwise", "name": "ConnectWise",
+            "settings": sims.cw.connector_settings(json!({"custom_field": "Request JTI"})),
+            "secrets": sims.cw.connector_secrets()}),
+    )
+    .await;
+    let check = format!("/api/v1/connectors/{connector}/check");
+
+    let first = api.admin("POST", &check, None).await;
+    assert_eq!(check_named(&first, "API credentials")["status"], "ok");
+    let trigger = check_named(&first, "Trigger");
+    assert_eq!(trigger["status"], "fail", "{first}");
+    assert!(trigger["detail"].as_str().unwrap().contains("Request JTI"));
+    assert!(trigger["detail"].as_str().unwrap().contains("Request JIT"));
+    assert_eq!(check_named(&first, "Callback")["status"], "fail");
+
+    api.admin(
+        "PATCH",
+        &format!("/api/v1/connectors/{connector}"),
+        Some(
+            json!({"settings": sims.cw.connector_settings(json!({"custom_field": "Request JIT"}))}),
+        ),
+    )
+    .await;
+    let register = format!("/api/v1/connectors/{connector}/register");
+    let done = api.admin("POST", &register, None).await;
+    assert_eq!(done["action"], "created", "{done}");
+
+    let second = api.admin("POST", &check, None).await;
+    for c in second["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "{second}");
+    }
+    let audit = api
+        .admin("GET", "/api/v1/audit?action=connector.check", None)
+        .await;
+    assert!(audit.to_string().contains("connector.check"), "{audit}");
+}
+
+#[tokio::test]
+async fn connectwise_register_creates_one_callback_and_is_a_no_op_the_second_time() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let connector = add_connector(
+        &api,
+        json!({"kind": "connectwise", "name": "ConnectWise",
+            "settings": sims.cw.connector_settings(json!({"custom_field": "Request JIT"})),
+            "secrets": sims.cw.connector_secrets()}),
+    )
+    .await;
+    let register = format!("/api/v1/connectors/{connector}/register");
+    let first = api.admin("POST", &register, None).await;
+    assert_eq!(first["action"], "created", "{first}");
+    let callbacks = sims.cw.callbacks();
+    assert_eq!(callbacks.len(), 1);
+    let cb = &callbacks[0];
+    let webhook_url = format!("{}/webhooks/{connector}", app.url.trim_end_matches('/'));
+    assert_eq!(cb["url"], format!("{webhook_url}?recordId="));
+    assert_eq!(cb["type"], "Ticket");
+    assert_eq!(cb["level"], "Owner");
+    assert_eq!(cb["objectId"], 1);
+    assert_eq!(cb["inactiveFlag"], false);
+    assert_eq!(cb["isSelfSuppressedFlag"], true);
+    assert_eq!(cb["payloadVersion"], "3.0.0");
+
+    let second = api.admin("POST", &register, None).await;
+    assert_eq!(second["action"], "already_registered", "{second}");
+    assert_eq!(sims.cw.callbacks().len(), 1);
+    assert_eq!(sims.cw.callback_writes(), 1);
+
+    // Someone deactivates it in ConnectWise: register repairs that one, creating none.
+    let id = cb["id"].as_u64().unwrap();
+    let mut inactive = cb.clone();
+    inactive["inactiveFlag"] = json!(true);
+    sims.cw.replace_callback(id, inactive);
+    let third = api.admin("POST", &register, None).await;
+    assert_eq!(third["action"], "repaired", "{third}");
+    let callbacks = sims.cw.callbacks();
+    assert_eq!(callbacks.len(), 1);
+    assert_eq!(callbacks[0]["inactiveFlag"], false);
+}
+
+#[tokio::test]
+async fn check_and_register_are_for_msp_admins() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let connector = add_connector(
+        &api,
+        json!({"kind": "connectwise", "name": "ConnectWise",
+            "settings": sims.cw.connector_settings(json!({"custom_field": "Request JIT"})),
+            "secrets": sims.cw.connector_secrets()}),
+    )
+    .await;
+    for action in ["check", "register"] {
+        let (status, _) = app
+            .request(
+                "POST",
+                &format!("/api/v1/connectors/{connector}/{action}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, 401, "{action}");
+        let (status, _) = app
+            .request(
+                "POST",
+                &format!("/api/v1/connectors/nope/{action}"),
+                Some(&app.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{action}");
+    }
+    assert!(sims.cw.callbacks().is_empty());
+}
