@@ -137,3 +137,83 @@ async fn check_and_register_are_for_msp_admins() {
     }
     assert!(sims.cw.callbacks().is_empty());
 }
+
+#[tokio::test]
+async fn autotask_register_creates_one_complete_webhook_and_check_reads_the_list_udf() {
+    use jitgate_sim::autotask::{API_USER_RESOURCE_ID, AutotaskSim};
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let at = AutotaskSim::start(Some(&sims.ca)).await;
+    at.define_udf("Request JIT", Some(&[("1", "Yes"), ("2", "No")]));
+    let trigger = |udf: &str| json!({"udf": udf, "true_values": ["Yes"], "reset_value": "No"});
+    let connector = add_connector(
+        &api,
+        json!({"kind": "autotask", "name": "Autotask",
+            "settings": at.connector_settings(trigger("Request JTI")), "secrets": at.connector_secrets()}),
+    )
+    .await;
+    let check = format!("/api/v1/connectors/{connector}/check");
+    let first = api.admin("POST", &check, None).await;
+    assert_eq!(
+        check_named(&first, "API credentials")["status"],
+        "ok",
+        "{first}"
+    );
+    assert_eq!(check_named(&first, "Trigger")["status"], "fail", "{first}");
+    assert_eq!(
+        check_named(&first, "Note settings")["status"],
+        "ok",
+        "{first}"
+    );
+    assert_eq!(check_named(&first, "Webhook")["status"], "fail", "{first}");
+
+    api.admin(
+        "PATCH",
+        &format!("/api/v1/connectors/{connector}"),
+        Some(json!({"settings": at.connector_settings(trigger("Request JIT"))})),
+    )
+    .await;
+    let register = format!("/api/v1/connectors/{connector}/register");
+    let done = api.admin("POST", &register, None).await;
+    assert_eq!(done["action"], "created", "{done}");
+    let webhooks = at.webhooks();
+    assert_eq!(webhooks.len(), 1);
+    let webhook = &webhooks[0];
+    let id = webhook["id"].as_u64().unwrap();
+    assert_eq!(webhook["isActive"], true);
+    assert_eq!(webhook["isReady"], true);
+    assert!(webhook.get("secretKey").is_none());
+    assert_eq!(
+        at.webhook_secret_key(id).as_deref(),
+        Some(at.config().webhook_secret.as_str())
+    );
+    let (fields, udfs, excluded) = at.webhook_children(id);
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert_eq!(fields[0]["isDisplayAlwaysField"], true);
+    assert_eq!(udfs.len(), 1);
+    assert_eq!(udfs[0]["isSubscribedField"], true);
+    assert_eq!(excluded.len(), 1);
+    assert_eq!(excluded[0]["resourceID"], API_USER_RESOURCE_ID);
+
+    let writes = at.webhook_writes();
+    let second = api.admin("POST", &register, None).await;
+    assert_eq!(second["action"], "already_registered", "{second}");
+    assert_eq!(at.webhooks().len(), 1);
+    assert_eq!(at.webhook_writes(), writes);
+
+    let passing = api.admin("POST", &check, None).await;
+    for c in passing["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "{passing}");
+    }
+
+    at.deactivate_webhook(id);
+    assert_eq!(
+        check_named(&api.admin("POST", &check, None).await, "Webhook")["status"],
+        "fail"
+    );
+    let repaired = api.admin("POST", &register, None).await;
+    assert_eq!(repaired["action"], "repaired", "{repaired}");
+    assert_eq!(at.webhooks()[0]["isActive"], true);
+    assert_eq!(at.webhooks().len(), 1);
+}
