@@ -217,3 +217,112 @@ async fn autotask_register_creates_one_complete_webhook_and_check_reads_the_list
     assert_eq!(at.webhooks()[0]["isActive"], true);
     assert_eq!(at.webhooks().len(), 1);
 }
+
+#[tokio::test]
+async fn halopsa_check_reads_outcomes_and_register_spells_out_the_webhook() {
+    use jitgate_sim::halopsa::{HaloConfig, HaloSim};
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let halo = HaloSim::start(
+        HaloConfig::new("jitgate-client", "halo-client-secret-value").with_tenant("msp"),
+        Some(&sims.ca),
+    )
+    .await;
+    let settings = |outcome: &str| {
+        json!({"base_url": halo.url(), "tenant": "msp", "client_id": "jitgate-client",
+            "delivery_auth": {"mode": "basic", "username": "halo"},
+            "trigger": {"outcome_name": outcome}, "note": {"outcome_id": 7}})
+    };
+    let connector = add_connector(
+        &api,
+        json!({"kind": "halopsa", "name": "HaloPSA", "settings": settings("Request JTI"),
+            "secrets": {"webhook_password": ["halo-webhook-password-0042"], "client_secret": "halo-client-secret-value"}}),
+    )
+    .await;
+    let check = format!("/api/v1/connectors/{connector}/check");
+    let first = api.admin("POST", &check, None).await;
+    assert_eq!(
+        check_named(&first, "API credentials")["status"],
+        "ok",
+        "{first}"
+    );
+    let trigger = check_named(&first, "Trigger");
+    assert_eq!(trigger["status"], "fail", "{first}");
+    assert!(
+        trigger["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Request JIT (50)")
+    );
+    assert_eq!(check_named(&first, "Note outcome")["status"], "ok");
+
+    api.admin(
+        "PATCH",
+        &format!("/api/v1/connectors/{connector}"),
+        Some(json!({"settings": settings("Request JIT")})),
+    )
+    .await;
+    let fixed = api.admin("POST", &check, None).await;
+    assert_eq!(check_named(&fixed, "Trigger")["status"], "ok", "{fixed}");
+
+    let done = api
+        .admin(
+            "POST",
+            &format!("/api/v1/connectors/{connector}/register"),
+            None,
+        )
+        .await;
+    assert_eq!(done["action"], "manual_steps", "{done}");
+    let steps = done["steps"].to_string();
+    assert!(steps.contains(&format!("/webhooks/{connector}")), "{steps}");
+    assert!(steps.contains("Basic, user name halo"), "{steps}");
+    assert!(!steps.contains("halo-webhook-password-0042"), "{steps}");
+
+    // Wrong API credentials: one failed credentials check, saying what to fix.
+    api.admin(
+        "PATCH",
+        &format!("/api/v1/connectors/{connector}"),
+        Some(json!({"secrets": {"client_secret": "not-the-secret"}})),
+    )
+    .await;
+    let refused = api.admin("POST", &check, None).await;
+    assert_eq!(refused["checks"].as_array().unwrap().len(), 1, "{refused}");
+    assert_eq!(check_named(&refused, "API credentials")["status"], "fail");
+    assert!(!refused.to_string().contains("not-the-secret"));
+}
+
+#[tokio::test]
+async fn standard_webhooks_check_reads_settings_and_register_lists_steps() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let connector = add_connector(
+        &api,
+        json!({"kind": "standard_webhooks", "name": "Rewst", "settings": {},
+            "secrets": {"webhook_secret": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}}),
+    )
+    .await;
+    let checks = api
+        .admin(
+            "POST",
+            &format!("/api/v1/connectors/{connector}/check"),
+            None,
+        )
+        .await;
+    assert_eq!(check_named(&checks, "Signing secrets")["status"], "ok");
+    assert_eq!(check_named(&checks, "Notes")["status"], "warn");
+    let done = api
+        .admin(
+            "POST",
+            &format!("/api/v1/connectors/{connector}/register"),
+            None,
+        )
+        .await;
+    assert_eq!(done["action"], "manual_steps");
+    assert!(
+        !done
+            .to_string()
+            .contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    );
+}
