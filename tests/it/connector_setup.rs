@@ -326,3 +326,56 @@ async fn standard_webhooks_check_reads_settings_and_register_lists_steps() {
             .contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     );
 }
+
+#[tokio::test]
+async fn the_connector_page_registers_and_checks_with_badges() {
+    use crate::console::{ConsoleSession, technician};
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let connector = add_connector(
+        &api,
+        json!({"kind": "connectwise", "name": "ConnectWise",
+            "settings": sims.cw.connector_settings(json!({"custom_field": "Request JIT"})),
+            "secrets": sims.cw.connector_secrets()}),
+    )
+    .await;
+    sims.cw.define_custom_field(12, "Request JIT", "Checkbox");
+    let admin = technician(&app, "admin@msp.example", true).await;
+    let session = ConsoleSession::sign_in(&app, &admin).await;
+    let page = session
+        .get(&format!("/console/connectors/{connector}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("PSA set-up"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("/console/connectors/{connector}/register"))
+    );
+
+    let registered = session
+        .post(
+            &format!("/console/connectors/{connector}/register"),
+            &page,
+            &[],
+        )
+        .await;
+    assert_eq!(registered.status, 200, "{}", registered.body);
+    assert!(registered.body.contains("created"), "{}", registered.body);
+    assert_eq!(sims.cw.callbacks().len(), 1);
+
+    let checked = session
+        .post(
+            &format!("/console/connectors/{connector}/check"),
+            &registered,
+            &[],
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(checked.body.contains("check check-ok"), "{}", checked.body);
+    assert!(
+        !checked.body.contains("check check-fail"),
+        "{}",
+        checked.body
+    );
+}

@@ -1070,6 +1070,7 @@ fn detail_page(
                     }
                 }
             }
+            (super::connector_setup::panel(&base, signed_in, &c.id))
             (mappings_panel(&base, signed_in, &d))
             (edit_panel(&base, signed_in, &d, &form))
         },
