@@ -596,9 +596,11 @@ pub(crate) async fn check_connector(
     let mut tx = state.db.begin().await?;
     store::audit::record(
         &mut tx,
+        // The check itself ran (`ok`); how the PSA side came out is the detail.
         &caller
-            .audit("connector.check", worst.as_str())
-            .connector(&id),
+            .audit("connector.check", "ok")
+            .connector(&id)
+            .detail(format!("{} checks, worst {}", checks.len(), worst.as_str())),
     )
     .await?;
     tx.commit().await?;
