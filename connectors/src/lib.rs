@@ -136,6 +136,115 @@ pub trait Connector: Send + Sync {
             ConnectorKind::Connectwise | ConnectorKind::Autotask
         )
     }
+
+    /// Check the PSA side of the connection, read-only: the API credentials work, the trigger
+    /// and the note settings resolve at the PSA, and (where the PSA has an API for it) jitgate's
+    /// webhook for `webhook_url` is registered and active. Never fails as a whole: a PSA that
+    /// cannot be reached is itself a failed check.
+    fn check<'a>(&'a self, webhook_url: &'a str) -> BoxFuture<'a, Vec<Check>>;
+
+    /// Register (or repair) jitgate's webhook for `webhook_url` at the PSA, idempotently: a
+    /// second call with nothing changed at the PSA changes nothing. Where the PSA's API cannot do
+    /// it all, the outcome lists the remaining steps for the admin.
+    fn register<'a>(
+        &'a self,
+        webhook_url: &'a str,
+    ) -> BoxFuture<'a, Result<RegisterOutcome, PsaError>>;
+}
+
+/// How one connection check came out (the same scale as the tenant check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One connection check: what was looked at, how it came out, and what to do about it. Never
+/// carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub status: CheckStatus,
+    pub detail: String,
+    /// What to change, where (empty when nothing needs doing).
+    pub fix: String,
+}
+
+impl Check {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: CheckStatus::Ok,
+            detail: detail.into(),
+            fix: String::new(),
+        }
+    }
+
+    pub fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: CheckStatus::Warn,
+            detail: detail.into(),
+            fix: fix.into(),
+        }
+    }
+
+    pub fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: CheckStatus::Fail,
+            detail: detail.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// A failed check for a PSA call that did not succeed, with the PSA's own words.
+    pub fn from_error(name: &str, error: &PsaError, fix: impl Into<String>) -> Check {
+        Check::fail(name, error.to_string(), fix)
+    }
+}
+
+/// What [`Connector::register`] did at the PSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegisterAction {
+    /// The webhook did not exist and was created.
+    Created,
+    /// A webhook for this URL existed but was inactive or incomplete, and was fixed.
+    Repaired,
+    /// Everything was already in place; nothing was changed.
+    AlreadyRegistered,
+    /// The PSA's API cannot do it (all): `steps` says what the admin does by hand.
+    ManualSteps,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegisterOutcome {
+    pub action: RegisterAction,
+    /// What was found and done, in one or two sentences.
+    pub detail: String,
+    /// Steps left to the admin (empty when nothing is).
+    pub steps: Vec<String>,
+}
+
+impl RegisterOutcome {
+    pub fn new(action: RegisterAction, detail: impl Into<String>) -> RegisterOutcome {
+        RegisterOutcome {
+            action,
+            detail: detail.into(),
+            steps: Vec::new(),
+        }
+    }
+
+    pub fn manual(detail: impl Into<String>, steps: Vec<String>) -> RegisterOutcome {
+        RegisterOutcome {
+            action: RegisterAction::ManualSteps,
+            detail: detail.into(),
+            steps,
+        }
+    }
 }
 
 /// Build a connector of `kind` from its stored settings (JSON) and secrets.

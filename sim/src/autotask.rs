@@ -189,6 +189,8 @@ struct AtState {
     throttle: Option<(usize, u64)>,
     next_id: u64,
     sequence: u64,
+    /// Webhooks, UDF definitions and the API user's resource (connector check and register).
+    setup: SetupState,
 }
 
 #[derive(Clone)]
@@ -227,7 +229,8 @@ impl AutotaskSim {
             .route("/Tickets/{id}/Notes", post(post_note))
             .route("/Tickets/{id}", get(get_ticket))
             .route("/Tickets", patch(patch_ticket))
-            .route("/Resources/{id}", get(get_resource));
+            .route("/Resources/{id}", get(get_resource))
+            .merge(setup_routes());
         let router = Router::new()
             .route(
                 "/atservicesrest/v1.0/zoneInformation",
@@ -882,6 +885,769 @@ async fn patch_ticket(State(shared): State<Shared>, headers: HeaderMap, body: By
     }
     *ticket = updated;
     axum::Json(json!({ "itemId": id })).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connector check and register: ticket UDF definitions with their list items, the ticket status
+// picklist, `TicketWebhooks` and its child entities `TicketWebhookFields`,
+// `TicketWebhookUdfFields` and `TicketWebhookExcludedResources`, and `Resources/query` for the
+// API user (https://ww1.autotask.net/help/DeveloperHelp/Content/APIs/Webhooks/REST_WebhooksEntity.htm,
+// https://ww1.autotask.net/help/DeveloperHelp/Content/APIs/Webhooks/REST_WebhookFieldsEntity.htm).
+// Strict readings: `search` is required on queries; a webhook needs `name`, `webhookUrl`,
+// `deactivationUrl` and a `secretKey` (at most 64), which is never listed back; it is ready only
+// once a field or UDF is subscribed; child rows must name their parent and may not repeat.
+// ---------------------------------------------------------------------------------------------
+
+/// The resource id of the API user itself (what `Resources/query` on its user name answers).
+pub const API_USER_RESOURCE_ID: u64 = 29_680_001;
+
+/// Ticket fields a webhook can carry: (field id, name).
+const WEBHOOK_FIELDS: [(u64, &str); 5] = [
+    (4, "companyID"),
+    (9, "status"),
+    (12, "ticketNumber"),
+    (17, "assignedResourceID"),
+    (21, "title"),
+];
+
+/// Ticket statuses: (value, label).
+const STATUSES: [(u64, &str); 5] = [
+    (1, "New"),
+    (5, "Complete"),
+    (8, "In Progress"),
+    (12, "Waiting Customer"),
+    (29, "JIT Requested"),
+];
+
+#[derive(Debug, Clone)]
+struct UdfDefinition {
+    id: u64,
+    name: String,
+    /// List items (value, label); `None` for a text UDF.
+    items: Option<Vec<(String, String)>>,
+}
+
+#[derive(Debug, Default)]
+struct SetupState {
+    udfs: Vec<UdfDefinition>,
+    webhooks: Vec<Value>,
+    secret_keys: HashMap<u64, String>,
+    webhook_fields: Vec<Value>,
+    webhook_udf_fields: Vec<Value>,
+    excluded_resources: Vec<Value>,
+    writes: usize,
+}
+
+impl AutotaskSim {
+    /// Define a ticket UDF: a text field, or a list with (value, label) items.
+    pub fn define_udf(&self, name: &str, items: Option<&[(&str, &str)]>) {
+        let mut state = self.shared.lock();
+        let id = 100 + state.setup.udfs.len() as u64;
+        state.setup.udfs.push(UdfDefinition {
+            id,
+            name: name.into(),
+            items: items.map(|i| {
+                i.iter()
+                    .map(|(v, l)| (v.to_string(), l.to_string()))
+                    .collect()
+            }),
+        });
+    }
+
+    /// The ticket webhooks as listed (without their secret keys).
+    pub fn webhooks(&self) -> Vec<Value> {
+        let state = self.shared.lock();
+        state
+            .setup
+            .webhooks
+            .iter()
+            .map(|w| webhook_view(&state, w))
+            .collect()
+    }
+
+    /// The secret key a webhook was created with.
+    pub fn webhook_secret_key(&self, webhook_id: u64) -> Option<String> {
+        self.shared
+            .lock()
+            .setup
+            .secret_keys
+            .get(&webhook_id)
+            .cloned()
+    }
+
+    /// (field rows, UDF rows, excluded resource rows) of a webhook.
+    pub fn webhook_children(&self, webhook_id: u64) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+        let state = self.shared.lock();
+        let of = |rows: &[Value]| {
+            rows.iter()
+                .filter(|r| r["webhookID"].as_u64() == Some(webhook_id))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        (
+            of(&state.setup.webhook_fields),
+            of(&state.setup.webhook_udf_fields),
+            of(&state.setup.excluded_resources),
+        )
+    }
+
+    /// Creates and updates of webhooks and their child rows.
+    pub fn webhook_writes(&self) -> usize {
+        self.shared.lock().setup.writes
+    }
+
+    /// Switch a webhook off, as Autotask does after 25 failed deliveries.
+    pub fn deactivate_webhook(&self, webhook_id: u64) {
+        let mut state = self.shared.lock();
+        if let Some(w) = state
+            .setup
+            .webhooks
+            .iter_mut()
+            .find(|w| w["id"].as_u64() == Some(webhook_id))
+        {
+            w["isActive"] = json!(false);
+        }
+    }
+}
+
+fn setup_routes() -> Router<Shared> {
+    Router::new()
+        .route(
+            "/Tickets/entityInformation/userDefinedFields",
+            get(udf_definitions),
+        )
+        .route("/Tickets/entityInformation/fields", get(ticket_fields))
+        .route("/TicketWebhooks/query", get(query_webhooks))
+        .route(
+            "/TicketWebhooks",
+            post(create_webhook).patch(update_webhook),
+        )
+        .route(
+            "/TicketWebhookFields/entityInformation/fields",
+            get(webhook_field_picklist),
+        )
+        .route(
+            "/TicketWebhookUdfFields/entityInformation/fields",
+            get(webhook_udf_picklist),
+        )
+        .route("/TicketWebhookFields/query", get(query_webhook_fields))
+        .route(
+            "/TicketWebhookUdfFields/query",
+            get(query_webhook_udf_fields),
+        )
+        .route(
+            "/TicketWebhookExcludedResources/query",
+            get(query_excluded_resources),
+        )
+        .route("/TicketWebhooks/{id}/Fields", post(create_webhook_field))
+        .route(
+            "/TicketWebhooks/{id}/UdfFields",
+            post(create_webhook_udf_field).patch(update_webhook_udf_field),
+        )
+        .route(
+            "/TicketWebhooks/{id}/ExcludedResources",
+            post(create_excluded_resource),
+        )
+        .route("/Resources/query", get(query_resources))
+}
+
+/// UDFs defined explicitly, plus those seeded tickets carry (as text UDFs).
+fn udf_definitions_of(state: &AtState) -> Vec<UdfDefinition> {
+    let mut all = state.setup.udfs.clone();
+    for name in state
+        .tickets
+        .values()
+        .flat_map(|t| t.udfs.iter().map(|(n, _)| n))
+    {
+        if !all.iter().any(|u| u.name.eq_ignore_ascii_case(name)) {
+            let id = 200 + all.len() as u64;
+            all.push(UdfDefinition {
+                id,
+                name: name.clone(),
+                items: None,
+            });
+        }
+    }
+    all
+}
+
+fn picklist_json(items: &[(String, String)]) -> Vec<Value> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, (v, l))| json!({"value": v, "label": l, "isDefaultValue": false, "sortOrder": i, "isActive": true, "isSystem": false}))
+        .collect()
+}
+
+fn entity_fields(fields: Vec<Value>) -> Response {
+    axum::Json(json!({ "fields": fields })).into_response()
+}
+
+async fn admitted(
+    shared: &Shared,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Result<ThreadSlot, Response> {
+    admit(shared, headers, endpoint).await
+}
+
+async fn udf_definitions(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let _slot = match admitted(&shared, &headers, "Tickets").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let fields = udf_definitions_of(&shared.lock())
+        .iter()
+        .map(|u| {
+            json!({
+                "name": u.name,
+                "label": u.name,
+                "dataType": "string",
+                "isPickList": u.items.is_some(),
+                "picklistValues": u.items.as_deref().map(picklist_json),
+                "isRequired": false,
+            })
+        })
+        .collect();
+    entity_fields(fields)
+}
+
+async fn ticket_fields(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let _slot = match admitted(&shared, &headers, "Tickets").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let statuses: Vec<(String, String)> = STATUSES
+        .iter()
+        .map(|(v, l)| (v.to_string(), l.to_string()))
+        .collect();
+    entity_fields(vec![
+        json!({"name": "id", "dataType": "long", "isPickList": false}),
+        json!({"name": "companyID", "dataType": "integer", "isPickList": false}),
+        json!({"name": "status", "dataType": "integer", "isPickList": true, "picklistValues": picklist_json(&statuses)}),
+    ])
+}
+
+async fn webhook_field_picklist(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let _slot = match admitted(&shared, &headers, "TicketWebhookFields").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let items: Vec<(String, String)> = WEBHOOK_FIELDS
+        .iter()
+        .map(|(id, n)| (id.to_string(), n.to_string()))
+        .collect();
+    entity_fields(vec![
+        json!({"name": "id", "dataType": "long", "isPickList": false}),
+        json!({"name": "webhookID", "dataType": "integer", "isPickList": false}),
+        json!({"name": "fieldID", "dataType": "integer", "isPickList": true, "picklistValues": picklist_json(&items)}),
+        json!({"name": "isSubscribedField", "dataType": "boolean", "isPickList": false}),
+        json!({"name": "isDisplayAlwaysField", "dataType": "boolean", "isPickList": false}),
+    ])
+}
+
+async fn webhook_udf_picklist(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let _slot = match admitted(&shared, &headers, "TicketWebhookUdfFields").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let items: Vec<(String, String)> = udf_definitions_of(&shared.lock())
+        .iter()
+        .map(|u| (u.id.to_string(), u.name.clone()))
+        .collect();
+    entity_fields(vec![
+        json!({"name": "udfFieldID", "dataType": "integer", "isPickList": true, "picklistValues": picklist_json(&items)}),
+    ])
+}
+
+/// The `eq` conditions of a `search` (Autotask's query language; other operators refused).
+fn search_conditions(query: &HashMap<String, String>) -> Result<Vec<(String, Value)>, Response> {
+    let Some(raw) = query.get("search") else {
+        return Err(at_error(
+            StatusCode::BAD_REQUEST,
+            "A search parameter with a filter is required.",
+        ));
+    };
+    let search: Value = serde_json::from_str(raw).map_err(|_| {
+        at_error(
+            StatusCode::BAD_REQUEST,
+            "The search parameter is not valid JSON.",
+        )
+    })?;
+    let filters = search
+        .get("filter")
+        .and_then(Value::as_array)
+        .filter(|f| !f.is_empty());
+    let Some(filters) = filters else {
+        return Err(at_error(
+            StatusCode::BAD_REQUEST,
+            "The search must contain at least one filter.",
+        ));
+    };
+    filters
+        .iter()
+        .map(|f| {
+            match (
+                f.get("op").and_then(Value::as_str),
+                f.get("field").and_then(Value::as_str),
+            ) {
+                (Some(op), Some(field)) if op.eq_ignore_ascii_case("eq") => Ok((
+                    field.to_string(),
+                    f.get("value").cloned().unwrap_or(Value::Null),
+                )),
+                _ => Err(at_error(
+                    StatusCode::BAD_REQUEST,
+                    "This simulator supports only eq filters.",
+                )),
+            }
+        })
+        .collect()
+}
+
+fn loosely_equal(a: &Value, b: &Value) -> bool {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.trim().to_ascii_lowercase(),
+        other => other.to_string(),
+    };
+    text(a) == text(b)
+}
+
+fn matching(rows: &[Value], conditions: &[(String, Value)]) -> Vec<Value> {
+    rows.iter()
+        .filter(|row| {
+            conditions.iter().all(|(field, want)| {
+                row.as_object()
+                    .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(field)))
+                    .is_some_and(|(_, v)| loosely_equal(v, want))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+fn items(rows: Vec<Value>) -> Response {
+    let count = rows.len();
+    axum::Json(json!({"items": rows, "pageDetails": {"count": count, "requestCount": 500, "prevPageUrl": null, "nextPageUrl": null}}))
+        .into_response()
+}
+
+/// A webhook as listed: `isReady` computed, the secret key never shown.
+fn webhook_view(state: &AtState, webhook: &Value) -> Value {
+    let id = webhook["id"].as_u64();
+    let subscribed = state
+        .setup
+        .webhook_fields
+        .iter()
+        .chain(&state.setup.webhook_udf_fields)
+        .any(|r| r["webhookID"].as_u64() == id && r["isSubscribedField"] == json!(true));
+    let mut view = webhook.clone();
+    view["isReady"] = json!(subscribed);
+    view
+}
+
+async fn query_webhooks(
+    State(shared): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let _slot = match admitted(&shared, &headers, "TicketWebhooks").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let conditions = match search_conditions(&query) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let state = shared.lock();
+    let listed: Vec<Value> = state
+        .setup
+        .webhooks
+        .iter()
+        .map(|w| webhook_view(&state, w))
+        .collect();
+    items(matching(&listed, &conditions))
+}
+
+fn webhook_errors(body: &Value, creating: bool) -> Vec<String> {
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim);
+    let mut errors = Vec::new();
+    for (field, max) in [
+        ("name", 50),
+        ("webhookUrl", 500),
+        ("deactivationUrl", 500),
+        ("secretKey", 64),
+    ] {
+        match text(field) {
+            None | Some("") if creating => errors.push(format!("{field} is required.")),
+            Some(v) if v.chars().count() > max => {
+                errors.push(format!("{field} must be at most {max} characters."))
+            }
+            _ => {}
+        }
+    }
+    for field in ["webhookUrl", "deactivationUrl"] {
+        if let Some(v) = text(field).filter(|v| !v.is_empty())
+            && url::Url::parse(v).is_err()
+        {
+            errors.push(format!("{field} must be an absolute URL."));
+        }
+    }
+    errors
+}
+
+fn validation_failed(errors: Vec<String>) -> Response {
+    // Autotask answers business-rule failures with a 500 and the messages.
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({ "errors": errors })),
+    )
+        .into_response()
+}
+
+async fn create_webhook(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let _slot = match admitted(&shared, &headers, "TicketWebhooks").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return at_error(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        );
+    };
+    let errors = webhook_errors(&body, true);
+    if !errors.is_empty() {
+        return validation_failed(errors);
+    }
+    let mut state = shared.lock();
+    state.next_id += 1;
+    let id = state.next_id;
+    let mut stored = json!({
+        "id": id,
+        "isActive": false,
+        "isSubscribedToCreateEvents": false,
+        "isSubscribedToUpdateEvents": false,
+        "isSubscribedToDeleteEvents": false,
+        "sendThresholdExceededNotification": false,
+        "notificationEmailAddress": null,
+        "ownerResourceID": API_USER_RESOURCE_ID,
+        "webhookGUID": format!("a1da62a4-2c49-40a8-8183-{id:012}"),
+    });
+    for (k, v) in body.as_object().into_iter().flatten() {
+        if k == "secretKey"
+            || matches!(
+                k.as_str(),
+                "id" | "webhookGUID" | "isReady" | "ownerResourceID"
+            )
+        {
+            continue;
+        }
+        stored[k.as_str()] = v.clone();
+    }
+    let secret = body["secretKey"].as_str().unwrap_or_default().to_string();
+    state.setup.secret_keys.insert(id, secret);
+    state.setup.webhooks.push(stored);
+    state.setup.writes += 1;
+    axum::Json(json!({ "itemId": id })).into_response()
+}
+
+async fn update_webhook(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let _slot = match admitted(&shared, &headers, "TicketWebhooks").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return at_error(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        );
+    };
+    let errors = webhook_errors(&body, false);
+    if !errors.is_empty() {
+        return validation_failed(errors);
+    }
+    let Some(id) = body.get("id").and_then(Value::as_u64) else {
+        return validation_failed(vec!["id is required.".into()]);
+    };
+    let mut state = shared.lock();
+    let Some(webhook) = state
+        .setup
+        .webhooks
+        .iter_mut()
+        .find(|w| w["id"].as_u64() == Some(id))
+    else {
+        return at_error(
+            StatusCode::NOT_FOUND,
+            &format!("No TicketWebhook with id {id}."),
+        );
+    };
+    for (k, v) in body.as_object().into_iter().flatten() {
+        if !matches!(
+            k.as_str(),
+            "id" | "secretKey" | "webhookGUID" | "isReady" | "ownerResourceID"
+        ) {
+            webhook[k.as_str()] = v.clone();
+        }
+    }
+    if let Some(secret) = body.get("secretKey").and_then(Value::as_str) {
+        state.setup.secret_keys.insert(id, secret.to_string());
+    }
+    state.setup.writes += 1;
+    axum::Json(json!({ "itemId": id })).into_response()
+}
+
+async fn query_rows(
+    shared: &Shared,
+    headers: &HeaderMap,
+    endpoint: &str,
+    query: &HashMap<String, String>,
+    rows: fn(&SetupState) -> &Vec<Value>,
+) -> Response {
+    let _slot = match admitted(shared, headers, endpoint).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let conditions = match search_conditions(query) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let state = shared.lock();
+    items(matching(rows(&state.setup), &conditions))
+}
+
+async fn query_webhook_fields(
+    State(shared): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    query_rows(&shared, &headers, "TicketWebhookFields", &query, |s| {
+        &s.webhook_fields
+    })
+    .await
+}
+
+async fn query_webhook_udf_fields(
+    State(shared): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    query_rows(&shared, &headers, "TicketWebhookUdfFields", &query, |s| {
+        &s.webhook_udf_fields
+    })
+    .await
+}
+
+async fn query_excluded_resources(
+    State(shared): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    query_rows(
+        &shared,
+        &headers,
+        "TicketWebhookExcludedResources",
+        &query,
+        |s| &s.excluded_resources,
+    )
+    .await
+}
+
+/// Which child collection a row goes to, and the id field that must name a known target.
+#[derive(Clone, Copy)]
+enum Child {
+    Field,
+    Udf,
+    Excluded,
+}
+
+/// Validate and store a child row of webhook `parent`.
+fn add_child(state: &mut AtState, parent: &str, body: &Value, child: Child) -> Response {
+    let Some(parent) = parent.parse::<u64>().ok().filter(|p| {
+        state
+            .setup
+            .webhooks
+            .iter()
+            .any(|w| w["id"].as_u64() == Some(*p))
+    }) else {
+        return at_error(
+            StatusCode::NOT_FOUND,
+            &format!("No TicketWebhook with id {parent}."),
+        );
+    };
+    if body.get("webhookID").and_then(Value::as_u64) != Some(parent) {
+        return validation_failed(vec![
+            "webhookID is required and must match the parent webhook.".into(),
+        ]);
+    }
+    let (key, known) = match child {
+        Child::Field => (
+            "fieldID",
+            WEBHOOK_FIELDS.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        ),
+        Child::Udf => (
+            "udfFieldID",
+            udf_definitions_of(state).iter().map(|u| u.id).collect(),
+        ),
+        Child::Excluded => {
+            let mut ids: Vec<u64> = state.resources.keys().copied().collect();
+            ids.push(API_USER_RESOURCE_ID);
+            ("resourceID", ids)
+        }
+    };
+    let Some(target) = body
+        .get(key)
+        .and_then(Value::as_u64)
+        .filter(|t| known.contains(t))
+    else {
+        return validation_failed(vec![format!(
+            "{key} is required and must be a valid value."
+        )]);
+    };
+    let rows = match child {
+        Child::Field => &state.setup.webhook_fields,
+        Child::Udf => &state.setup.webhook_udf_fields,
+        Child::Excluded => &state.setup.excluded_resources,
+    };
+    if rows
+        .iter()
+        .any(|r| r["webhookID"].as_u64() == Some(parent) && r[key].as_u64() == Some(target))
+    {
+        return validation_failed(vec![format!("This {key} is already on the webhook.")]);
+    }
+    state.next_id += 1;
+    let id = state.next_id;
+    let mut row = json!({"id": id, "webhookID": parent, key: target});
+    if !matches!(child, Child::Excluded) {
+        row["isSubscribedField"] = json!(
+            body.get("isSubscribedField")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        );
+        row["isDisplayAlwaysField"] = json!(
+            body.get("isDisplayAlwaysField")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        );
+    }
+    match child {
+        Child::Field => state.setup.webhook_fields.push(row),
+        Child::Udf => state.setup.webhook_udf_fields.push(row),
+        Child::Excluded => state.setup.excluded_resources.push(row),
+    }
+    state.setup.writes += 1;
+    axum::Json(json!({ "itemId": id })).into_response()
+}
+
+async fn create_child(
+    shared: Shared,
+    headers: HeaderMap,
+    parent: String,
+    body: Bytes,
+    endpoint: &str,
+    child: Child,
+) -> Response {
+    let _slot = match admitted(&shared, &headers, endpoint).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return at_error(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        );
+    };
+    add_child(&mut shared.lock(), &parent, &body, child)
+}
+
+async fn create_webhook_field(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create_child(shared, headers, id, body, "TicketWebhooks", Child::Field).await
+}
+
+async fn create_webhook_udf_field(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create_child(shared, headers, id, body, "TicketWebhooks", Child::Udf).await
+}
+
+async fn create_excluded_resource(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create_child(shared, headers, id, body, "TicketWebhooks", Child::Excluded).await
+}
+
+async fn update_webhook_udf_field(
+    State(shared): State<Shared>,
+    Path(parent): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let _slot = match admitted(&shared, &headers, "TicketWebhooks").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return at_error(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        );
+    };
+    let parent = parent.parse::<u64>().ok();
+    let mut state = shared.lock();
+    let id = body.get("id").and_then(Value::as_u64);
+    let Some(row) = state
+        .setup
+        .webhook_udf_fields
+        .iter_mut()
+        .find(|r| r["id"].as_u64() == id && r["webhookID"].as_u64() == parent)
+    else {
+        return at_error(
+            StatusCode::NOT_FOUND,
+            "No such TicketWebhookUdfField on this webhook.",
+        );
+    };
+    for key in ["isSubscribedField", "isDisplayAlwaysField"] {
+        if let Some(v) = body.get(key).and_then(Value::as_bool) {
+            row[key] = json!(v);
+        }
+    }
+    state.setup.writes += 1;
+    axum::Json(json!({ "itemId": id })).into_response()
+}
+
+async fn query_resources(
+    State(shared): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let _slot = match admitted(&shared, &headers, "Resources").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let conditions = match search_conditions(&query) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let state = shared.lock();
+    let username = &shared.config.username;
+    let mut all = vec![
+        json!({"id": API_USER_RESOURCE_ID, "userName": username, "email": username, "firstName": "jitgate", "lastName": "API", "isActive": true, "licenseType": 7}),
+    ];
+    for (id, email) in &state.resources {
+        let user = email.split('@').next().unwrap_or_default();
+        all.push(json!({"id": id, "userName": user, "email": email, "isActive": true}));
+    }
+    items(matching(&all, &conditions))
 }
 
 #[cfg(test)]

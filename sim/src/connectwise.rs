@@ -205,6 +205,8 @@ struct CwState {
     seen: Vec<SeenRequest>,
     next_id: u64,
     guid_counter: u64,
+    /// Callbacks, custom-field definitions and boards (connector check and register).
+    setup: SetupState,
 }
 
 #[derive(Clone)]
@@ -243,7 +245,8 @@ impl ConnectWiseSim {
         let api = Router::new()
             .route("/service/tickets/{id}/notes", post(post_note))
             .route("/service/tickets/{id}", get(get_ticket).patch(patch_ticket))
-            .route("/system/members", get(list_members));
+            .route("/system/members", get(list_members))
+            .merge(setup_routes());
         let router = Router::new()
             .nest(&format!("/{}/apis/3.0", shared.config.codebase), api)
             .fallback(callback_key)
@@ -942,6 +945,388 @@ async fn callback_key(State(shared): State<Shared>, uri: Uri) -> Response {
         );
     }
     axum::Json(json!({ "signing_key": state.signing_key })).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connector check and register: `system/info`, `system/callbacks`, custom-field definitions of
+// the Service Ticket screen (`system/userDefinedFields`, screenId `sr100`), boards and their
+// statuses. Strict where the Developer Guide names a field required (callback `url`, `type`,
+// `level`, `objectId`; description at most 100).
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct SetupState {
+    callbacks: Vec<Value>,
+    /// Custom-field definitions added by tests on top of those seeded tickets carry.
+    field_definitions: Vec<CustomField>,
+    /// Board name → status names. Empty means one board "Service" with the default statuses.
+    boards: Vec<(String, Vec<String>)>,
+    callback_writes: usize,
+}
+
+const CALLBACK_TYPES: [&str; 6] = [
+    "Ticket",
+    "Company",
+    "Contact",
+    "Project",
+    "Opportunity",
+    "Activity",
+];
+const TICKET_LEVELS: [&str; 7] = [
+    "Owner",
+    "Board",
+    "Project",
+    "Phase",
+    "Status",
+    "Ticket",
+    "IntegratorTag",
+];
+
+impl ConnectWiseSim {
+    /// The callbacks registered at the site, as `GET /system/callbacks` lists them.
+    pub fn callbacks(&self) -> Vec<Value> {
+        self.shared.lock().setup.callbacks.clone()
+    }
+
+    /// How many callback creates and updates the site accepted.
+    pub fn callback_writes(&self) -> usize {
+        self.shared.lock().setup.callback_writes
+    }
+
+    /// Register a callback directly (as an admin clicking in ConnectWise would); returns its id.
+    pub fn add_callback(&self, mut callback: Value) -> u64 {
+        let mut state = self.shared.lock();
+        let id = next_id(&mut state);
+        callback["id"] = json!(id);
+        state.setup.callbacks.push(callback);
+        id
+    }
+
+    /// Change a callback as an admin editing it in ConnectWise would.
+    pub fn replace_callback(&self, id: u64, mut callback: Value) {
+        callback["id"] = json!(id);
+        let mut state = self.shared.lock();
+        if let Some(slot) = state
+            .setup
+            .callbacks
+            .iter_mut()
+            .find(|c| c.get("id").and_then(Value::as_u64) == Some(id))
+        {
+            *slot = callback;
+        }
+    }
+
+    /// Define a custom field on the Service Ticket screen without seeding a ticket that has it.
+    pub fn define_custom_field(&self, id: u64, caption: &str, field_type: &str) {
+        self.shared
+            .lock()
+            .setup
+            .field_definitions
+            .push(CustomField {
+                id,
+                caption: caption.into(),
+                field_type: field_type.into(),
+                value: Value::Null,
+            });
+    }
+
+    /// Replace the service boards and their statuses.
+    pub fn set_boards(&self, boards: &[(&str, &[&str])]) {
+        self.shared.lock().setup.boards = boards
+            .iter()
+            .map(|(b, s)| (b.to_string(), s.iter().map(|s| s.to_string()).collect()))
+            .collect();
+    }
+}
+
+fn setup_routes() -> Router<Shared> {
+    Router::new()
+        .route("/system/info", get(system_info))
+        .route(
+            "/system/callbacks",
+            get(list_callbacks).post(create_callback),
+        )
+        .route(
+            "/system/callbacks/{id}",
+            axum::routing::put(update_callback),
+        )
+        .route("/system/userDefinedFields", get(list_field_definitions))
+        .route("/service/boards", get(list_boards))
+        .route("/service/boards/{id}/statuses", get(list_board_statuses))
+}
+
+async fn system_info(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    axum::Json(json!({"version": "v2025.1.12345", "isCloud": true, "serverTimeZone": "Eastern Standard Time"}))
+        .into_response()
+}
+
+async fn list_callbacks(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    axum::Json(Value::Array(shared.lock().setup.callbacks.clone())).into_response()
+}
+
+/// The Developer Guide's required fields and limits, with ConnectWise's error shape.
+fn validate_callback(body: &Value) -> Result<(), Response> {
+    let mut errors = Vec::new();
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .unwrap_or_default()
+    };
+    let mut missing = |field: &str| {
+        errors.push(json!({"code": "NullValue", "message": format!("{field} may not be null."), "resource": "callbackEntry", "field": field}));
+    };
+    if text("url").is_empty() {
+        missing("url");
+    }
+    if text("type").is_empty() {
+        missing("type");
+    }
+    if text("level").is_empty() {
+        missing("level");
+    }
+    if body.get("objectId").and_then(Value::as_u64).is_none() {
+        missing("objectId");
+    }
+    if text("description").chars().count() > 100 {
+        errors.push(json!({"code": "InvalidField", "message": "description must be at most 100 characters.", "resource": "callbackEntry", "field": "description"}));
+    }
+    if !text("type").is_empty()
+        && !CALLBACK_TYPES
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(text("type")))
+    {
+        errors.push(json!({"code": "InvalidField", "message": "type is not a valid callback type.", "resource": "callbackEntry", "field": "type"}));
+    }
+    if text("type").eq_ignore_ascii_case("ticket")
+        && !TICKET_LEVELS
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(text("level")))
+    {
+        errors.push(json!({"code": "InvalidField", "message": "level is not valid for a ticket callback.", "resource": "callbackEntry", "field": "level"}));
+    }
+    if !text("url").is_empty() && url::Url::parse(text("url")).is_err() {
+        errors.push(json!({"code": "InvalidField", "message": "url must be an absolute URL.", "resource": "callbackEntry", "field": "url"}));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(cw_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidObject",
+            "callbackEntry object is invalid",
+            Value::Array(errors),
+        ))
+    }
+}
+
+/// What ConnectWise stores: the given fields plus its defaults and read-only ones.
+fn stored_callback(id: u64, body: &Value) -> Value {
+    let mut stored = json!({
+        "id": id,
+        "description": "",
+        "inactiveFlag": false,
+        "isSoapCallbackFlag": false,
+        "isSelfSuppressedFlag": false,
+        "payloadVersion": "2.0.0",
+        "memberId": 155,
+        "connectWiseID": format!("00000000-0000-4000-8000-{id:012}"),
+    });
+    if let (Some(out), Some(given)) = (stored.as_object_mut(), body.as_object()) {
+        for (k, v) in given {
+            if !matches!(k.as_str(), "id" | "memberId" | "connectWiseID" | "_info") {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    stored
+}
+
+async fn create_callback(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    let body = match json_body(&body).and_then(|b| validate_callback(&b).map(|()| b)) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut state = shared.lock();
+    let id = next_id(&mut state);
+    let stored = stored_callback(id, &body);
+    state.setup.callbacks.push(stored.clone());
+    state.setup.callback_writes += 1;
+    (StatusCode::CREATED, axum::Json(stored)).into_response()
+}
+
+async fn update_callback(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    let body = match json_body(&body).and_then(|b| validate_callback(&b).map(|()| b)) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return cw_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidObject",
+            "id is not valid.",
+            Value::Null,
+        );
+    };
+    let mut state = shared.lock();
+    let Some(slot) = state
+        .setup
+        .callbacks
+        .iter_mut()
+        .find(|c| c.get("id").and_then(Value::as_u64) == Some(id))
+    else {
+        return cw_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("Callback with id {id} was not found."),
+            Value::Null,
+        );
+    };
+    *slot = stored_callback(id, &body);
+    let stored = slot.clone();
+    state.setup.callback_writes += 1;
+    axum::Json(stored).into_response()
+}
+
+/// Custom fields of the Service Ticket screen only; any other screen has none here.
+async fn list_field_definitions(
+    State(shared): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    let screen = query
+        .get("conditions")
+        .and_then(|c| c.split_once('='))
+        .filter(|(f, _)| f.trim().eq_ignore_ascii_case("screenId"))
+        .map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string());
+    let state = shared.lock();
+    let mut definitions: BTreeMap<u64, &CustomField> = BTreeMap::new();
+    for field in state
+        .tickets
+        .values()
+        .flat_map(|t| &t.custom_fields)
+        .chain(&state.setup.field_definitions)
+    {
+        definitions.entry(field.id).or_insert(field);
+    }
+    let service_ticket = screen.as_deref().is_none_or(|s| s == "sr100");
+    let list: Vec<Value> = definitions
+        .values()
+        .filter(|_| service_ticket)
+        .map(|f| {
+            json!({
+                "id": f.id,
+                "podId": 11,
+                "screenId": "sr100",
+                "caption": f.caption,
+                "fieldTypeIdentifier": f.field_type,
+                "entryTypeIdentifier": "EntryField",
+                "requiredFlag": false,
+                "displayOnScreenFlag": true,
+                "readOnlyFlag": false,
+            })
+        })
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+fn boards_of(state: &CwState) -> Vec<(String, Vec<String>)> {
+    if state.setup.boards.is_empty() {
+        let statuses = ["New", "In Progress", "Waiting on client", "Closed"];
+        vec![(
+            "Service".into(),
+            statuses.iter().map(|s| s.to_string()).collect(),
+        )]
+    } else {
+        state.setup.boards.clone()
+    }
+}
+
+async fn list_boards(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    let boards: Vec<Value> = boards_of(&shared.lock())
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| json!({"id": i + 1, "name": name}))
+        .collect();
+    axum::Json(Value::Array(boards)).into_response()
+}
+
+async fn list_board_statuses(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    let boards = boards_of(&shared.lock());
+    let Some((_, statuses)) = id
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| boards.get(i.wrapping_sub(1)))
+    else {
+        return cw_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("Board with id {id} was not found."),
+            Value::Null,
+        );
+    };
+    let list: Vec<Value> = statuses
+        .iter()
+        .map(|s| json!({"id": status_id(s), "name": s, "inactive": false}))
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
 }
 
 #[cfg(test)]

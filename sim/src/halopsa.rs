@@ -147,6 +147,8 @@ struct Inner {
     throttle: Option<(u32, Option<u64>)>,
     failures: Option<(u32, StatusCode)>,
     requests: Vec<String>,
+    /// Outcomes and custom-field definitions (connector check).
+    setup: SetupState,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -499,6 +501,7 @@ fn router(state: Shared) -> Router {
         .route("/api/tickets", post(update_tickets))
         .route("/api/tickets/{id}", get(get_ticket))
         .route("/api/agent/{id}", get(get_agent))
+        .merge(setup_routes())
         .with_state(state)
 }
 
@@ -840,4 +843,70 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connector check: `GET /api/outcome` (as CIPP's Halo extension reads outcomes) and
+// `GET /api/FieldInfo` (custom fields, as homotechsual/HaloAPI's `Get-HaloCustomField` reads
+// them); both need a live bearer token. Webhooks have no modelled API: Halo documents them only
+// in its UI (https://halopsa.com/guides/article/?kbid=838).
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct SetupState {
+    /// Outcomes added by tests, on top of [`DEFAULT_OUTCOMES`].
+    outcomes: Vec<(u64, String)>,
+    /// Custom fields defined by tests, on top of those seeded tickets carry.
+    fields: Vec<(u64, String)>,
+}
+
+/// Outcomes every simulated instance has: 7 is the internal note outcome CIPP falls back to.
+pub const DEFAULT_OUTCOMES: [(u64, &str); 3] =
+    [(1, "Phone Call"), (7, "Private Note"), (50, "Request JIT")];
+
+impl HaloSim {
+    pub fn add_outcome(&self, id: u64, name: &str) {
+        lock(&self.state).setup.outcomes.push((id, name.into()));
+    }
+
+    /// Define a ticket custom field without seeding a ticket that has it.
+    pub fn define_custom_field(&self, id: u64, name: &str) {
+        lock(&self.state).setup.fields.push((id, name.into()));
+    }
+}
+
+fn setup_routes() -> Router<Shared> {
+    Router::new()
+        .route("/api/outcome", get(list_outcomes))
+        .route("/api/FieldInfo", get(list_field_info))
+}
+
+async fn list_outcomes(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(response) = authorize(&state, &headers, "GET /api/outcome") {
+        return response;
+    }
+    let inner = lock(&state);
+    let outcomes: Vec<Value> = DEFAULT_OUTCOMES
+        .iter()
+        .map(|(id, name)| (*id, name.to_string()))
+        .chain(inner.setup.outcomes.iter().cloned())
+        .map(|(id, name)| json!({"id": id, "outcome": name, "buttonname": name, "hidefrominternal": false}))
+        .collect();
+    Json(Value::Array(outcomes)).into_response()
+}
+
+async fn list_field_info(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(response) = authorize(&state, &headers, "GET /api/FieldInfo") {
+        return response;
+    }
+    let inner = lock(&state);
+    let mut fields: BTreeMap<u64, String> = inner.setup.fields.iter().cloned().collect();
+    for field in inner.tickets.values().flat_map(|t| &t.customfields) {
+        fields.entry(field.id).or_insert_with(|| field.name.clone());
+    }
+    let list: Vec<Value> = fields
+        .iter()
+        .map(|(id, name)| json!({"id": id, "name": name, "label": name, "type": 0, "usage": 1}))
+        .collect();
+    Json(Value::Array(list)).into_response()
 }

@@ -11,6 +11,7 @@ mod api_contract;
 mod architecture;
 mod browser;
 mod certificate;
+mod connector_setup;
 mod consent;
 mod console;
 mod console_browser;

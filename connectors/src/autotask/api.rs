@@ -145,7 +145,7 @@ impl Api {
     /// One call to `/V1.0/{path}`, holding a thread slot of `path`'s object endpoint (its first
     /// segment: `Tickets/1/Notes` and `Tickets/1` share the `Tickets` slots, the conservative
     /// reading of "per endpoint") until the answer is read.
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,

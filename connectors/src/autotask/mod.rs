@@ -8,6 +8,7 @@
 pub mod api;
 pub mod payload;
 pub mod settings;
+pub mod setup;
 pub mod signature;
 
 use crate::{
@@ -116,6 +117,25 @@ impl Connector for Autotask {
         Box::pin(async move {
             let ticket = EntityId::parse(&ticket.0, "ticket")?;
             self.api.reset_trigger(ticket, &self.settings.trigger).await
+        })
+    }
+
+    fn check<'a>(&'a self, webhook_url: &'a str) -> BoxFuture<'a, Vec<crate::Check>> {
+        Box::pin(async move {
+            setup::Setup::new(&self.settings, &self.api)
+                .check(webhook_url)
+                .await
+        })
+    }
+
+    fn register<'a>(
+        &'a self,
+        webhook_url: &'a str,
+    ) -> BoxFuture<'a, Result<crate::RegisterOutcome, PsaError>> {
+        Box::pin(async move {
+            setup::Setup::new(&self.settings, &self.api)
+                .register(webhook_url)
+                .await
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod fetch_budget;
 pub mod key_url;
 pub mod payload;
 pub mod settings;
+pub mod setup;
 pub mod signature;
 
 use crate::{
@@ -161,6 +162,25 @@ impl Connector for ConnectWise {
         Box::pin(async move {
             self.api
                 .reset_trigger(RecordId::parse(&ticket.0)?, &self.settings.trigger)
+                .await
+        })
+    }
+
+    fn check<'a>(&'a self, webhook_url: &'a str) -> BoxFuture<'a, Vec<crate::Check>> {
+        Box::pin(async move {
+            setup::Setup::new(&self.settings, &self.http)
+                .check(webhook_url)
+                .await
+        })
+    }
+
+    fn register<'a>(
+        &'a self,
+        webhook_url: &'a str,
+    ) -> BoxFuture<'a, Result<crate::RegisterOutcome, PsaError>> {
+        Box::pin(async move {
+            setup::Setup::new(&self.settings, &self.http)
+                .register(webhook_url)
                 .await
         })
     }

@@ -116,7 +116,7 @@ impl HaloClient {
 
     /// Send an authenticated request. A 401 means the cached token was revoked or expired early:
     /// it is dropped and the call is tried once more with a fresh token.
-    async fn call(
+    pub(super) async fn call(
         &self,
         request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, PsaError> {

@@ -7,6 +7,7 @@ mod client;
 mod note_html;
 mod payload;
 pub mod settings;
+pub mod setup;
 mod verify;
 
 pub use client::readable_error;
@@ -27,6 +28,7 @@ use serde_json::Value;
 use std::sync::Mutex;
 
 pub struct HaloPsa {
+    base: url::Url,
     delivery_auth: DeliveryAuth,
     trigger: TriggerRule,
     note_outcome_id: u64,
@@ -44,6 +46,7 @@ impl HaloPsa {
     ) -> Result<Self, SettingsError> {
         let (s, client_secret) = settings::Settings::parse(settings, secrets)?;
         Ok(HaloPsa {
+            base: s.base.clone(),
             client: HaloClient::new(
                 http,
                 s.base,
@@ -212,5 +215,28 @@ impl Connector for HaloPsa {
                 Some(field_id) => self.client.set_custom_field(ticket_id, field_id, "0").await,
             }
         })
+    }
+
+    fn check<'a>(&'a self, _webhook_url: &'a str) -> BoxFuture<'a, Vec<crate::Check>> {
+        Box::pin(async move { self.setup().check().await })
+    }
+
+    fn register<'a>(
+        &'a self,
+        webhook_url: &'a str,
+    ) -> BoxFuture<'a, Result<crate::RegisterOutcome, PsaError>> {
+        Box::pin(async move { Ok(self.setup().register(webhook_url)) })
+    }
+}
+
+impl HaloPsa {
+    fn setup(&self) -> setup::Setup<'_> {
+        setup::Setup::new(
+            &self.client,
+            &self.base,
+            &self.trigger,
+            self.note_outcome_id,
+            &self.delivery_auth,
+        )
     }
 }

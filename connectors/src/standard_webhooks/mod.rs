@@ -7,6 +7,7 @@
 //! The event schemas are documented for senders in `connectors/STANDARD_WEBHOOKS.md`.
 
 mod event;
+pub mod setup;
 pub mod signature;
 
 pub use event::{CANCELLED, NOTE, REQUESTED, parse_duration};
@@ -199,6 +200,18 @@ impl Connector for StandardWebhooks {
     fn reset_trigger<'a>(&'a self, _ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {
         // `jit.requested` is an event, not a field that stays set: nothing to reset.
         Box::pin(async { Ok(()) })
+    }
+
+    fn check<'a>(&'a self, _webhook_url: &'a str) -> BoxFuture<'a, Vec<crate::Check>> {
+        let checks = setup::check(self.secrets.len(), self.note_url.as_ref());
+        Box::pin(std::future::ready(checks))
+    }
+
+    fn register<'a>(
+        &'a self,
+        webhook_url: &'a str,
+    ) -> BoxFuture<'a, Result<crate::RegisterOutcome, PsaError>> {
+        Box::pin(std::future::ready(Ok(setup::register(webhook_url))))
     }
 }
 

@@ -19,6 +19,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_connector, update_connector, delete_connector))
         .routes(routes!(list_companies))
         .routes(routes!(map_company, unmap_company))
+        .routes(routes!(check_connector))
+        .routes(routes!(register_connector))
 }
 
 /// A secret's new value(s): one string, several (rotation: all are accepted), or `null` to
@@ -513,4 +515,136 @@ pub(crate) async fn connector(state: &AppState, id: &str) -> ApiResult<Connector
             store::StoreError::NotFound => AppError::NotFound("no such connector"),
             other => other.into(),
         })
+}
+
+// --- Checking and registering the PSA side (issue 15) ---------------------------------------
+
+/// The connection checks of a connector, with the tenant check's statuses.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectorCheckView {
+    pub checks: Vec<store::checks::Check>,
+}
+
+/// What registering did at the PSA.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterView {
+    /// `created`, `repaired`, `already_registered` or `manual_steps`.
+    pub action: String,
+    pub detail: String,
+    /// What is left to do by hand in the PSA (empty when nothing is).
+    pub steps: Vec<String>,
+}
+
+/// The connector as stored, built fresh (not the delivery cache: a check must see the settings
+/// just saved, and a disabled connector can still be checked before it is enabled).
+async fn built_connector(
+    state: &AppState,
+    row: &ConnectorRow,
+) -> ApiResult<std::sync::Arc<dyn jitgate_connectors::Connector>> {
+    let kind = parse_kind(&row.kind)?;
+    let settings: serde_json::Value = serde_json::from_str(&row.settings)
+        .map_err(|e| AppError::internal(format!("stored settings of {}: {e}", row.id)))?;
+    let values = SecretValues(
+        stored_secrets(state, &row.id)
+            .await?
+            .into_iter()
+            .map(|(k, vs)| (k, vs.into_iter().map(Secret::from).collect()))
+            .collect(),
+    );
+    jitgate_connectors::build(kind, &settings, values, state.http.clone())
+        .map_err(|e| AppError::Validation(e.fields))
+}
+
+fn check_view(check: jitgate_connectors::Check) -> store::checks::Check {
+    use jitgate_connectors::CheckStatus as S;
+    store::checks::Check {
+        name: check.name,
+        status: match check.status {
+            S::Ok => store::checks::CheckStatus::Ok,
+            S::Warn => store::checks::CheckStatus::Warn,
+            S::Fail => store::checks::CheckStatus::Fail,
+        },
+        detail: check.detail,
+        fix: check.fix,
+    }
+}
+
+/// Check the PSA side: credentials, trigger, note settings and (ConnectWise, Autotask) whether
+/// jitgate's webhook is registered and active. Read-only at the PSA.
+#[utoipa::path(post, path = "/connectors/{id}/check", tag = "connectors",
+    responses((status = 200, body = ConnectorCheckView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn check_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectorCheckView>> {
+    caller.require_admin()?;
+    let row = connector(&state, &id).await?;
+    let built = built_connector(&state, &row).await?;
+    let checks: Vec<_> = built
+        .check(&webhook_url(&state, &id))
+        .await
+        .into_iter()
+        .map(check_view)
+        .collect();
+    let worst = checks
+        .iter()
+        .map(|c| c.status)
+        .max()
+        .unwrap_or(store::checks::CheckStatus::Ok);
+    let mut tx = state.db.begin().await?;
+    store::audit::record(
+        &mut tx,
+        // The check itself ran (`ok`); how the PSA side came out is the detail.
+        &caller
+            .audit("connector.check", "ok")
+            .connector(&id)
+            .detail(format!("{} checks, worst {}", checks.len(), worst.as_str())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(ConnectorCheckView { checks }))
+}
+
+/// Register (or repair) jitgate's webhook at the PSA, idempotently; for HaloPSA and Standard
+/// Webhooks the answer lists the steps to take by hand.
+#[utoipa::path(post, path = "/connectors/{id}/register", tag = "connectors",
+    responses((status = 200, body = RegisterView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn register_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RegisterView>> {
+    caller.require_admin()?;
+    let row = connector(&state, &id).await?;
+    let built = built_connector(&state, &row).await?;
+    let result = built.register(&webhook_url(&state, &id)).await;
+    // PSA errors carry the vendor's words, never a request secret.
+    let (outcome, detail) = match &result {
+        Ok(done) => ("ok", done.detail.clone()),
+        Err(e) => ("failed", e.to_string()),
+    };
+    let mut tx = state.db.begin().await?;
+    store::audit::record(
+        &mut tx,
+        &caller
+            .audit("connector.register", outcome)
+            .connector(&id)
+            .detail(detail),
+    )
+    .await?;
+    tx.commit().await?;
+    let done = result.map_err(|e| AppError::Upstream(format!("the PSA refused: {e}")))?;
+    let action = serde_json::to_value(done.action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok(Json(RegisterView {
+        action,
+        detail: done.detail,
+        steps: done.steps,
+    }))
 }

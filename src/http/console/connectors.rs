@@ -1065,6 +1065,7 @@ fn detail_page(
                     }
                 }
             }
+            (super::connector_setup::panel(&base, signed_in, &c.id))
             (crate::http::portal::request_link_panel(&state.config.public_url, &c.id, kind))
             (mappings_panel(&base, signed_in, &d))
             (edit_panel(&base, signed_in, &d, &form))

@@ -7,6 +7,7 @@
 //! error from the API comes back as [`AppError::Validation`] and is shown next to its field.
 
 mod audit;
+mod connector_setup;
 mod connectors;
 mod customers;
 mod dashboard;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit.csv", get(audit::csv))
         .merge(technicians::routes())
         .merge(connectors::routes())
+        .merge(connector_setup::routes())
 }
 
 /// Where sign-in lands by default: the dashboard, or for a technician without admin rights
