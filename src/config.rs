@@ -73,6 +73,10 @@ pub struct Config {
     pub sign_in_client_secret_file: Option<PathBuf>,
     /// The sign-in button says "Sign in with <this>".
     pub sign_in_label: String,
+    /// The delivery log keeps a connector's deliveries this long …
+    pub delivery_log_retention: DurationSetting,
+    /// … and at most this many of them.
+    pub delivery_log_max_per_connector: u32,
 }
 
 impl Default for Config {
@@ -103,6 +107,8 @@ impl Default for Config {
             sign_in_client_id: None,
             sign_in_client_secret_file: None,
             sign_in_label: "Microsoft".into(),
+            delivery_log_retention: DurationSetting::from_secs(7 * 86400),
+            delivery_log_max_per_connector: 1000,
         }
     }
 }
@@ -145,6 +151,8 @@ const KEYS: &[&str] = &[
     "sign_in_client_id",
     "sign_in_client_secret_file",
     "sign_in_label",
+    "delivery_log_retention",
+    "delivery_log_max_per_connector",
 ];
 
 impl Config {
@@ -211,6 +219,9 @@ impl Config {
                 "session_idle_timeout ({}) must be greater than zero and at most session_max_age ({})",
                 self.session_idle_timeout, self.session_max_age
             ));
+        }
+        if self.delivery_log_max_per_connector == 0 || self.delivery_log_retention.get().is_zero() {
+            return Err("delivery_log_retention and delivery_log_max_per_connector must be greater than zero".into());
         }
         if self.reveal_limit == 0 {
             return Err("reveal_limit must be at least 1".into());

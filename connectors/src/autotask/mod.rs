@@ -66,7 +66,10 @@ impl Autotask {
             // delivery can settle it (https://github.com/msoukhomlinov/n8n-nodes-autotask/issues/6).
             tracing::debug!("Autotask signature matched the .NET-escaped form of the body");
         }
-        payload::parse(delivery.body, &self.settings.trigger).map_err(ReceiveError::Malformed)
+        let mut event = payload::parse(delivery.body, &self.settings.trigger)
+            .map_err(ReceiveError::Malformed)?;
+        event.signature_form = Some(form.as_str().to_string());
+        Ok(event)
     }
 }
 

@@ -48,6 +48,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
             company: None,
             actor: None,
             trigger: Trigger::None,
+            signature_form: None,
         });
     }
 
@@ -68,6 +69,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
         company: company.map(CompanyRef),
         actor: person.map(Actor::PsaUser),
         trigger,
+        signature_form: None,
     })
 }
 

@@ -46,6 +46,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
             company: None,
             actor: None,
             trigger: Trigger::None,
+            signature_form: None,
         });
     }
 
@@ -88,6 +89,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
         company,
         actor,
         trigger,
+        signature_form: None,
     })
 }
 
