@@ -105,7 +105,7 @@ pub struct Entry {
 impl Entry {
     pub fn new(connector_id: &str, outcome: Outcome) -> Entry {
         Entry {
-            id: super::new_id("dlv"),
+            id: monotonic_id(),
             connector_id: connector_id.to_string(),
             received_at: now_ms(),
             outcome,
@@ -123,6 +123,19 @@ impl Entry {
         self.outcome = outcome;
         self.reason = Some(reason);
     }
+}
+
+/// `dlv_<ULID>`, increasing within this process even inside one millisecond, so the log's
+/// "newest first" (by id) follows the order deliveries were answered.
+fn monotonic_id() -> String {
+    static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().expect("id generator lock");
+    let id = match generator.generate() {
+        Ok(id) => id,
+        // 2^80 ids in one millisecond: fall back to a random one.
+        Err(_) => ulid::Ulid::generate(),
+    };
+    format!("dlv_{}", id.to_string().to_ascii_lowercase())
 }
 
 /// A stored delivery.
@@ -456,8 +469,14 @@ mod tests {
     fn secrets_are_redacted_at_any_depth() {
         let body = br#"{"Metadata":{"key_url":"https://x/k"},"a":[{"Password":"p"}],"Token":null,"note":"keep"}"#;
         let out = redacted_body(body);
-        assert!(!out.contains("https://x/k") && !out.contains("\"p\""), "{out}");
-        assert!(out.contains("keep") && out.contains("\"Token\":null"), "{out}");
+        assert!(
+            !out.contains("https://x/k") && !out.contains("\"p\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("keep") && out.contains("\"Token\":null"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod console;
 mod console_browser;
 mod console_pages;
 mod credential;
+mod deliveries;
 mod demo;
 mod groups;
 mod lifecycle;

@@ -1006,6 +1006,7 @@ struct Detail {
     names: Names,
     edit: Option<(FormValues, Errors)>,
     map_form: Option<(String, String, Errors)>,
+    deliveries: Markup,
 }
 
 async fn load(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Detail, PageError> {
@@ -1020,6 +1021,7 @@ async fn load(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Detail
         names: Names::load(state, &caller).await?,
         edit: None,
         map_form: None,
+        deliveries: super::deliveries::panel(state, signed_in, id).await?,
     })
 }
 
@@ -1071,6 +1073,7 @@ fn detail_page(
                 }
             }
             (mappings_panel(&base, signed_in, &d))
+            (d.deliveries)
             (edit_panel(&base, signed_in, &d, &form))
         },
     ))

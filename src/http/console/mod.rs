@@ -10,6 +10,7 @@ mod audit;
 mod connectors;
 mod customers;
 mod dashboard;
+mod deliveries;
 mod grants;
 mod technicians;
 mod ui;
