@@ -444,20 +444,45 @@ pub async fn request_undecided(db: &Db, request_id: &str) -> Result<bool> {
     Ok(undecided.unwrap_or(false))
 }
 
-/// The ticket did request after all: provision as any other request.
-pub async fn mark_decided(tx: &mut Tx, request_id: &str) -> Result<()> {
-    on_tx!(tx, conn => sqlx::query("UPDATE jit_requests SET undecided = FALSE WHERE id = $1")
-        .bind(request_id).execute(&mut *conn).await?.rows_affected());
-    Ok(())
+/// Decide an undecided request from its ticket's trigger: a request goes on (latching the
+/// ticket as the webhook does for a level trigger); anything else closes it quietly as
+/// ignored. `true`: provision it.
+pub async fn decide(
+    tx: &mut Tx,
+    req: &super::deliveries::RequestRow,
+    trigger: &jitgate_connectors::Trigger,
+    level_triggered: bool,
+) -> Result<bool> {
+    use jitgate_connectors::Trigger;
+    let why = match (trigger, &req.ticket_ref) {
+        (Trigger::Requested { .. }, Some(ticket)) if level_triggered => {
+            if latch(tx, &req.connector_id, ticket).await? {
+                return mark_decided(tx, &req.id).await.map(|()| true);
+            }
+            "ignored: the trigger is still set from an earlier request"
+        }
+        (Trigger::Requested { .. }, _) => return mark_decided(tx, &req.id).await.map(|()| true),
+        _ => "ignored: the ticket does not request a JIT account",
+    };
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE jit_requests SET status = 'done', undecided = FALSE, status_detail = $2, updated_at = $3
+         WHERE id = $1 AND status = 'pending'")
+        .bind(&req.id).bind(why).bind(now_ms()).execute(&mut *conn).await?.rows_affected());
+    Ok(false)
 }
 
-/// The ticket does not request: the request closes quietly, without a note.
-pub async fn close_not_triggered(tx: &mut Tx, request_id: &str) -> Result<()> {
-    on_tx!(tx, conn => sqlx::query(
-        "UPDATE jit_requests SET status = 'done', undecided = FALSE,
-             status_detail = 'ignored: the ticket does not request a JIT account', updated_at = $2
-         WHERE id = $1 AND status = 'pending'")
-        .bind(request_id).bind(now_ms()).execute(&mut *conn).await?.rows_affected());
+async fn latch(tx: &mut Tx, connector_id: &str, ticket: &str) -> Result<bool> {
+    let latched = on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO trigger_latches (connector_id, ticket_ref, latched_at) VALUES ($1, $2, $3)
+         ON CONFLICT (connector_id, ticket_ref) DO NOTHING")
+        .bind(connector_id).bind(ticket).bind(now_ms())
+        .execute(&mut *conn).await?.rows_affected());
+    Ok(latched > 0)
+}
+
+async fn mark_decided(tx: &mut Tx, request_id: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE jit_requests SET undecided = FALSE WHERE id = $1")
+        .bind(request_id).execute(&mut *conn).await?.rows_affected());
     Ok(())
 }
 

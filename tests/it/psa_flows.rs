@@ -188,3 +188,70 @@ async fn standard_webhooks_request_then_cancel_ends_the_grant_early() {
     .unwrap();
     assert_eq!(post(&app, &connector, &headers, body).await, 401);
 }
+
+/// ConnectWise may send a summarized callback whose `Entity` lacks the custom fields: it is
+/// accepted as an undecided request, and the job reads the ticket before deciding. A set trigger
+/// still leads to an account and a note; an unset one closes quietly, without a note.
+#[tokio::test]
+async fn a_summarized_connectwise_callback_still_leads_to_a_request_and_a_grant() {
+    use crate::world::{COMPANY, TRIGGER_FIELD, World};
+    use jitgate_sim::connectwise::SeedTicket;
+    let w = World::new().await;
+    w.cw.add_ticket(SeedTicket::new(2001, COMPANY).with_custom_field(
+        12,
+        TRIGGER_FIELD,
+        json!(false),
+    ));
+    w.cw.add_ticket(SeedTicket::new(2002, COMPANY).with_custom_field(
+        12,
+        TRIGGER_FIELD,
+        json!(false),
+    ));
+
+    // Not requested: accepted (the payload cannot tell), then closed quietly by the job.
+    let quiet = w.cw.summarized_ticket_delivery(2002, "alice", "updated");
+    assert_eq!(w.deliver(&quiet.headers, quiet.body).await, 202);
+
+    w.cw.set_custom_field(2001, TRIGGER_FIELD, json!(true), "alice");
+    let summarized = w.cw.summarized_ticket_delivery(2001, "alice", "updated");
+    assert!(
+        !String::from_utf8_lossy(&summarized.body).contains("customFields"),
+        "the simulator sends the summarized form"
+    );
+    assert_eq!(w.deliver(&summarized.headers, summarized.body).await, 202);
+    let notes = w.notes(2001, 1).await;
+    assert!(notes[0].text.contains(&w.jit_upn()), "{}", notes[0].text);
+    assert_eq!(w.graph.users(TENANT).len(), 1);
+
+    let log = w
+        .app
+        .admin(
+            "GET",
+            &format!(
+                "/api/v1/connectors/{}/deliveries?outcome=accepted",
+                w.connector_id
+            ),
+            None,
+        )
+        .await;
+    assert!(
+        log.to_string()
+            .contains("the ticket is read before deciding"),
+        "the log says the delivery was undecided: {log}"
+    );
+    // The unrequested ticket's request closes without a note.
+    eventually(
+        "the quiet request closed",
+        Duration::from_secs(30),
+        || async {
+            let grants = w.grants().await;
+            (grants.as_array().map(Vec::len) == Some(1)).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        w.cw.notes(2002).is_empty(),
+        "no note on a ticket that did not ask"
+    );
+}
