@@ -185,6 +185,9 @@ struct AtState {
     thread_limit_errors: usize,
     zone_lookups: usize,
     picklist_reads: usize,
+    /// List UDFs by name: (id, label) items. Other UDFs are text.
+    list_udfs: BTreeMap<String, Vec<(i64, String)>>,
+    udf_definition_reads: usize,
     call_delay: Duration,
     throttle: Option<(usize, u64)>,
     next_id: u64,
@@ -224,6 +227,10 @@ impl AutotaskSim {
         };
         let api = Router::new()
             .route("/TicketNotes/entityInformation/fields", get(note_fields))
+            .route(
+                "/Tickets/entityInformation/userDefinedFields",
+                get(ticket_udf_definitions),
+            )
             .route("/Tickets/{id}/Notes", post(post_note))
             .route("/Tickets/{id}", get(get_ticket))
             .route("/Tickets", patch(patch_ticket))
@@ -346,6 +353,20 @@ impl AutotaskSim {
 
     pub fn zone_lookups(&self) -> usize {
         self.shared.lock().zone_lookups
+    }
+
+    /// Make UDF `name` a list UDF with these (id, label) items. Its stored value, what a
+    /// webhook and the API carry, is then the item's id (set it with [`Self::set_udf`]).
+    pub fn define_list_udf(&self, name: &str, items: &[(i64, &str)]) {
+        self.shared.lock().list_udfs.insert(
+            name.into(),
+            items.iter().map(|(id, l)| (*id, l.to_string())).collect(),
+        );
+    }
+
+    /// Reads of `Tickets/entityInformation/userDefinedFields`.
+    pub fn udf_definition_reads(&self) -> usize {
+        self.shared.lock().udf_definition_reads
     }
 
     pub fn picklist_reads(&self) -> usize {
@@ -621,6 +642,41 @@ async fn zone_information(
     .into_response()
 }
 
+/// `GET Tickets/entityInformation/userDefinedFields`: every UDF seen on a ticket, the list
+/// UDFs with their items (values as strings, as Autotask sends picklist values).
+async fn ticket_udf_definitions(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let _slot = match admit(&shared, &headers, "Tickets").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut state = shared.lock();
+    state.udf_definition_reads += 1;
+    let mut names: std::collections::BTreeSet<String> = state
+        .tickets
+        .values()
+        .flat_map(|t| t.udfs.iter().map(|(n, _)| n.clone()))
+        .collect();
+    names.extend(state.list_udfs.keys().cloned());
+    let fields: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let list = state.list_udfs.get(name);
+            json!({
+                "name": name,
+                "dataType": "string",
+                "isPickList": list.is_some(),
+                "isRequired": false,
+                "isReadOnly": false,
+                "picklistValues": list.map(|items| items.iter().enumerate().map(|(i, (id, label))| json!({
+                    "value": id.to_string(), "label": label, "isDefaultValue": false,
+                    "sortOrder": i, "isActive": true, "isSystem": false,
+                })).collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "fields": fields })).into_response()
+}
+
 async fn note_fields(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let _slot = match admit(&shared, &headers, "TicketNotes").await {
         Ok(s) => s,
@@ -823,6 +879,7 @@ async fn patch_ticket(State(shared): State<Shared>, headers: HeaderMap, body: By
         );
     };
     let mut state = shared.lock();
+    let list_udfs = state.list_udfs.clone();
     let Some(ticket) = state.tickets.get_mut(&id) else {
         return at_error(
             StatusCode::NOT_FOUND,
@@ -870,6 +927,17 @@ async fn patch_ticket(State(shared): State<Shared>, headers: HeaderMap, body: By
                         Some(Value::String(s)) => Some(s.clone()),
                         Some(other) => Some(other.to_string()),
                     };
+                    // The stricter reading: a list UDF takes an item's id, never its label.
+                    if let (Some(items), Some(v)) = (list_udfs.get(&slot.0), &slot.1)
+                        && !items.iter().any(|(id, _)| id.to_string() == *v)
+                    {
+                        return at_error(
+                            StatusCode::BAD_REQUEST,
+                            &format!(
+                                "Value {v} does not exist or is inactive for picklist field {name}."
+                            ),
+                        );
+                    }
                 }
             }
             other => {

@@ -745,13 +745,15 @@ async fn decide_undecided(ctx: &JobContext, req: &RequestRow) -> Result<bool, Jo
     if !store::delivery_log::request_undecided(&ctx.db, &req.id).await? {
         return Ok(true);
     }
-    let (Some(ticket), Ok(connector)) = (
-        req.ticket_ref.clone().map(TicketRef),
-        ctx.connectors.get(&req.connector_id).await,
-    ) else {
+    let Ok(connector) = ctx.connectors.get(&req.connector_id).await else {
         return Ok(true); // `resolve` refuses it with the reason
     };
-    let trigger = match connector.instance.ticket_trigger(&ticket).await {
+    let ticket = req.ticket_ref.clone().map(TicketRef);
+    let answer = match &ticket {
+        Some(ticket) => connector.instance.ticket_trigger(ticket).await,
+        None => Ok(jitgate_connectors::Trigger::None), // nothing to read: nothing asked
+    };
+    let trigger = match answer {
         Ok(trigger) => trigger,
         Err(e) => match psa_problem::<()>(e, "reading the ticket to decide the request")? {
             Ok(()) => unreachable!("psa_problem never answers Ok(Ok)"),

@@ -255,3 +255,79 @@ async fn a_summarized_connectwise_callback_still_leads_to_a_request_and_a_grant(
         "no note on a ticket that did not ask"
     );
 }
+
+/// An Autotask list UDF may reach the webhook as the list item's id ("2") rather than its label
+/// ("Yes"). Before the UDF's list is known such a delivery is decided from the ticket in the job
+/// (which reads the list and caches it); afterwards the id is matched at once, and the UDF is
+/// reset with the id of its "No" item (the simulator refuses labels for list UDFs).
+#[tokio::test]
+async fn an_autotask_list_udf_sent_as_its_item_id_still_requests() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let (customer, _) = setup_customer(&api, true).await;
+    let at = AutotaskSim::start(Some(&sims.ca)).await;
+    at.define_list_udf("Request JIT", &[(1, "No"), (2, "Yes")]);
+    let connector = add_connector(
+        &api,
+        json!({"kind": "autotask", "name": "Autotask",
+            "settings": at.connector_settings(json!({"udf": "Request JIT", "reset_value": "No"})),
+            "secrets": at.connector_secrets()}),
+    )
+    .await;
+    map_company(&api, &connector, "29683501", &customer).await;
+    at.add_resource(29682885, "alice@msp.example");
+    at.add_ticket(SeedTicket::new(351181, 29683501).with_udf("Request JIT", Some("1")));
+    at.add_ticket(SeedTicket::new(351182, 29683501).with_udf("Request JIT", Some("1")));
+
+    at.set_udf(351181, "Request JIT", Some("2"));
+    let by_id = at.ticket_delivery(351181, 29682885, "Update", SignatureForm::RawBytes);
+    assert!(String::from_utf8_lossy(&by_id.body).contains(r#""Request JIT":"2""#));
+    assert_eq!(
+        post(&app, &connector, &by_id.header_map(), by_id.body.clone()).await,
+        202
+    );
+    let notes = eventually("the Autotask note", Duration::from_secs(30), || {
+        let n = at.notes(351181);
+        async move { (!n.is_empty()).then_some(n) }
+    })
+    .await;
+    assert!(format!("{:?}", notes[0]).contains("alice-jit@fabrikam.com"));
+    assert_eq!(
+        at.udf_definition_reads(),
+        1,
+        "the list is read once, in the job"
+    );
+    eventually(
+        "the UDF reset to its No item",
+        Duration::from_secs(30),
+        || {
+            let v = at.udf(351181, "Request JIT");
+            async move { (v == Some(Some("1".into()))).then_some(()) }
+        },
+    )
+    .await;
+
+    // The list is known now: "No" by its id is decided on the spot, without a request.
+    let no = at.ticket_delivery(351182, 29682885, "Update", SignatureForm::RawBytes);
+    assert_eq!(
+        post(&app, &connector, &no.header_map(), no.body.clone()).await,
+        200
+    );
+    // And the label form still works.
+    at.set_udf(351182, "Request JIT", Some("2"));
+    let mut by_label = at.ticket_event_body(351182, 29682885, "Update");
+    by_label["Fields"]["Request JIT"] = json!("Yes");
+    let by_label = at.sign(&by_label, SignatureForm::RawBytes);
+    assert_eq!(
+        post(
+            &app,
+            &connector,
+            &by_label.header_map(),
+            by_label.body.clone()
+        )
+        .await,
+        202
+    );
+    assert_eq!(at.udf_definition_reads(), 1);
+}
