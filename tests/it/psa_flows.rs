@@ -331,3 +331,61 @@ async fn an_autotask_list_udf_sent_as_its_item_id_still_requests() {
     );
     assert_eq!(at.udf_definition_reads(), 1);
 }
+
+/// HaloPSA without a configured `tenant`: the tenant comes from `/api/authinfo` (its
+/// `tenant_id`, as Halo's own API module does), which the hosted simulator demands on the token
+/// endpoint; the note is posted with `sendemail: false`, so Halo emails nobody.
+#[tokio::test]
+async fn halopsa_without_a_tenant_takes_it_from_authinfo_and_never_emails() {
+    let sims = Sims::start().await;
+    let app = sims.spawn_app(&WorldOptions::default()).await;
+    let api = app.api();
+    let (customer, _) = setup_customer(&api, true).await;
+    let halo = HaloSim::start(
+        HaloConfig::new("jitgate-client", "halo-client-secret-value").with_tenant("msp"),
+        Some(&sims.ca),
+    )
+    .await;
+    let password = "halo-webhook-password-0042";
+    let connector = add_connector(
+        &api,
+        json!({"kind": "halopsa", "name": "HaloPSA",
+            "settings": {"base_url": halo.url(), "client_id": "jitgate-client",
+                "delivery_auth": {"mode": "basic", "username": "halo"},
+                "trigger": {"outcome_id": 50}, "note": {"outcome_id": 7}},
+            "secrets": {"webhook_password": [password], "client_secret": "halo-client-secret-value"}}),
+    )
+    .await;
+    map_company(&api, &connector, "17", &customer).await;
+    halo.seed_ticket(4242, 17);
+    halo.seed_agent(3, "Alice Smith", "alice@msp.example");
+    let delivery = halo
+        .action_added(4242, 3, 50, "Request JIT")
+        .deliver(&DeliveryAuth::basic("halo", password));
+    assert_eq!(
+        post(
+            &app,
+            &connector,
+            &delivery.header_map(),
+            delivery.body.clone()
+        )
+        .await,
+        202
+    );
+    let actions = eventually("the Halo note", Duration::from_secs(30), || {
+        let a = halo.actions(4242);
+        async move { (!a.is_empty()).then_some(a) }
+    })
+    .await;
+    assert!(actions[0].note_html.contains("alice-jit@fabrikam.com"));
+    assert!(actions[0].hiddenfromuser);
+    assert!(
+        !actions[0].sendemail,
+        "the note must not be emailed: {:?}",
+        actions[0].raw
+    );
+    assert!(
+        halo.requests().iter().any(|r| r == "GET /api/authinfo"),
+        "the tenant was discovered"
+    );
+}
