@@ -72,8 +72,11 @@ pub struct Api {
     /// The trigger UDF's definition, once read: its picklist (id, label) or `None` for a
     /// UDF that is not a list. Kept for the connector's lifetime (a connector change rebuilds
     /// it); refreshed whenever a delivery had to be decided from the ticket.
-    udf_picklist: Mutex<Option<Option<Vec<(String, String)>>>>,
+    udf_picklist: Mutex<Option<UdfList>>,
 }
+
+/// A UDF's list items as (id, label), or `None` for a UDF that is not a list.
+pub type UdfList = Option<Vec<(String, String)>>;
 
 /// What is known of the trigger UDF's values, for deciding a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +257,7 @@ impl Api {
     }
 
     /// The trigger UDF's picklist as last read (`None`: not read yet).
-    pub fn cached_udf_picklist(&self) -> Option<Option<Vec<(String, String)>>> {
+    pub fn cached_udf_picklist(&self) -> Option<UdfList> {
         self.udf_picklist
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -269,7 +272,7 @@ impl Api {
     pub async fn refresh_udf_picklist(
         &self,
         name: &str,
-    ) -> Result<Option<Vec<(String, String)>>, PsaError> {
+    ) -> Result<UdfList, PsaError> {
         let fields = self
             .call(
                 reqwest::Method::GET,
@@ -504,7 +507,7 @@ impl Api {
 
 /// The (id, label) items of list UDF `name` in a `userDefinedFields` answer; `None` when the
 /// UDF is not a list (or not defined: the connector check reports a misspelled name).
-fn udf_list(fields: &Value, name: &str) -> Option<Vec<(String, String)>> {
+fn udf_list(fields: &Value, name: &str) -> UdfList {
     let field = fields.get("fields")?.as_array()?.iter().find(|f| {
         get_ci(f, "name")
             .and_then(Value::as_str)
