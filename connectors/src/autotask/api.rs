@@ -264,15 +264,11 @@ impl Api {
             .clone()
     }
 
-    /// Read UDF `name`'s definition from `Tickets/entityInformation/userDefinedFields`
-    /// (https://ww1.autotask.net/help/developerhelp/Content/APIs/REST/API_Calls/REST_Requesting_Entity_Information.htm)
-    /// and cache it: a list UDF's value may reach a webhook as the item's id rather than its
-    /// label (https://github.com/msoukhomlinov/n8n-nodes-autotask/issues/6 discusses the payload's
-    /// unsettled shapes), so both are matched.
-    pub async fn refresh_udf_picklist(
-        &self,
-        name: &str,
-    ) -> Result<UdfList, PsaError> {
+    /// Read UDF `name`'s definition from `Tickets/entityInformation/userDefinedFields` (the
+    /// REST API's entity-information call, as for `TicketNotes/entityInformation/fields`) and
+    /// cache it: a list UDF's value may reach a webhook as the item's id rather than its label
+    /// (unsettled, issue 15), so both are matched.
+    pub async fn refresh_udf_picklist(&self, name: &str) -> Result<UdfList, PsaError> {
         let fields = self
             .call(
                 reqwest::Method::GET,
