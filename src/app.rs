@@ -99,6 +99,7 @@ impl Application {
             http,
             graph,
             connectors,
+            delivery_log: Arc::default(),
             instance: crate::jobs::instance_name(),
         });
         Ok(Application {
@@ -150,6 +151,7 @@ impl Application {
             crate::jobs::sweeper::run(jobs, interval, shutdown).await;
             Ok(())
         }));
+        parts.push(delivery_log_writer(&self.state, &self.shutdown));
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
         let serve = axum::serve(
@@ -166,6 +168,23 @@ impl Application {
         tracing::info!("jitgate stopped");
         Ok(())
     }
+}
+
+/// The delivery log's writer, trimming the log to the configured retention.
+fn delivery_log_writer(state: &AppState, shutdown: &CancellationToken) -> Part {
+    use crate::store::delivery_log::{Retention, run_writer};
+    let retention = Retention {
+        max_age: state.config.delivery_log_retention.get(),
+        max_per_connector: state.config.delivery_log_max_per_connector,
+    };
+    let (db, log, shutdown) = (
+        state.db.clone(),
+        state.delivery_log.clone(),
+        shutdown.clone(),
+    );
+    Part::new("delivery log writer", async move {
+        run_writer(db, log, retention, shutdown).await
+    })
 }
 
 /// A part that stopped before shutdown was asked for, or failed.

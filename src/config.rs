@@ -77,6 +77,10 @@ pub struct Config {
     /// for its own technician only (signed in); `bearer` reveals to whoever holds the link;
     /// `auto` is `sign_in` when `sign_in_issuer` is set, `bearer` otherwise.
     pub credential_links: CredentialLinks,
+    /// The delivery log keeps a connector's deliveries this long …
+    pub delivery_log_retention: DurationSetting,
+    /// … and at most this many of them.
+    pub delivery_log_max_per_connector: u32,
 }
 
 /// See [`Config::credential_links`].
@@ -128,6 +132,8 @@ impl Default for Config {
             sign_in_client_secret_file: None,
             sign_in_label: "Microsoft".into(),
             credential_links: CredentialLinks::Auto,
+            delivery_log_retention: DurationSetting::from_secs(7 * 86400),
+            delivery_log_max_per_connector: 1000,
         }
     }
 }
@@ -171,6 +177,8 @@ const KEYS: &[&str] = &[
     "sign_in_client_secret_file",
     "sign_in_label",
     "credential_links",
+    "delivery_log_retention",
+    "delivery_log_max_per_connector",
 ];
 
 impl Config {
@@ -237,6 +245,9 @@ impl Config {
                 "session_idle_timeout ({}) must be greater than zero and at most session_max_age ({})",
                 self.session_idle_timeout, self.session_max_age
             ));
+        }
+        if self.delivery_log_max_per_connector == 0 || self.delivery_log_retention.get().is_zero() {
+            return Err("delivery_log_retention and delivery_log_max_per_connector must be greater than zero".into());
         }
         if self.reveal_limit == 0 {
             return Err("reveal_limit must be at least 1".into());

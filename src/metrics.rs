@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicU64;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabels {
     pub connector: String,
-    /// accepted | ignored | duplicate | unauthorized | invalid
+    /// accepted | ignored | duplicate | unauthorized | invalid | unavailable
     pub outcome: &'static str,
 }
 
@@ -55,6 +55,9 @@ pub struct Metrics {
     pub sweeper_grant_errors: Counter,
     /// Sweeper passes that failed as a whole (the grants to end could not be read).
     pub sweeper_failed_passes: Counter,
+    /// Delivery log entries dropped because the writer's queue was full (the deliveries
+    /// themselves were answered as usual).
+    pub delivery_log_dropped: Counter,
 }
 
 impl Metrics {
@@ -134,6 +137,12 @@ impl Metrics {
             "Sweeper passes that could not read the grants to end",
             sweeper_failed_passes.clone(),
         );
+        let delivery_log_dropped = Counter::default();
+        registry.register(
+            "delivery_log_dropped",
+            "Delivery log entries dropped because the log writer's queue was full",
+            delivery_log_dropped.clone(),
+        );
         Metrics {
             registry,
             deliveries,
@@ -149,6 +158,7 @@ impl Metrics {
             sweeper_passes,
             sweeper_grant_errors,
             sweeper_failed_passes,
+            delivery_log_dropped,
         }
     }
 

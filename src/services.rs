@@ -21,6 +21,8 @@ pub struct Services {
     pub http: reqwest::Client,
     pub graph: jitgate_graph::GraphClient,
     pub connectors: Arc<ConnectorRegistry>,
+    /// The delivery log's queue; its writer is a supervised part.
+    pub delivery_log: Arc<crate::store::delivery_log::DeliveryLog>,
     /// This process's name in leases and locks (unique per start).
     pub instance: String,
 }

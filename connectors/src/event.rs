@@ -45,6 +45,10 @@ pub enum Trigger {
     Cleared,
     /// Nothing to do with JIT (most deliveries).
     None,
+    /// The delivery does not carry the fields the rule needs (a ConnectWise summarized
+    /// payload): the app accepts it as a pending request and its job reads the ticket through
+    /// [`crate::Connector::ticket_trigger`] before anything else.
+    Undecided,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,4 +60,8 @@ pub struct Event {
     pub company: Option<CompanyRef>,
     pub actor: Option<Actor>,
     pub trigger: Trigger,
+    /// Which of several accepted signature forms matched (Autotask: `raw` or `escaped`), for
+    /// the delivery log; `None` where a connector knows one form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_form: Option<String>,
 }

@@ -123,6 +123,18 @@ pub trait Connector: Send + Sync {
     /// do not request again. A no-op for triggers that are events by nature (actions, outcomes).
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>>;
 
+    /// Read the ticket through the PSA's API and apply the trigger rule to it: how a delivery
+    /// whose trigger was [`Trigger::Undecided`] is decided, in a job. Only connectors that can
+    /// produce `Undecided` implement it.
+    fn ticket_trigger<'a>(
+        &'a self,
+        _ticket: &'a TicketRef,
+    ) -> BoxFuture<'a, Result<Trigger, PsaError>> {
+        Box::pin(std::future::ready(Err(PsaError::NotConfigured(
+            "this connector decides every delivery from its payload".into(),
+        ))))
+    }
+
     /// Whether this connector's trigger is a ticket field that stays set across later updates of
     /// the ticket (level-triggered): the app must then latch the ticket after a request until a
     /// [`Trigger::Cleared`] arrives. Event-like triggers (an action outcome, `jit.requested`) are

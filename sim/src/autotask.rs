@@ -185,6 +185,9 @@ struct AtState {
     thread_limit_errors: usize,
     zone_lookups: usize,
     picklist_reads: usize,
+    /// List UDFs by name: (id, label) items. Other UDFs are text.
+    list_udfs: BTreeMap<String, Vec<(i64, String)>>,
+    udf_definition_reads: usize,
     call_delay: Duration,
     throttle: Option<(usize, u64)>,
     next_id: u64,
@@ -349,6 +352,20 @@ impl AutotaskSim {
 
     pub fn zone_lookups(&self) -> usize {
         self.shared.lock().zone_lookups
+    }
+
+    /// Make UDF `name` a list UDF with these (id, label) items. Its stored value, what a
+    /// webhook and the API carry, is then the item's id (set it with [`Self::set_udf`]).
+    pub fn define_list_udf(&self, name: &str, items: &[(i64, &str)]) {
+        self.shared.lock().list_udfs.insert(
+            name.into(),
+            items.iter().map(|(id, l)| (*id, l.to_string())).collect(),
+        );
+    }
+
+    /// Reads of `Tickets/entityInformation/userDefinedFields`.
+    pub fn udf_definition_reads(&self) -> usize {
+        self.shared.lock().udf_definition_reads
     }
 
     pub fn picklist_reads(&self) -> usize {
@@ -826,6 +843,7 @@ async fn patch_ticket(State(shared): State<Shared>, headers: HeaderMap, body: By
         );
     };
     let mut state = shared.lock();
+    let list_udfs = state.list_udfs.clone();
     let Some(ticket) = state.tickets.get_mut(&id) else {
         return at_error(
             StatusCode::NOT_FOUND,
@@ -873,6 +891,17 @@ async fn patch_ticket(State(shared): State<Shared>, headers: HeaderMap, body: By
                         Some(Value::String(s)) => Some(s.clone()),
                         Some(other) => Some(other.to_string()),
                     };
+                    // The stricter reading: a list UDF takes an item's id, never its label.
+                    if let (Some(items), Some(v)) = (list_udfs.get(&slot.0), &slot.1)
+                        && !items.iter().any(|(id, _)| id.to_string() == *v)
+                    {
+                        return at_error(
+                            StatusCode::BAD_REQUEST,
+                            &format!(
+                                "Value {v} does not exist or is inactive for picklist field {name}."
+                            ),
+                        );
+                    }
                 }
             }
             other => {
@@ -1051,9 +1080,26 @@ fn setup_routes() -> Router<Shared> {
         .route("/Resources/query", get(query_resources))
 }
 
-/// UDFs defined explicitly, plus those seeded tickets carry (as text UDFs).
+/// UDFs defined explicitly ([`AutotaskSim::define_udf`], and list UDFs whose stored value is
+/// the item's id, [`AutotaskSim::define_list_udf`]), plus those seeded tickets carry (as text
+/// UDFs).
 fn udf_definitions_of(state: &AtState) -> Vec<UdfDefinition> {
     let mut all = state.setup.udfs.clone();
+    for (name, items) in &state.list_udfs {
+        if !all.iter().any(|u| u.name.eq_ignore_ascii_case(name)) {
+            let id = 150 + all.len() as u64;
+            all.push(UdfDefinition {
+                id,
+                name: name.clone(),
+                items: Some(
+                    items
+                        .iter()
+                        .map(|(v, l)| (v.to_string(), l.clone()))
+                        .collect(),
+                ),
+            });
+        }
+    }
     for name in state
         .tickets
         .values()
@@ -1096,7 +1142,9 @@ async fn udf_definitions(State(shared): State<Shared>, headers: HeaderMap) -> Re
         Ok(s) => s,
         Err(r) => return r,
     };
-    let fields = udf_definitions_of(&shared.lock())
+    let mut state = shared.lock();
+    state.udf_definition_reads += 1;
+    let fields = udf_definitions_of(&state)
         .iter()
         .map(|u| {
             json!({

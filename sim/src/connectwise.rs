@@ -458,6 +458,27 @@ impl ConnectWiseSim {
         }
     }
 
+    /// A ticket callback with a *summarized* payload: `Entity` keeps the record's summary
+    /// fields and drops `customFields`, as ConnectWise does for summary callbacks
+    /// (https://developer.connectwise.com/Products/ConnectWise_PSA/Integrating_with_PSA/Callbacks).
+    /// The receiver must read the ticket to decide.
+    pub fn summarized_ticket_delivery(
+        &self,
+        ticket_id: u64,
+        member_id: &str,
+        action: &str,
+    ) -> SignedDelivery {
+        let mut body = self.ticket_callback_body(ticket_id, member_id, action);
+        if let Some(text) = body["Entity"].as_str() {
+            let mut entity: Value = serde_json::from_str(text).expect("entity is JSON");
+            if let Some(record) = entity.as_object_mut() {
+                record.remove("customFields");
+            }
+            body["Entity"] = Value::String(entity.to_string());
+        }
+        self.sign(&body)
+    }
+
     /// A signed ticket callback: [`Self::ticket_callback_body`] then [`Self::sign`].
     pub fn ticket_delivery(&self, ticket_id: u64, member_id: &str, action: &str) -> SignedDelivery {
         let body = self.ticket_callback_body(ticket_id, member_id, action);

@@ -130,6 +130,10 @@ pub struct SimAction {
     pub ticket_id: u64,
     pub outcome_id: u64,
     pub hiddenfromuser: bool,
+    /// Whether Halo would email the action to the ticket's contacts: unless `sendemail` is
+    /// `false`, the stricter reading of an omitted flag (Halo's action screen defaults to
+    /// sending for some outcomes) is that it does.
+    pub sendemail: bool,
     pub note_html: String,
     /// The whole element as posted, for assertions on fields the fake does not model.
     pub raw: Value,
@@ -575,9 +579,17 @@ async fn authinfo(State(state): State<Shared>) -> Response {
     }
     Json(json!({
         "auth_url": format!("{}/auth", inner.base_url),
-        "tenant_id": config.tenant.as_deref().map(|t| format!("{t}-tenant-guid")),
+        "tenant_id": published_tenant_id(&config),
     }))
     .into_response()
+}
+
+/// The `tenant_id` `/api/authinfo` publishes. Halo's own PowerShell module sends it as
+/// `?tenant=` when no tenant name is given
+/// (https://github.com/homotechsual/HaloAPI/blob/main/Public/Connect-HaloAPI.ps1), so the token
+/// endpoint takes it as well as the tenant's name; nothing else.
+fn published_tenant_id(config: &HaloConfig) -> Option<String> {
+    config.tenant.as_deref().map(|t| format!("{t}-tenant-guid"))
 }
 
 #[derive(Deserialize)]
@@ -604,6 +616,7 @@ async fn token(
     }
     if let Some(tenant) = &config.tenant
         && query.tenant.as_deref() != Some(tenant.as_str())
+        && query.tenant != published_tenant_id(&config)
     {
         return error(
             StatusCode::BAD_REQUEST,
@@ -680,6 +693,10 @@ async fn add_actions(State(state): State<Shared>, headers: HeaderMap, body: Stri
                 .get("hiddenfromuser")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            sendemail: item
+                .get("sendemail")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
             note_html: item
                 .get("note_html")
                 .and_then(Value::as_str)

@@ -105,6 +105,9 @@ async fn provision(ctx: &JobContext, job: &ProvisionJob) -> Result<(), JobError>
         return Ok(()); // already handled: this is a re-run
     }
     store::deliveries::touch_request(&ctx.db, &req.id).await?;
+    if !decide_undecided(ctx, &req).await? {
+        return Ok(());
+    }
     match resolve(ctx, &req).await? {
         Err(Refusal(why)) => {
             tracing::info!(request = %req.id, reason = %why, "JIT request refused");
@@ -834,4 +837,40 @@ fn with_connector(audit: AuditEntry, req: &RequestRow) -> AuditEntry {
         Some(c) => audit.connector(c),
         None => audit,
     }
+}
+
+/// A request accepted before its trigger was known (a ConnectWise summarized payload): read
+/// the ticket through the PSA and decide now, off the webhook's path. `false`: the ticket does
+/// not request after all, and the request was closed quietly (no note: nobody asked).
+async fn decide_undecided(ctx: &JobContext, req: &RequestRow) -> Result<bool, JobError> {
+    if !store::delivery_log::request_undecided(&ctx.db, &req.id).await? {
+        return Ok(true);
+    }
+    let Some(connector_id) = req.connector_id.as_deref() else {
+        return Ok(true); // only webhook requests are ever undecided
+    };
+    let Ok(connector) = ctx.connectors.get(connector_id).await else {
+        return Ok(true); // `resolve` refuses it with the reason
+    };
+    let ticket = req.ticket_ref.clone().map(TicketRef);
+    let answer = match &ticket {
+        Some(ticket) => connector.instance.ticket_trigger(ticket).await,
+        None => Ok(jitgate_connectors::Trigger::None), // nothing to read: nothing asked
+    };
+    let trigger = match answer {
+        Ok(trigger) => trigger,
+        Err(e) => match psa_problem::<()>(e, "reading the ticket to decide the request")? {
+            Ok(()) => unreachable!("psa_problem never answers Ok(Ok)"),
+            Err(Refusal(why)) => {
+                tracing::warn!(request = %req.id, reason = %why, "undecided JIT request could not be decided");
+                jitgate_connectors::Trigger::None
+            }
+        },
+    };
+    let level = connector.instance.level_triggered();
+    let mut tx = ctx.db.begin().await?;
+    let go = store::delivery_log::decide(&mut tx, req, &trigger, level).await?;
+    tx.commit().await?;
+    tracing::info!(request = %req.id, ?trigger, go, "undecided JIT request decided from the ticket");
+    Ok(go)
 }

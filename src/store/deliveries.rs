@@ -19,6 +19,9 @@ pub struct Incoming {
     /// Level triggers (a field left set) latch the ticket until the trigger is reset or seen
     /// cleared, so later updates of the same ticket do not request again.
     pub latch_ticket: bool,
+    /// The delivery lacked the fields to decide its trigger (a ConnectWise summarized
+    /// payload): the provision job reads the ticket and decides first.
+    pub undecided: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -58,11 +61,11 @@ pub async fn accept(db: &Db, outbox: &dyn Outbox, incoming: &Incoming) -> Result
         }
         sqlx::query(
             "INSERT INTO jit_requests (id, connector_id, delivery_key, kind, ticket_ref, psa_company_id, actor,
-                 duration_secs, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)")
+                 duration_secs, status, created_at, updated_at, undecided)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10)")
             .bind(&request_id).bind(&incoming.connector_id).bind(&incoming.delivery_key).bind(incoming.kind)
             .bind(&incoming.ticket_ref).bind(&incoming.psa_company_id).bind(&incoming.actor)
-            .bind(incoming.duration_secs).bind(now)
+            .bind(incoming.duration_secs).bind(now).bind(incoming.undecided)
             .execute(&mut *tx).await?;
         (*tx).push_job(&outbox.provision(&request_id)).await?;
         tx.commit().await?;

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod connectors;
 pub mod customers;
 pub mod deliveries;
+pub mod delivery_log;
 pub mod grants;
 pub mod groups;
 pub mod job_signal;

@@ -17,6 +17,7 @@ mod console;
 mod console_browser;
 mod console_pages;
 mod credential;
+mod deliveries;
 mod demo;
 mod groups;
 mod lifecycle;

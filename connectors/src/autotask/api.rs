@@ -69,6 +69,24 @@ pub struct Api {
     endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
     note_choices: Mutex<Option<(Instant, NoteChoices)>>,
     notes: NoteOptions,
+    /// The trigger UDF's definition, once read: its picklist (id, label) or `None` for a
+    /// UDF that is not a list. Kept for the connector's lifetime (a connector change rebuilds
+    /// it); refreshed whenever a delivery had to be decided from the ticket.
+    udf_picklist: Mutex<Option<UdfList>>,
+}
+
+/// A UDF's list items as (id, label), or `None` for a UDF that is not a list.
+pub type UdfList = Option<Vec<(String, String)>>;
+
+/// What is known of the trigger UDF's values, for deciding a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdfLabels<'a> {
+    /// Not read yet: an id-looking value cannot be read without it.
+    Unknown,
+    /// A text (or other non-list) UDF: values are what they say.
+    NotAList,
+    /// A list UDF: (id, label) pairs; a value may arrive as either.
+    List(&'a [(String, String)]),
 }
 
 impl Api {
@@ -86,6 +104,7 @@ impl Api {
             endpoints: Mutex::new(HashMap::new()),
             note_choices: Mutex::new(None),
             notes: settings.notes.clone(),
+            udf_picklist: Mutex::new(None),
         }
     }
 
@@ -237,6 +256,40 @@ impl Api {
         Ok(choices)
     }
 
+    /// The trigger UDF's picklist as last read (`None`: not read yet).
+    pub fn cached_udf_picklist(&self) -> Option<UdfList> {
+        self.udf_picklist
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Read UDF `name`'s definition from `Tickets/entityInformation/userDefinedFields` (the
+    /// REST API's entity-information call, as for `TicketNotes/entityInformation/fields`) and
+    /// cache it: a list UDF's value may reach a webhook as the item's id rather than its label
+    /// (unsettled, issue 15), so both are matched.
+    pub async fn refresh_udf_picklist(&self, name: &str) -> Result<UdfList, PsaError> {
+        let fields = self
+            .call(
+                reqwest::Method::GET,
+                "Tickets/entityInformation/userDefinedFields",
+                None,
+            )
+            .await?;
+        let list = udf_list(&fields, name);
+        *self.udf_picklist.lock().unwrap_or_else(|p| p.into_inner()) = Some(list.clone());
+        Ok(list)
+    }
+
+    /// The ticket as the API returns it (`status`, `userDefinedFields`, …).
+    pub async fn ticket_item(&self, ticket: EntityId) -> Result<Value, PsaError> {
+        self.item(
+            &format!("Tickets/{}", ticket.0),
+            &format!("ticket {}", ticket.0),
+        )
+        .await
+    }
+
     pub async fn ticket_company(&self, ticket: EntityId) -> Result<CompanyRef, PsaError> {
         let item = self
             .item(
@@ -284,7 +337,9 @@ impl Api {
         rule: &TriggerRule,
     ) -> Result<(), PsaError> {
         if let Some(udf) = &rule.udf {
-            let body = json!({ "id": ticket.0, "userDefinedFields": [{ "name": udf, "value": rule.reset_value }] });
+            let value = self.reset_udf_value(&rule.reset_value);
+            let body =
+                json!({ "id": ticket.0, "userDefinedFields": [{ "name": udf, "value": value }] });
             self.call(reqwest::Method::PATCH, "Tickets", Some(&body))
                 .await?;
         }
@@ -430,6 +485,51 @@ fn labels(values: &[PicklistValue]) -> String {
     } else {
         labels.join(", ")
     }
+}
+
+impl Api {
+    /// A list UDF is written with an item's id: the reset value's id when it names a label.
+    fn reset_udf_value(&self, reset: &str) -> String {
+        match self.cached_udf_picklist() {
+            Some(Some(list)) => list
+                .iter()
+                .find(|(_, label)| label.trim().eq_ignore_ascii_case(reset.trim()))
+                .map(|(id, _)| id.clone())
+                .unwrap_or_else(|| reset.to_string()),
+            _ => reset.to_string(),
+        }
+    }
+}
+
+/// The (id, label) items of list UDF `name` in a `userDefinedFields` answer; `None` when the
+/// UDF is not a list (or not defined: the connector check reports a misspelled name).
+fn udf_list(fields: &Value, name: &str) -> UdfList {
+    let field = fields.get("fields")?.as_array()?.iter().find(|f| {
+        get_ci(f, "name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.trim().eq_ignore_ascii_case(name.trim()))
+    })?;
+    if !get_ci(field, "isPickList")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return None;
+    }
+    let items = get_ci(field, "picklistValues")?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|item| {
+                let id = match get_ci(item, "value")? {
+                    Value::String(s) => s.trim().to_string(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                let label = get_ci(item, "label")?.as_str()?.trim().to_string();
+                Some((id, label))
+            })
+            .collect(),
+    )
 }
 
 fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {

@@ -15,7 +15,7 @@ use crate::{
     BoxFuture, CompanyRef, Connector, ConnectorKind, Delivery, Event, Note, PsaError, ReceiveError,
     SecretValues, SettingsError, TicketRef,
 };
-use api::{Api, EntityId};
+use api::{Api, EntityId, UdfLabels};
 use secrecy::ExposeSecret as _;
 use settings::Settings;
 use signature::{HookSignature, SignedForm};
@@ -67,7 +67,16 @@ impl Autotask {
             // delivery can settle it (https://github.com/msoukhomlinov/n8n-nodes-autotask/issues/6).
             tracing::debug!("Autotask signature matched the .NET-escaped form of the body");
         }
-        payload::parse(delivery.body, &self.settings.trigger).map_err(ReceiveError::Malformed)
+        let cached = self.api.cached_udf_picklist();
+        let labels = match &cached {
+            None if self.settings.trigger.udf.is_some() => UdfLabels::Unknown,
+            Some(Some(items)) => UdfLabels::List(items),
+            _ => UdfLabels::NotAList,
+        };
+        let mut event = payload::parse_with(delivery.body, &self.settings.trigger, labels)
+            .map_err(ReceiveError::Malformed)?;
+        event.signature_form = Some(form.as_str().to_string());
+        Ok(event)
     }
 }
 
@@ -108,6 +117,33 @@ impl Connector for Autotask {
             self.api
                 .resource_email(EntityId::parse(actor_id, "resource")?)
                 .await
+        })
+    }
+
+    /// A delivery whose UDF value looked like a list item's id before the UDF's list was
+    /// known: read the list (caching it for later deliveries) and the ticket, then decide.
+    fn ticket_trigger<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+    ) -> BoxFuture<'a, Result<crate::Trigger, PsaError>> {
+        Box::pin(async move {
+            let list = match &self.settings.trigger.udf {
+                Some(name) => self.api.refresh_udf_picklist(name).await?,
+                None => None,
+            };
+            let labels = match &list {
+                Some(items) => UdfLabels::List(items),
+                None => UdfLabels::NotAList,
+            };
+            let item = self
+                .api
+                .ticket_item(EntityId::parse(&ticket.0, "ticket")?)
+                .await?;
+            Ok(payload::decide_ticket(
+                &item,
+                &self.settings.trigger,
+                labels,
+            ))
         })
     }
 

@@ -11,6 +11,7 @@
 //! - UDFs either as plain keys of `Fields` or inside a container (`UserDefinedFields`, `UDFs`,
 //!   `UDF`), itself a map or a `{name, value}` array, as the REST API returns them on entities.
 
+use super::api::UdfLabels;
 use super::settings::TriggerRule;
 use crate::flag_value::{FlagState, flag_state};
 use crate::{Actor, CompanyRef, DeliveryKey, Event, TicketRef, Trigger};
@@ -20,8 +21,14 @@ use sha2::{Digest, Sha256};
 const MAX_ID_LEN: usize = 128;
 const UDF_CONTAINERS: [&str; 3] = ["userdefinedfields", "udfs", "udf"];
 
-/// Parse a body whose signature has been verified. `Err` is a message for a 400.
+/// Parse a body whose signature has been verified, for a text trigger UDF. `Err` is a message
+/// for a 400.
 pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
+    parse_with(body, rule, UdfLabels::NotAList)
+}
+
+/// [`parse`], knowing what the trigger UDF's values may be (a list UDF's id or label).
+pub fn parse_with(body: &[u8], rule: &TriggerRule, labels: UdfLabels<'_>) -> Result<Event, String> {
     let root: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let root = root.as_object().ok_or("body must be a JSON object")?;
 
@@ -48,6 +55,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
             company: None,
             actor: None,
             trigger: Trigger::None,
+            signature_form: None,
         });
     }
 
@@ -59,7 +67,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
     let trigger = if action.eq_ignore_ascii_case("delete") {
         Trigger::None
     } else {
-        decide(&fields, rule)
+        decide(&fields, rule, labels)
     };
     Ok(Event {
         delivery_key,
@@ -68,6 +76,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
         company: company.map(CompanyRef),
         actor: person.map(Actor::PsaUser),
         trigger,
+        signature_form: None,
     })
 }
 
@@ -98,12 +107,62 @@ fn delivery_key(
     )))
 }
 
-fn decide(fields: &Fields, rule: &TriggerRule) -> Trigger {
-    let udf = rule
-        .udf
-        .as_deref()
-        .and_then(|name| fields.udf(name))
-        .map(|v| flag_state(v, &rule.true_values));
+/// The trigger rule applied to a ticket read through the API (`status`,
+/// `userDefinedFields: [{name, value}]`): how an undecided delivery is decided in a job.
+pub fn decide_ticket(item: &Value, rule: &TriggerRule, labels: UdfLabels<'_>) -> Trigger {
+    let Some(item) = item.as_object() else {
+        return Trigger::None;
+    };
+    let mut fields = Vec::new();
+    if let Some(status) = get_ci(item, "status") {
+        fields.push(("Status".to_string(), status.clone()));
+    }
+    if let Some(udfs) = get_ci(item, "userDefinedFields") {
+        fields.push(("UserDefinedFields".to_string(), udfs.clone()));
+    }
+    match decide(&Fields(fields), rule, labels) {
+        // Still unreadable: nothing settles it, so nothing is requested.
+        Trigger::Undecided => Trigger::None,
+        trigger => trigger,
+    }
+}
+
+/// A list UDF's value as its label: the id form is looked up, a label stays as it is.
+fn udf_label(value: &Value, items: &[(String, String)]) -> Value {
+    let text = match value {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        other => return other.clone(),
+    };
+    items
+        .iter()
+        .find(|(id, _)| *id == text)
+        .map(|(_, label)| Value::String(label.clone()))
+        .unwrap_or_else(|| value.clone())
+}
+
+fn looks_like_an_id(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_u64() || n.is_i64(),
+        Value::String(s) => !s.trim().is_empty() && s.trim().chars().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+fn decide(fields: &Fields, rule: &TriggerRule, labels: UdfLabels<'_>) -> Trigger {
+    let raw_udf = rule.udf.as_deref().and_then(|name| fields.udf(name));
+    if let (Some(value), UdfLabels::Unknown) = (raw_udf, labels)
+        && looks_like_an_id(value)
+    {
+        // Possibly a list item's id: read the UDF's list (in a job) before deciding.
+        return Trigger::Undecided;
+    }
+    let udf = raw_udf
+        .map(|v| match labels {
+            UdfLabels::List(items) => udf_label(v, items),
+            _ => v.clone(),
+        })
+        .map(|v| flag_state(&v, &rule.true_values));
     let status = rule.status.as_deref().and_then(|want| {
         let got = match fields.get("Status")? {
             Value::String(s) => s.trim().to_string(),

@@ -38,6 +38,16 @@ pub enum SignedForm {
     DotNetEscaped,
 }
 
+impl SignedForm {
+    /// The name the delivery log shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignedForm::RawBytes => "raw",
+            SignedForm::DotNetEscaped => "escaped",
+        }
+    }
+}
+
 impl HookSignature {
     pub fn from_headers(headers: &http::HeaderMap) -> Result<HookSignature, String> {
         let value = headers

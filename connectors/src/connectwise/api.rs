@@ -127,6 +127,23 @@ impl Api {
             .map_err(|e| unexpected("ticket", e))
     }
 
+    /// The ticket as the API returns it (with its custom fields), as a JSON object.
+    pub async fn ticket_record(
+        &self,
+        ticket: RecordId,
+    ) -> Result<serde_json::Map<String, Value>, PsaError> {
+        let path = format!("/service/tickets/{}", ticket.0);
+        let response =
+            psa_http::send(self.request(reqwest::Method::GET, &path), readable_error).await?;
+        match response.json::<Value>().await {
+            Ok(Value::Object(record)) => Ok(record),
+            Ok(_) => Err(PsaError::Unavailable(
+                "the ticket read back is not a JSON object".into(),
+            )),
+            Err(e) => Err(unexpected("ticket", e)),
+        }
+    }
+
     pub async fn ticket_company(&self, ticket: RecordId) -> Result<CompanyRef, PsaError> {
         let view = self.ticket(ticket).await?;
         let id = view.company.map(|c| c.id);

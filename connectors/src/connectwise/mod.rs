@@ -156,6 +156,18 @@ impl Connector for ConnectWise {
         Box::pin(self.api.member_email(actor_id))
     }
 
+    /// A summarized callback lacks the custom fields: the ticket read through the API is
+    /// decided by the same rule as a full callback's `Entity`.
+    fn ticket_trigger<'a>(
+        &'a self,
+        ticket: &'a TicketRef,
+    ) -> BoxFuture<'a, Result<crate::Trigger, PsaError>> {
+        Box::pin(async move {
+            let record = self.api.ticket_record(RecordId::parse(&ticket.0)?).await?;
+            Ok(payload::decide_record(&record, &self.settings.trigger))
+        })
+    }
+
     /// Clears the custom field; `Ok` only once nothing in the ticket still requests (see
     /// [`Api::reset_trigger`] for status triggers).
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {

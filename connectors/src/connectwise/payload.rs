@@ -46,6 +46,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
             company: None,
             actor: None,
             trigger: Trigger::None,
+            signature_form: None,
         });
     }
 
@@ -77,8 +78,10 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
         Trigger::None
     } else {
         match entity {
-            Some(entity) => decide(entity, rule),
-            None => Trigger::None,
+            Some(entity) if carries_rule_fields(entity, rule) => decide(entity, rule),
+            // A summarized payload: decided from the ticket itself, in a job.
+            _ if ticket.is_some() => Trigger::Undecided,
+            _ => Trigger::None,
         }
     };
     Ok(Event {
@@ -88,6 +91,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Event, String> {
         company,
         actor,
         trigger,
+        signature_form: None,
     })
 }
 
@@ -117,6 +121,21 @@ fn choose_actor(
         (Some(member), None) => Some(Actor::PsaUser(member)),
         (None, None) => None,
     }
+}
+
+/// Whether the record has what the rule reads. ConnectWise can send a summarized payload,
+/// an `Entity` without the custom fields (https://developer.connectwise.com/Products/ConnectWise_PSA/Integrating_with_PSA/Callbacks);
+/// deciding from it would silently miss every request.
+fn carries_rule_fields(entity: &Map<String, Value>, rule: &TriggerRule) -> bool {
+    let has_fields = rule.custom_field.is_none() || entity.contains_key("customFields");
+    let has_status = rule.status.is_none() || entity.contains_key("status");
+    has_fields && has_status
+}
+
+/// The trigger rule applied to a full ticket record (a callback's `Entity` or the ticket read
+/// through the API).
+pub fn decide_record(entity: &Map<String, Value>, rule: &TriggerRule) -> Trigger {
+    decide(entity, rule)
 }
 
 /// The trigger rule applied to the ticket record: requested if the custom field is true or the

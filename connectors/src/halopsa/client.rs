@@ -36,6 +36,8 @@ pub struct HaloClient {
 struct TokenState {
     /// The auth server's base URL once known (configured or discovered).
     auth_url: Option<String>,
+    /// The `tenant_id` `/api/authinfo` published, used when no tenant is configured.
+    discovered_tenant: Option<String>,
     token: Option<CachedToken>,
 }
 
@@ -76,6 +78,9 @@ impl HaloClient {
             "outcome_id": outcome_id,
             // Internal: never shown to the end user in the portal or in emails.
             "hiddenfromuser": true,
+            // And never emailed to anyone: an action can email the ticket's contacts, so the
+            // flag is sent explicitly rather than left to the outcome's default (issue 15).
+            "sendemail": false,
             "note_html": note_html,
         }]);
         let url = join(&self.base, "/api/actions");
@@ -162,51 +167,69 @@ impl HaloClient {
         let auth_url = match &state.auth_url {
             Some(url) => url.clone(),
             None => {
-                let url = self.discover_auth_url().await?;
+                let (url, tenant) = self.discover_auth_url().await?;
                 state.auth_url = Some(url.clone());
+                state.discovered_tenant = tenant;
                 url
             }
         };
-        let token = self.request_token(&auth_url).await?;
+        let tenant = self.tenant.clone().or(state.discovered_tenant.clone());
+        let token = self.request_token(&auth_url, tenant.as_deref()).await?;
         let value = token.value.clone();
         state.token = Some(token);
         Ok(value)
     }
 
-    /// The configured auth server, or the one `GET {base}/api/authinfo` names, or `{base}/auth`.
-    ///
-    /// Uncertain vendor detail: HaloAPI and CIPP read `auth_url` from `/api/authinfo`; its
-    /// `tenant_id` is not used as the `?tenant=` value because it is not documented to be the
-    /// tenant *name* hosted instances expect — set `tenant` explicitly instead.
-    async fn discover_auth_url(&self) -> Result<String, PsaError> {
-        if let AuthServer::At(url) = &self.auth_server {
-            return Ok(url.as_str().trim_end_matches('/').to_string());
+    /// The auth server (configured, or the one `GET {base}/api/authinfo` names, or
+    /// `{base}/auth`) and, when no tenant is configured, the `tenant_id` authinfo publishes:
+    /// Halo's own API module sends that as `?tenant=` in the same case
+    /// (https://github.com/homotechsual/HaloAPI/blob/main/Public/Connect-HaloAPI.ps1).
+    async fn discover_auth_url(&self) -> Result<(String, Option<String>), PsaError> {
+        let configured = match &self.auth_server {
+            AuthServer::At(url) => Some(url.as_str().trim_end_matches('/').to_string()),
+            _ => None,
+        };
+        if let (Some(url), Some(_)) = (&configured, &self.tenant) {
+            return Ok((url.clone(), None));
         }
-        let fallback = join(&self.base, "/auth");
+        let fallback = configured.unwrap_or_else(|| join(&self.base, "/auth"));
         let url = join(&self.base, "/api/authinfo");
         let response = match send(self.http.get(&url).timeout(CALL_TIMEOUT), readable_error).await {
             Ok(response) => response,
             // The server is there but has no discovery document: use the default layout.
-            Err(PsaError::NotFound(_) | PsaError::Rejected { .. }) => return Ok(fallback),
+            Err(PsaError::NotFound(_) | PsaError::Rejected { .. }) => return Ok((fallback, None)),
             // Down or throttled: try again later rather than caching a guess.
             Err(e) => return Err(e),
         };
         let info: Value = response.json().await.unwrap_or(Value::Null);
-        match info
+        let tenant = match info.get("tenant_id") {
+            Some(Value::String(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        if matches!(self.auth_server, AuthServer::At(_)) {
+            return Ok((fallback, tenant));
+        }
+        let auth_url = match info
             .get("auth_url")
             .and_then(Value::as_str)
             .map(crate::outbound_url::parse)
         {
-            Some(Ok(auth)) => Ok(auth.as_str().trim_end_matches('/').to_string()),
+            Some(Ok(auth)) => auth.as_str().trim_end_matches('/').to_string(),
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "halopsa: /api/authinfo names an unusable auth_url; using {{base}}/auth");
-                Ok(fallback)
+                fallback
             }
-            None => Ok(fallback),
-        }
+            None => fallback,
+        };
+        Ok((auth_url, tenant))
     }
 
-    async fn request_token(&self, auth_url: &str) -> Result<CachedToken, PsaError> {
+    async fn request_token(
+        &self,
+        auth_url: &str,
+        tenant: Option<&str>,
+    ) -> Result<CachedToken, PsaError> {
         let mut request = self
             .http
             .post(format!("{auth_url}/token"))
@@ -217,7 +240,7 @@ impl HaloClient {
                 ("client_secret", self.client_secret.expose_secret()),
                 ("scope", "all"),
             ]);
-        if let Some(tenant) = &self.tenant {
+        if let Some(tenant) = tenant {
             request = request.query(&[("tenant", tenant)]);
         }
         let response = send(request, readable_error).await.map_err(|e| match e {

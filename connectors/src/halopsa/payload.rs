@@ -75,6 +75,7 @@ pub fn parse(body: &[u8], rule: &TriggerRule) -> Result<Parsed, String> {
             company: company.map(|id| CompanyRef(id.to_string())),
             actor: actor.map(|id| Actor::PsaUser(id.to_string())),
             trigger,
+            signature_form: None,
         },
         trigger_field_id,
     })

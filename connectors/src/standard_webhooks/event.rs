@@ -36,6 +36,7 @@ pub(crate) fn parse(delivery_key: String, body: &[u8]) -> Result<Event, String> 
             company: None,
             actor: None,
             trigger: Trigger::None,
+            signature_form: None,
         });
     }
     let value: Value =
@@ -58,6 +59,7 @@ pub(crate) fn parse(delivery_key: String, body: &[u8]) -> Result<Event, String> 
         company: None,
         actor: None,
         trigger: Trigger::None,
+        signature_form: None,
     };
     let Some(is_request) = trigger_kind else {
         return Ok(event);

@@ -21,6 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(map_company, unmap_company))
         .routes(routes!(check_connector))
         .routes(routes!(register_connector))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(set_capture))
 }
 
 /// A secret's new value(s): one string, several (rotation: all are accepted), or `null` to
@@ -646,5 +648,100 @@ pub(crate) async fn register_connector(
         action,
         detail: done.detail,
         steps: done.steps,
+    }))
+}
+
+/// `GET /connectors/{id}/deliveries` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    /// Only this outcome: accepted, ignored, duplicate, unauthorized, invalid or retry.
+    pub outcome: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveriesView {
+    /// Newest first.
+    pub deliveries: Vec<store::delivery_log::LoggedDelivery>,
+    /// Whether bodies of new deliveries are captured.
+    pub capture: bool,
+    /// Entries this instance could not log since it started because the log's writer was
+    /// behind (the deliveries themselves were answered as usual): the log may miss some.
+    pub dropped: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureInput {
+    /// Keep the bodies of this connector's deliveries (redacted of secrets, at most 16 KiB
+    /// each, for 24 hours).
+    pub enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaptureView {
+    pub enabled: bool,
+}
+
+/// The connector's last deliveries with their outcome and reason (the delivery log). The log
+/// is written in the background: a delivery shows here within moments of its answer.
+#[utoipa::path(get, path = "/connectors/{id}/deliveries", tag = "connectors", params(DeliveriesQuery),
+    responses((status = 200, body = DeliveriesView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<DeliveriesQuery>,
+) -> ApiResult<Json<DeliveriesView>> {
+    caller.require_admin()?;
+    connector(&state, &id).await?;
+    let outcome = match query.outcome.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(store::delivery_log::Outcome::parse(text).ok_or_else(|| {
+            AppError::field(
+                "outcome",
+                "must be accepted, ignored, duplicate, unauthorized, invalid or retry",
+            )
+        })?),
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(DeliveriesView {
+        deliveries: store::delivery_log::list(&state.db, &id, outcome, limit).await?,
+        capture: store::delivery_log::capture_enabled(&state.db, &id).await?,
+        dropped: state.delivery_log.dropped(),
+    }))
+}
+
+/// Turn capture of delivery bodies on or off for a connector (audited).
+#[utoipa::path(put, path = "/connectors/{id}/capture", tag = "connectors", request_body = CaptureInput,
+    responses((status = 200, body = CaptureView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_capture(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<CaptureInput>,
+) -> ApiResult<Json<CaptureView>> {
+    caller.require_admin()?;
+    connector(&state, &id).await?;
+    let mut tx = state.db.begin().await?;
+    store::delivery_log::set_capture(&mut tx, &id, input.enabled).await?;
+    let detail = if input.enabled { "on" } else { "off" };
+    store::audit::record(
+        &mut tx,
+        &caller
+            .audit("connector.capture", "ok")
+            .connector(&id)
+            .detail(format!("delivery body capture {detail}")),
+    )
+    .await?;
+    tx.commit().await?;
+    state.delivery_log.set_capturing(&id, input.enabled);
+    Ok(Json(CaptureView {
+        enabled: input.enabled,
     }))
 }

@@ -1001,6 +1001,7 @@ struct Detail {
     names: Names,
     edit: Option<(FormValues, Errors)>,
     map_form: Option<(String, String, Errors)>,
+    deliveries: Markup,
 }
 
 async fn load(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Detail, PageError> {
@@ -1015,6 +1016,7 @@ async fn load(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Detail
         names: Names::load(state, &caller).await?,
         edit: None,
         map_form: None,
+        deliveries: super::deliveries::panel(state, signed_in, id).await?,
     })
 }
 
@@ -1068,6 +1070,7 @@ fn detail_page(
             (super::connector_setup::panel(&base, signed_in, &c.id))
             (crate::http::portal::request_link_panel(&state.config.public_url, &c.id, kind))
             (mappings_panel(&base, signed_in, &d))
+            (d.deliveries)
             (edit_panel(&base, signed_in, &d, &form))
         },
     ))

@@ -11,6 +11,7 @@ mod connector_setup;
 mod connectors;
 mod customers;
 mod dashboard;
+mod deliveries;
 mod grants;
 mod technicians;
 pub(crate) mod ui;
