@@ -433,8 +433,11 @@ async fn the_auth_server_falls_back_to_base_auth_or_is_configured() {
         .await
         .unwrap();
 
+    // With both the auth server and the tenant configured there is nothing to discover (without
+    // a tenant, authinfo is read for its tenant_id, as Halo's own API module does).
     let mut s = settings(&sim.url(), json!({"outcome_id": JIT_OUTCOME}));
     s["auth_url"] = json!(format!("{}/auth/", sim.url()));
+    s["tenant"] = json!("msp");
     let configured = connector(s, basic_secrets());
     let before = sim
         .requests()
@@ -461,12 +464,14 @@ async fn token_errors_are_readable_and_never_show_the_secret() {
     let sim = seeded_sim(HaloConfig::new(CLIENT_ID, CLIENT_SECRET).with_tenant("msp")).await;
     let ticket = TicketRef("4242".into());
 
-    // Hosted Halo without the tenant.
-    let no_tenant = connector(
-        settings(&sim.url(), json!({"outcome_id": JIT_OUTCOME})),
-        basic_secrets(),
-    );
-    let err = no_tenant.post_note(&ticket, &note("x")).await.unwrap_err();
+    // Hosted Halo with a wrong tenant: Halo's refusal, made readable.
+    let mut wrong = settings(&sim.url(), json!({"outcome_id": JIT_OUTCOME}));
+    wrong["tenant"] = json!("not-our-tenant");
+    let wrong_tenant = connector(wrong, basic_secrets());
+    let err = wrong_tenant
+        .post_note(&ticket, &note("x"))
+        .await
+        .unwrap_err();
     let PsaError::Rejected {
         status: 400,
         message,
