@@ -189,15 +189,13 @@ async fn browser_flows_in_one_chromium_session() {
         let credential = credential_page(&browser).await?;
         let console = match crate::console_browser::walkthrough(&browser).await {
             Ok(path) => path,
-            Err(e) => {
-                // Where it stopped, for whoever reads the failure.
-                let url = browser.current_url().await.map(|u| u.to_string());
-                let page = browser.source().await.unwrap_or_default();
-                let dump = screenshot_dir().join("console-failure.html");
-                let _ = std::fs::write(&dump, &page);
-                return Err(format!("{e} (at {url:?}; page saved to {})", dump.display()).into());
-            }
+            Err(e) => return Err(failure(&browser, "console", e).await),
         };
+        let portal = match crate::portal_browser::walkthrough(&browser).await {
+            Ok(path) => path,
+            Err(e) => return Err(failure(&browser, "portal", e).await),
+        };
+        let _ = writeln!(std::io::stdout(), "portal screenshot: {}", portal.display());
         Ok::<_, Box<dyn std::error::Error>>((credential, console))
     })
     .catch_unwind()
@@ -216,6 +214,19 @@ async fn browser_flows_in_one_chromium_session() {
         credential.display(),
         console.display()
     );
+}
+
+/// A flow's error with where the browser stopped (its page saved beside the screenshots).
+async fn failure(
+    browser: &Client,
+    flow: &str,
+    e: Box<dyn std::error::Error>,
+) -> Box<dyn std::error::Error> {
+    let url = browser.current_url().await.map(|u| u.to_string());
+    let page = browser.source().await.unwrap_or_default();
+    let dump = screenshot_dir().join(format!("{flow}-failure.html"));
+    let _ = std::fs::write(&dump, &page);
+    format!("{flow}: {e} (at {url:?}; page saved to {})", dump.display()).into()
 }
 
 /// A technician reveals the password and stores a TOTP key on the credential page.

@@ -319,7 +319,7 @@ async fn add_connectwise_connector(b: &Client, url: &str) -> Flow<()> {
 
 /// Wait until the page shows `text` (a form's answer replaces the page; waiting for an element
 /// the old page also had would race the navigation).
-async fn wait_for_text(b: &Client, text: &str) -> Flow<()> {
+pub(crate) async fn wait_for_text(b: &Client, text: &str) -> Flow<()> {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !b.source().await?.contains(text) {
         if tokio::time::Instant::now() > deadline {

@@ -23,6 +23,7 @@ mod groups;
 mod lifecycle;
 mod ops;
 mod portal;
+mod portal_browser;
 mod processes;
 mod psa_flows;
 mod secrets;
