@@ -182,15 +182,10 @@ impl<'a, W: Write> Narrator<'a, W> {
 }
 
 pub(crate) fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        404 => "Not Found",
-        410 => "Gone",
-        _ => "",
-    }
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 /// `1:05` for 65 s; seconds round up so the count never shows 0 before the end.

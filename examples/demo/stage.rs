@@ -25,6 +25,8 @@ pub(crate) struct Stage {
     /// The admin API, with a token created the way `jitgate admin token create` does; the
     /// token is never printed.
     pub(crate) admin: Admin,
+    /// jitgate's database, for what the CLI does on a server (a one-time sign-in link).
+    pub(crate) db: jitgate::store::Db,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<Result<(), jitgate::app::StartError>>,
 }
@@ -58,7 +60,8 @@ impl Stage {
         let addr = listener.local_addr()?;
         let config = demo_config(addr, dir.path(), &sims, opts.grant)?;
         let app = Application::build_with_listener(config, listener).await?;
-        let (_, admin_token) = jitgate::store::tokens::create(&app.state().db, "demo", &[]).await?;
+        let db = app.state().db.clone();
+        let (_, admin_token) = jitgate::store::tokens::create(&db, "demo", &[]).await?;
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run());
         let url = format!("http://{addr}");
@@ -74,7 +77,11 @@ impl Stage {
             sims,
             admin: Admin::new(&url, &admin_token),
             url,
-            http: reqwest::Client::new(),
+            // A browser's first hop only: the demo shows what each answer is.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            db,
             shutdown,
             server,
         })
@@ -144,6 +151,8 @@ fn demo_config(
         poll_interval: DurationSetting::from_millis(100),
         sweep_interval: DurationSetting::from_secs(1),
         shutdown_timeout: DurationSetting::from_secs(5),
+        // The link in the note opens the grant in the portal, for its technician only.
+        credential_links: jitgate::config::CredentialLinks::SignIn,
         ..Config::default()
     })
 }

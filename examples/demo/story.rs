@@ -27,7 +27,7 @@ pub(crate) async fn tell(
     let msp = set_up_through_admin_api(stage, say).await?;
     request_from_ticket(stage, opts, &msp, say).await?;
     watch_provisioning(stage, say).await?;
-    let link = show_credentials_note(stage, say).await?;
+    let link = show_credentials_note(stage, &msp, say).await?;
     watch_the_end(stage, &link, say).await?;
     say.blank()?;
     say.heading("That was the whole flow.")?;
@@ -176,6 +176,7 @@ async fn watch_provisioning(
 /// The internal note with the credential link, and the link itself, prominently.
 async fn show_credentials_note(
     stage: &Stage,
+    msp: &Msp,
     say: &mut Narrator<'_, impl Write>,
 ) -> Result<String, DemoError> {
     say.step(&format!(
@@ -198,18 +199,38 @@ async fn show_credentials_note(
         ))?;
     }
     let link = credential_link(&note, &stage.url).ok_or("the note has no credential link")?;
-    say.callout(
-        "Open the credential link in your browser while the demo runs:",
-        &link,
-    )?;
     let status = link_status(stage, &link).await?;
     say.detail(&format!(
-        "GET -> {status} {}: a page with a Reveal button and no secret, so link",
+        "GET of the link -> {status} {}: to jitgate's sign-in first. The link alone shows",
         reason(status)
     ))?;
-    say.detail("previews and mail scanners see nothing. Reveal shows the username and password,")?;
-    say.detail("which are never in the note, the logs or this output.")?;
+    say.detail("nothing, so anyone else reading the ticket's internal notes learns nothing more.")?;
+    let sign_in = one_time_sign_in(stage, &msp.technician_id).await?;
+    say.callout(
+        &format!(
+            "Sign in as {} with this one-time link (as `jitgate admin login-link` prints it):",
+            ALICE.name
+        ),
+        &sign_in,
+    )?;
+    say.callout(
+        "Then open the credential link: it opens her account in the technicians' portal:",
+        &link,
+    )?;
+    say.detail("There View credentials shows the username and password (never in the note, the")?;
+    say.detail("logs or this output), and the authenticator key can be stored for its codes.")?;
     Ok(link)
+}
+
+/// A one-time sign-in link for the technician, made the way `jitgate admin login-link` makes
+/// it (valid ten minutes, works once).
+async fn one_time_sign_in(stage: &Stage, technician_id: &str) -> Result<String, DemoError> {
+    let mut tx = stage.db.begin().await?;
+    let token =
+        jitgate::store::sessions::create_link(&mut tx, technician_id, "demo", 10 * 60 * 1000)
+            .await?;
+    tx.commit().await?;
+    Ok(format!("{}/auth/link/{token}", stage.url))
 }
 
 /// What a plain GET of the credential link answers (no redirects are followed).

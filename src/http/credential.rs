@@ -239,8 +239,9 @@ async fn through_portal(
     signed_in: Result<SignedIn, NoSession>,
 ) -> Response {
     let link = match find_link(state, token).await {
-        Ok(Some(link)) => link,
-        Ok(None) => return dead_link(state, None),
+        Ok(Some(link)) if link.state() == LinkState::Valid => link,
+        // A dead link is dead for everyone: no sign-in needed to learn that.
+        Ok(link) => return dead_link(state, link.as_ref()),
         Err(e) => return error_page(state, e),
     };
     let signed_in = match signed_in {
