@@ -18,6 +18,11 @@ const MAX_INPUT_CHARS: usize = 2048;
 /// Step lengths an authenticator app could plausibly use; Microsoft's is 30 s.
 const STEP_RANGE: std::ops::RangeInclusive<u64> = 10..=300;
 
+/// Codes after the current one that a page is handed, so it can roll over without asking
+/// again: with 30 s steps, a code on screen for up to two minutes after a reveal — enough for
+/// one sign-in, short of a standing second factor.
+pub const CODES_AHEAD: u64 = 3;
+
 /// A parsed, usable TOTP key. `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct TotpKey {

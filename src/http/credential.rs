@@ -23,7 +23,7 @@ use super::session::{NoSession, SignedIn};
 use super::state::AppState;
 use crate::domain::totp::{Code, TotpKey};
 use crate::store::links::{self, LinkState, LinkView, TotpSaved};
-use crate::store::{accounts, now_ms, secrets};
+use crate::store::{accounts, now_ms};
 use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -33,11 +33,6 @@ use axum::routing::{any, get};
 use page::{Ctx, TotpFormErrors};
 use serde::Deserialize;
 use std::borrow::Cow;
-
-/// Codes after the current one that a reveal hands to the page, so it can roll over without
-/// asking again: with 30 s steps, a code on screen for up to two minutes after a reveal —
-/// enough for one sign-in, short of a standing second factor.
-const TOTP_CODES_AHEAD: u64 = 3;
 
 /// `default-src 'none'` and only what the page needs from its own origin: no inline script or
 /// style, no framing, forms post only back here.
@@ -197,18 +192,10 @@ async fn try_reveal(
         return refuse_reveal(state, &link, client).await;
     }
     // Read the secrets before spending: a reveal that could not show them must not count.
-    let scope = accounts::secret_scope(&link.account_id);
-    let password = secrets::get_string(&state.db, &state.keyring, &scope, accounts::PASSWORD)
+    let password = accounts::password(&state.db, &state.keyring, &link.account_id).await?;
+    let codes = accounts::totp_key(&state.db, &state.keyring, &link.account_id)
         .await?
-        .ok_or_else(|| {
-            AppError::internal(format!(
-                "account {} has no stored password",
-                link.account_id
-            ))
-        })?;
-    let codes = stored_totp_key(state, &link)
-        .await?
-        .map(|key| key.codes_from_now(TOTP_CODES_AHEAD));
+        .map(|key| key.codes_from_now(crate::domain::totp::CODES_AHEAD));
     let Some(used) = links::consume_reveal(&state.db, &link, &audit).await? else {
         // Spent, superseded or ended between the read and the write: show what it is now.
         let now = links::find(&state.db, token).await?;
@@ -311,22 +298,6 @@ async fn refuse_reveal(
     Ok(dead_link(state, Some(link)))
 }
 
-async fn stored_totp_key(state: &AppState, link: &LinkView) -> Result<Option<TotpKey>, AppError> {
-    let scope = accounts::secret_scope(&link.account_id);
-    let Some(text) =
-        secrets::get_string(&state.db, &state.keyring, &scope, accounts::TOTP_KEY).await?
-    else {
-        return Ok(None);
-    };
-    // It was parsed before it was stored; failing now means the stored value is damaged.
-    TotpKey::parse(&text).map(Some).map_err(|_| {
-        AppError::internal(format!(
-            "account {} has an unreadable TOTP key",
-            link.account_id
-        ))
-    })
-}
-
 #[derive(Debug, Deserialize)]
 struct TotpForm {
     #[serde(default)]
@@ -421,7 +392,7 @@ async fn try_save_totp(
             }
         };
     tracing::info!(grant = %link.grant_id, link = %link.link_id, replaced, "TOTP key saved");
-    let codes: Vec<Code> = key.codes_from_now(TOTP_CODES_AHEAD);
+    let codes: Vec<Code> = key.codes_from_now(crate::domain::totp::CODES_AHEAD);
     Ok(html(
         StatusCode::OK,
         page::totp_saved(&ctx, &link, now_ms(), replaced, &codes),

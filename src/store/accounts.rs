@@ -2,8 +2,10 @@
 //! serializes Graph work on it.
 
 use super::{BeginWrite, Db, Result, StoreError, Tx, new_id, now_ms, on_db, on_tx};
+use crate::crypto::Keyring;
 use crate::domain::lifecycle::AccountState;
 use crate::domain::names::numbered_upn;
+use crate::domain::totp::TotpKey;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Account {
@@ -232,4 +234,25 @@ pub async fn set_totp(tx: &mut Tx, id: &str, set: bool) -> Result<()> {
     on_tx!(tx, conn => sqlx::query("UPDATE jit_accounts SET totp_set = $1, updated_at = $2 WHERE id = $3")
         .bind(set).bind(now_ms()).bind(id).execute(&mut *conn).await?.rows_affected());
     Ok(())
+}
+
+/// The account's JIT password (sealed at rest). Every account gets one before it is first
+/// enabled, so none stored means damaged data.
+pub async fn password(db: &Db, keyring: &Keyring, account_id: &str) -> Result<String> {
+    super::secrets::get_string(db, keyring, &secret_scope(account_id), PASSWORD)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("account {account_id} has no stored password")))
+}
+
+/// The account's TOTP key, if the technician stored one. It was parsed before it was stored,
+/// so one that does not parse now is damaged data.
+pub async fn totp_key(db: &Db, keyring: &Keyring, account_id: &str) -> Result<Option<TotpKey>> {
+    let Some(text) =
+        super::secrets::get_string(db, keyring, &secret_scope(account_id), TOTP_KEY).await?
+    else {
+        return Ok(None);
+    };
+    TotpKey::parse(&text).map(Some).map_err(|_| {
+        StoreError::Corrupt(format!("account {account_id} has an unreadable TOTP key"))
+    })
 }

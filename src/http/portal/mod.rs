@@ -23,7 +23,6 @@ pub use ticket_link::request_link_panel;
 
 use crate::domain::lifecycle::EndReason;
 use crate::domain::totp::{Code, TotpKey};
-use crate::http::error::AppError;
 use crate::http::pages::{PageError, base, respond};
 use crate::http::session::{SignedForm, SignedIn};
 use crate::http::state::AppState;
@@ -31,7 +30,7 @@ use crate::jobs::queue::OUTBOX;
 use crate::store::audit::AuditEntry;
 use crate::store::links::{self, LinkState, LinkView, TotpSaved};
 use crate::store::requests::PortalRequest;
-use crate::store::{self, accounts, now_ms, secrets};
+use crate::store::{self, accounts, now_ms};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -40,10 +39,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tenants::{Access, Tenant};
 use view::{Extras, Frame, Revealed, TotpErrors};
-
-/// Codes after the current one handed to the page so it rolls over without asking again (as
-/// the credential page does).
-const TOTP_CODES_AHEAD: u64 = 3;
 
 pub fn router() -> Router<AppState> {
     let back = || get(back_to_tenant);
@@ -373,19 +368,7 @@ async fn reveal(
         return refuse_reveal(&state, &signed_in, &tenant, &link).await;
     }
     // Read the secrets before spending: a reveal that could not show them must not count.
-    let password = secrets::get_string(
-        &state.db,
-        &state.keyring,
-        &accounts::secret_scope(&link.account_id),
-        accounts::PASSWORD,
-    )
-    .await?
-    .ok_or_else(|| {
-        AppError::internal(format!(
-            "account {} has no stored password",
-            link.account_id
-        ))
-    })?;
+    let password = accounts::password(&state.db, &state.keyring, &link.account_id).await?;
     let codes = stored_codes(&state, &link).await?;
     let Some(used) = links::consume_reveal(&state.db, &link, &audit).await? else {
         let now = links::current_for_grant(&state.db, &link.grant_id).await?;
@@ -429,20 +412,11 @@ fn portal_audit(link: &LinkView, signed_in: &SignedIn, action: &str, outcome: &s
 }
 
 async fn stored_codes(state: &AppState, link: &LinkView) -> Result<Option<Vec<Code>>, PageError> {
-    let scope = accounts::secret_scope(&link.account_id);
-    let Some(text) =
-        secrets::get_string(&state.db, &state.keyring, &scope, accounts::TOTP_KEY).await?
-    else {
-        return Ok(None);
-    };
-    // It was parsed before it was stored; failing now means the stored value is damaged.
-    let key = TotpKey::parse(&text).map_err(|_| {
-        AppError::internal(format!(
-            "account {} has an unreadable TOTP key",
-            link.account_id
-        ))
-    })?;
-    Ok(Some(key.codes_from_now(TOTP_CODES_AHEAD)))
+    Ok(
+        accounts::totp_key(&state.db, &state.keyring, &link.account_id)
+            .await?
+            .map(|key| key.codes_from_now(crate::domain::totp::CODES_AHEAD)),
+    )
 }
 
 /// The current TOTP code alone (no password): it spends no reveal, but is audited.
@@ -518,7 +492,7 @@ async fn save_totp(
     let audit = portal_audit(&link, &signed_in, "totp.set", "ok");
     match links::save_totp_key(&state.db, &state.keyring, &link, key.normalized(), &audit).await? {
         TotpSaved::Stored | TotpSaved::Replaced => {
-            let codes = key.codes_from_now(TOTP_CODES_AHEAD);
+            let codes = key.codes_from_now(crate::domain::totp::CODES_AHEAD);
             let extras = Extras {
                 notice: done_text(Some("totp-saved")),
                 codes: Some(&codes),
