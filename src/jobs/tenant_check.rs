@@ -57,7 +57,8 @@ pub async fn run(
     let Some((connection, tenant)) = tenant_of(ctx, customer_id).await? else {
         return Ok(None);
     };
-    let check = TenantCheck::new(checks(ctx, &connection, &tenant).await);
+    let role_ids = configured_roles(ctx, &connection).await?;
+    let check = TenantCheck::new(checks(ctx, &connection, &tenant, &role_ids).await);
     let outcome = match check.status {
         CheckStatus::Fail => "failed",
         _ => "ok",
@@ -84,7 +85,29 @@ pub async fn run(
     Ok(Some(check))
 }
 
-async fn checks(ctx: &JobContext, connection: &EntraConnection, tenant: &Tenant) -> Vec<Check> {
+/// Every role a JIT account in this tenant can get: the connection's and those the customer's
+/// group mappings name (a mistyped id there would otherwise only show in a technician's ticket).
+async fn configured_roles(
+    ctx: &JobContext,
+    connection: &EntraConnection,
+) -> Result<Vec<String>, StoreError> {
+    let own = connection.role_ids();
+    let mapped = crate::store::groups::mappings(&ctx.db, &connection.customer_id, &own).await?;
+    let mut all = own;
+    for role in mapped.sources.into_iter().flat_map(|s| s.roles) {
+        if !all.iter().any(|r| r.eq_ignore_ascii_case(&role)) {
+            all.push(role);
+        }
+    }
+    Ok(all)
+}
+
+async fn checks(
+    ctx: &JobContext,
+    connection: &EntraConnection,
+    tenant: &Tenant,
+    role_ids: &[String],
+) -> Vec<Check> {
     let claims = match ctx.graph.token_claims(tenant).await {
         Ok(claims) => claims,
         Err(e) => {
@@ -111,7 +134,7 @@ async fn checks(ctx: &JobContext, connection: &EntraConnection, tenant: &Tenant)
     out.push(permissions(&claims));
     out.push(directory_role(ctx, tenant, &claims).await);
     out.push(jit_domain(ctx, tenant, &connection.jit_domain).await);
-    out.push(roles(ctx, tenant, &connection.role_ids()).await);
+    out.push(roles(ctx, tenant, role_ids).await);
     out.push(upn_template(connection));
     out
 }

@@ -235,3 +235,31 @@ async fn without_domain_read_all_the_domain_is_only_a_warning() {
     assert!(detail.contains("Domain.Read.All"), "{detail}");
     assert_eq!(check["status"], "warn");
 }
+
+#[tokio::test]
+async fn a_role_a_group_mapping_names_must_exist_in_the_tenant_too() {
+    let w = World::new().await;
+    let unknown = "0000cccc-0000-4000-8000-00000000dddd";
+    w.app
+        .admin(
+            "PUT",
+            &format!("/api/v1/customers/{}/role-mappings", w.customer_id),
+            Some(json!({"mappings": [{"group_id": "grp_all_admins", "roles": ["User Administrator", unknown]}]})),
+        )
+        .await;
+    let check = run_check(&w).await;
+    let (status, detail) = status_of(&check, "roles");
+    assert_eq!(status, "fail", "{check}");
+    assert!(detail.contains(unknown), "{detail}");
+
+    w.app
+        .admin(
+            "PUT",
+            &format!("/api/v1/customers/{}/role-mappings", w.customer_id),
+            Some(json!({"mappings": [{"group_id": "grp_all_admins", "roles": ["User Administrator"]}]})),
+        )
+        .await;
+    let fixed = run_check(&w).await;
+    let (status, _) = status_of(&fixed, "roles");
+    assert_eq!(status, "ok", "{fixed}");
+}
