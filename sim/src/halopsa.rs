@@ -793,23 +793,45 @@ async fn update_tickets(State(state): State<Shared>, headers: HeaderMap, body: S
             .cloned()
             .unwrap_or_default();
         for field in fields {
-            let Some(field_id) = id_of(&field, "id") else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    json!("A custom field id is required"),
-                );
-            };
-            let Some(existing) = ticket.customfields.iter_mut().find(|f| f.id == field_id) else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    json!(format!("Custom field {field_id} does not exist")),
-                );
-            };
-            existing.value = field.get("value").cloned().unwrap_or(Value::Null);
+            if let Err(refusal) = write_custom_field(ticket, &field) {
+                return refusal;
+            }
         }
         updated.push(ticket_json(ticket, true));
     }
     (StatusCode::CREATED, Json(Value::Array(updated))).into_response()
+}
+
+/// Write one `customfields` entry, under the stricter reading of what Halo accepts (issue 15;
+/// no Halo reference documents the write form, its API clients post a ticket back in the shape
+/// it was read, https://github.com/homotechsual/HaloAPI/blob/main/Public/Set/Set-HaloTicket.ps1):
+/// the field is addressed by its numeric `id` (a `name` alone is refused), and the value keeps
+/// the JSON type the ticket shows for it (a field read as `"1"` takes `"0"`, not `false` or
+/// `0`). Refusals are Halo's bare-string 400s.
+fn write_custom_field(ticket: &mut SimTicket, field: &Value) -> Result<(), Response> {
+    let refuse = |message: String| error(StatusCode::BAD_REQUEST, json!(message));
+    let Some(field_id) = field.get("id").and_then(Value::as_u64).filter(|&n| n > 0) else {
+        return Err(refuse(match field.get("name").and_then(Value::as_str) {
+            Some(name) => format!("Custom field {name:?} must be identified by its id"),
+            None => "A custom field id is required".into(),
+        }));
+    };
+    let Some(existing) = ticket.customfields.iter_mut().find(|f| f.id == field_id) else {
+        return Err(refuse(format!("Custom field {field_id} does not exist")));
+    };
+    let value = field.get("value").cloned().unwrap_or(Value::Null);
+    if !same_json_type(&existing.value, &value) {
+        return Err(refuse(format!(
+            "Invalid value {value} for custom field {}",
+            existing.name
+        )));
+    }
+    existing.value = value;
+    Ok(())
+}
+
+fn same_json_type(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b) || a.is_null() || b.is_null()
 }
 
 fn ticket_json(ticket: &SimTicket, details: bool) -> Value {

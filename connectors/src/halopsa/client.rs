@@ -105,12 +105,13 @@ impl HaloClient {
         json_body(response, "agent").await
     }
 
-    /// `POST /api/tickets` with a one-element array updating one custom field.
+    /// `POST /api/tickets` with a one-element array updating one custom field, addressed by id
+    /// (the form `super::reset` explains).
     pub async fn set_custom_field(
         &self,
         ticket_id: u64,
         field_id: u64,
-        value: &str,
+        value: Value,
     ) -> Result<(), PsaError> {
         let body = json!([{"id": ticket_id, "customfields": [{"id": field_id, "value": value}]}]);
         let url = join(&self.base, "/api/tickets");
