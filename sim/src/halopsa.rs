@@ -793,8 +793,8 @@ async fn update_tickets(State(state): State<Shared>, headers: HeaderMap, body: S
             .cloned()
             .unwrap_or_default();
         for field in fields {
-            if let Err(refusal) = write_custom_field(ticket, &field) {
-                return refusal;
+            if let Err(message) = write_custom_field(ticket, &field) {
+                return error(StatusCode::BAD_REQUEST, json!(message));
             }
         }
         updated.push(ticket_json(ticket, true));
@@ -807,24 +807,23 @@ async fn update_tickets(State(state): State<Shared>, headers: HeaderMap, body: S
 /// it was read, https://github.com/homotechsual/HaloAPI/blob/main/Public/Set/Set-HaloTicket.ps1):
 /// the field is addressed by its numeric `id` (a `name` alone is refused), and the value keeps
 /// the JSON type the ticket shows for it (a field read as `"1"` takes `"0"`, not `false` or
-/// `0`). Refusals are Halo's bare-string 400s.
-fn write_custom_field(ticket: &mut SimTicket, field: &Value) -> Result<(), Response> {
-    let refuse = |message: String| error(StatusCode::BAD_REQUEST, json!(message));
+/// `0`). A refusal is the message of Halo's bare-string 400.
+fn write_custom_field(ticket: &mut SimTicket, field: &Value) -> Result<(), String> {
     let Some(field_id) = field.get("id").and_then(Value::as_u64).filter(|&n| n > 0) else {
-        return Err(refuse(match field.get("name").and_then(Value::as_str) {
+        return Err(match field.get("name").and_then(Value::as_str) {
             Some(name) => format!("Custom field {name:?} must be identified by its id"),
             None => "A custom field id is required".into(),
-        }));
+        });
     };
     let Some(existing) = ticket.customfields.iter_mut().find(|f| f.id == field_id) else {
-        return Err(refuse(format!("Custom field {field_id} does not exist")));
+        return Err(format!("Custom field {field_id} does not exist"));
     };
     let value = field.get("value").cloned().unwrap_or(Value::Null);
     if !same_json_type(&existing.value, &value) {
-        return Err(refuse(format!(
+        return Err(format!(
             "Invalid value {value} for custom field {}",
             existing.name
-        )));
+        ));
     }
     existing.value = value;
     Ok(())
