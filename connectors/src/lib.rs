@@ -119,6 +119,18 @@ pub trait Connector: Send + Sync {
     /// The email address of a PSA member/resource/agent.
     fn actor_email<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, Result<String, PsaError>>;
 
+    /// The PSA's display name for a company (the console shows it next to the id). Read-only;
+    /// the default says the PSA cannot tell, for connectors whose PSA has no company API
+    /// (Standard Webhooks).
+    fn company_name<'a>(
+        &'a self,
+        _company: &'a CompanyRef,
+    ) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(std::future::ready(Err(PsaError::NotConfigured(
+            "this connector's PSA has no company API".into(),
+        ))))
+    }
+
     /// Set the trigger field back to false once a request was consumed, so later ticket updates
     /// do not request again. A no-op for triggers that are events by nature (actions, outcomes).
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>>;

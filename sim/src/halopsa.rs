@@ -1,5 +1,6 @@
 //! A contract-faithful HaloPSA fake: the auth server (`/api/authinfo`, `/auth/token`) and the
-//! resource endpoints jitgate uses (`/api/actions`, `/api/tickets`, `/api/agent`), as Halo's
+//! resource endpoints jitgate uses (`/api/actions`, `/api/tickets`, `/api/agent`,
+//! `/api/Client`), as Halo's
 //! API clients call them (HaloAPI, https://github.com/homotechsual/HaloAPI; CIPP's Halo
 //! extension, https://github.com/KelvinTegelaar/CIPP-API under
 //! `Modules/CippExtensions/Public/Halo`).
@@ -147,6 +148,8 @@ struct Inner {
     tokens_issued: usize,
     tickets: BTreeMap<u64, SimTicket>,
     agents: BTreeMap<u64, SimAgent>,
+    /// Client names by id (seeded tickets add theirs unless it was added first).
+    clients: BTreeMap<u64, String>,
     actions: Vec<SimAction>,
     throttle: Option<(u32, Option<u64>)>,
     failures: Option<(u32, StatusCode)>,
@@ -195,8 +198,18 @@ impl HaloSim {
             status_id: 2,
             customfields: Vec::new(),
         };
-        lock(&self.state).tickets.insert(id, ticket.clone());
+        let mut inner = lock(&self.state);
+        inner
+            .clients
+            .entry(client_id)
+            .or_insert_with(|| ticket.client_name.clone());
+        inner.tickets.insert(id, ticket.clone());
         ticket
+    }
+
+    /// Add (or rename) a client, served by `GET /api/Client/{id}`.
+    pub fn seed_client(&self, id: u64, name: &str) {
+        lock(&self.state).clients.insert(id, name.into());
     }
 
     /// Set a custom field on a seeded ticket (adding it if the ticket lacks it).
@@ -505,6 +518,7 @@ fn router(state: Shared) -> Router {
         .route("/api/tickets", post(update_tickets))
         .route("/api/tickets/{id}", get(get_ticket))
         .route("/api/agent/{id}", get(get_agent))
+        .route("/api/Client/{id}", get(get_client))
         .merge(setup_routes())
         .with_state(state)
 }
@@ -758,6 +772,32 @@ async fn get_agent(
         None => error(
             StatusCode::NOT_FOUND,
             json!(format!("Agent {id} not found")),
+        ),
+    }
+}
+
+/// `GET /api/Client/{id}` → the client with its `name`, or Halo's bare-string 404. Routing is
+/// case-sensitive here although Halo's is not: jitgate calls the path as Halo's module does.
+async fn get_client(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(response) = authorize(&state, &headers, &format!("GET /api/Client/{id}")) {
+        return response;
+    }
+    let inner = lock(&state);
+    match id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| Some((id, inner.clients.get(&id)?)))
+    {
+        Some((id, name)) => {
+            Json(json!({"id": id, "name": name, "inactive": false})).into_response()
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            json!(format!("Client {id} not found")),
         ),
     }
 }

@@ -210,6 +210,23 @@ impl Connector for HaloPsa {
         })
     }
 
+    fn company_name<'a>(
+        &'a self,
+        company: &'a CompanyRef,
+    ) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(async move {
+            let client_id = numeric_id("client", &company.0)?;
+            let client = self.client.client(client_id).await?;
+            client
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| PsaError::NotFound(format!("Halo client {client_id} has no name")))
+        })
+    }
+
     /// A custom field stays true on every later "Ticket Updated"/"Action Added" delivery (each
     /// with a new delivery id) until `reset_trigger` clears it, so the app must latch the ticket;
     /// an outcome-only rule is event-like.

@@ -686,6 +686,30 @@ async fn lookups_read_the_client_and_either_email_field() {
 }
 
 #[tokio::test]
+async fn company_names_come_from_the_client_record() {
+    let sim = seeded_sim(HaloConfig::new(CLIENT_ID, CLIENT_SECRET)).await;
+    sim.seed_client(17, "Fabrikam, Inc.");
+    let c = connector(
+        settings(&sim.url(), json!({"outcome_id": JIT_OUTCOME})),
+        basic_secrets(),
+    );
+    assert_eq!(
+        c.company_name(&CompanyRef("17".into())).await.unwrap(),
+        "Fabrikam, Inc."
+    );
+    assert!(sim.requests().contains(&"GET /api/Client/17".to_string()));
+    let err = c.company_name(&CompanyRef("18".into())).await.unwrap_err();
+    assert!(
+        matches!(&err, PsaError::NotFound(m) if m.contains("Client 18 not found")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        c.company_name(&CompanyRef("abc".into())).await,
+        Err(PsaError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
 async fn the_fake_enforces_halos_contract() {
     install_crypto_provider();
     let sim = seeded_sim(HaloConfig::new(CLIENT_ID, CLIENT_SECRET)).await;
