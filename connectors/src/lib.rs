@@ -6,8 +6,8 @@
 //!    normalized [`Event`] (nothing in the body is trusted before verification; the one exception is
 //!    ConnectWise's `key_url`, fetched only from the connector's own site host);
 //! 2. apply the connector's trigger rule, which is part of the returned [`Event::trigger`];
-//! 3. talk back to the PSA: post an internal note, look up ticket → company and actor → email,
-//!    reset the trigger field once a request is consumed;
+//! 3. talk back to the PSA: post an internal note, look up ticket → company, actor → email and
+//!    company → name, reset the trigger field once a request is consumed;
 //! 4. describe its settings and secrets so the admin API can validate them.
 //!
 //! Adding a PSA means adding one module and one arm in [`build`].
