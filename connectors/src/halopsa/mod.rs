@@ -85,9 +85,9 @@ impl HaloPsa {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Set the trigger custom field back to "not requested" (the `reset` module explains the form sent).
-    /// The ticket is read first: a field already unset needs no write, and a field the rule
-    /// names is resolved to its id there.
+    /// Set the trigger custom field back to "not requested" (the `reset` module explains the
+    /// form sent). The ticket is read first: a field already unset needs no write, and a field
+    /// the rule names is resolved to its id there.
     async fn reset_custom_field(
         &self,
         ticket_id: u64,
@@ -112,9 +112,13 @@ impl HaloPsa {
             };
         };
         let Some(field_id) = reset::field_id(field) else {
-            return Err(PsaError::Unavailable(format!(
-                "ticket {ticket_id} lists the trigger custom field without a numeric id"
-            )));
+            // Not transient: the same ticket document comes back on a retry.
+            return Err(PsaError::Rejected {
+                status: 200,
+                message: format!(
+                    "ticket {ticket_id} lists the trigger custom field without a numeric id"
+                ),
+            });
         };
         if matches!(selector, IdOrName::Name(_)) {
             *self
