@@ -6,8 +6,8 @@
 //!    normalized [`Event`] (nothing in the body is trusted before verification; the one exception is
 //!    ConnectWise's `key_url`, fetched only from the connector's own site host);
 //! 2. apply the connector's trigger rule, which is part of the returned [`Event::trigger`];
-//! 3. talk back to the PSA: post an internal note, look up ticket → company and actor → email,
-//!    reset the trigger field once a request is consumed;
+//! 3. talk back to the PSA: post an internal note, look up ticket → company, actor → email and
+//!    company → name, reset the trigger field once a request is consumed;
 //! 4. describe its settings and secrets so the admin API can validate them.
 //!
 //! Adding a PSA means adding one module and one arm in [`build`].
@@ -118,6 +118,18 @@ pub trait Connector: Send + Sync {
 
     /// The email address of a PSA member/resource/agent.
     fn actor_email<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, Result<String, PsaError>>;
+
+    /// The PSA's display name for a company (the console shows it next to the id). Read-only;
+    /// the default says the PSA cannot tell, for connectors whose PSA has no company API
+    /// (Standard Webhooks).
+    fn company_name<'a>(
+        &'a self,
+        _company: &'a CompanyRef,
+    ) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(std::future::ready(Err(PsaError::NotConfigured(
+            "this connector's PSA has no company API".into(),
+        ))))
+    }
 
     /// Set the trigger field back to false once a request was consumed, so later ticket updates
     /// do not request again. A no-op for triggers that are events by nature (actions, outcomes).

@@ -11,7 +11,8 @@
 //!   - `POST Tickets/{id}/Notes`: `description` required, `noteType` and `publish` required and
 //!     active picklist values, `title` required (the "Require titles on ticket notes" category
 //!     setting, on by default), `ticketID` matching the path;
-//!   - `GET Tickets/{id}`, `GET Resources/{id}` → `{"item": …}` (`{"item": null}` if unknown);
+//!   - `GET Tickets/{id}`, `GET Resources/{id}`, `GET Companies/{id}` → `{"item": …}`
+//!     (`{"item": null}` if unknown);
 //!   - `PATCH Tickets` with the `id` in the body (UDFs by name in `userDefinedFields`).
 //! - At most 3 concurrent calls per (integration code, endpoint); the 4th gets the
 //!   `Itgenatr005` thread-threshold error with a **500** status (it is not reliably a 429).
@@ -179,6 +180,8 @@ struct AtState {
     base_url: Option<url::Url>,
     tickets: BTreeMap<u64, SeedTicket>,
     resources: BTreeMap<u64, String>,
+    /// Company names by id (seeded tickets name their company unless it was added first).
+    companies: BTreeMap<u64, String>,
     notes: BTreeMap<u64, Vec<AtNote>>,
     in_flight: HashMap<String, usize>,
     max_in_flight: HashMap<String, usize>,
@@ -233,6 +236,7 @@ impl AutotaskSim {
             .route("/Tickets/{id}", get(get_ticket))
             .route("/Tickets", patch(patch_ticket))
             .route("/Resources/{id}", get(get_resource))
+            .route("/Companies/{id}", get(get_company))
             .merge(setup_routes());
         let router = Router::new()
             .route(
@@ -284,8 +288,19 @@ impl AutotaskSim {
         json!({ "api_secret": self.config().secret, "webhook_secret": [self.config().webhook_secret] })
     }
 
+    /// Seed a ticket; its company gets the name "Company {id}" unless it was added first.
     pub fn add_ticket(&self, ticket: SeedTicket) {
-        self.shared.lock().tickets.insert(ticket.id, ticket);
+        let mut state = self.shared.lock();
+        state
+            .companies
+            .entry(ticket.company_id)
+            .or_insert_with(|| format!("Company {}", ticket.company_id));
+        state.tickets.insert(ticket.id, ticket);
+    }
+
+    /// Add (or rename) a company, served by `GET Companies/{id}` as `companyName`.
+    pub fn add_company(&self, id: u64, name: &str) {
+        self.shared.lock().companies.insert(id, name.into());
     }
 
     pub fn add_resource(&self, id: u64, email: &str) {
@@ -822,6 +837,27 @@ async fn get_resource(
             json!({"id": id, "email": email, "userName": user, "firstName": user, "lastName": "Sim", "isActive": true})
         })
     });
+    axum::Json(json!({ "item": item })).into_response()
+}
+
+/// `GET Companies/{id}` → `{"item": {…, "companyName"}}`, `{"item": null}` when unknown (the
+/// Companies entity:
+/// https://ww1.autotask.net/help/developerhelp/Content/APIs/REST/Entities/CompaniesEntity.htm).
+async fn get_company(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let _slot = match admit(&shared, &headers, "Companies").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let item =
+        id.parse::<u64>().ok().and_then(|id| {
+            shared.lock().companies.get(&id).map(
+                |name| json!({"id": id, "companyName": name, "companyType": 1, "isActive": true}),
+            )
+        });
     axum::Json(json!({ "item": item })).into_response()
 }
 

@@ -11,7 +11,8 @@
 //!     the "…Please choose where to display the notes…" error;
 //!   - `GET|PATCH /service/tickets/{id}`: PATCH takes a JSON Patch array; `customFields` is
 //!     replaced **as a whole** (fields missing from the array lose their value);
-//!   - `GET /system/members?conditions=identifier="X"`.
+//!   - `GET /system/members?conditions=identifier="X"`;
+//!   - `GET /company/companies/{id}` → `{"id","identifier","name",…}`, 404 if unknown.
 //! - Errors in ConnectWise's shape `{"code","message","errors"}`; injected throttling answers
 //!   429 with `Retry-After` and `{"error":"ConnectWiseAPI","message"}`.
 //!
@@ -197,6 +198,8 @@ struct CwState {
     issued_key_ids: HashSet<String>,
     key_fetches: usize,
     tickets: BTreeMap<u64, SeedTicket>,
+    /// Companies by id: (identifier, name). Seeded tickets add theirs unless it was added first.
+    companies: BTreeMap<u64, (String, String)>,
     notes: BTreeMap<u64, Vec<CwNote>>,
     members: Vec<Member>,
     throttle: Option<(usize, u64)>,
@@ -246,6 +249,7 @@ impl ConnectWiseSim {
             .route("/service/tickets/{id}/notes", post(post_note))
             .route("/service/tickets/{id}", get(get_ticket).patch(patch_ticket))
             .route("/system/members", get(list_members))
+            .route("/company/companies/{id}", get(get_company))
             .merge(setup_routes());
         let router = Router::new()
             .nest(&format!("/{}/apis/3.0", shared.config.codebase), api)
@@ -295,8 +299,24 @@ impl ConnectWiseSim {
         json!({ "private_key": self.config().private_key })
     }
 
+    /// Seed a ticket; its company gets the name "{identifier} Inc" unless it was added first.
     pub fn add_ticket(&self, ticket: SeedTicket) {
-        self.shared.lock().tickets.insert(ticket.id, ticket);
+        let mut state = self.shared.lock();
+        state.companies.entry(ticket.company_id).or_insert_with(|| {
+            (
+                ticket.company_identifier.clone(),
+                format!("{} Inc", ticket.company_identifier),
+            )
+        });
+        state.tickets.insert(ticket.id, ticket);
+    }
+
+    /// Add (or rename) a company, served by `GET /company/companies/{id}`.
+    pub fn add_company(&self, id: u64, name: &str) {
+        self.shared
+            .lock()
+            .companies
+            .insert(id, (format!("Company{id}"), name.into()));
     }
 
     pub fn add_member(&self, identifier: &str, email: &str) {
@@ -753,6 +773,42 @@ async fn get_ticket(
     match shared.lock().tickets.get(&ticket_id) {
         Some(t) => axum::Json(ticket_json(t)).into_response(),
         None => ticket_not_found(ticket_id),
+    }
+}
+
+/// `GET /company/companies/{id}`: the company record with its `name`, or ConnectWise's 404.
+async fn get_company(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&shared, &method, &uri, &headers) {
+        return r;
+    }
+    let Ok(company_id) = id.parse::<u64>() else {
+        return cw_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidObject",
+            &format!("'{id}' is not a valid company id."),
+            Value::Null,
+        );
+    };
+    match shared.lock().companies.get(&company_id) {
+        Some((identifier, name)) => axum::Json(json!({
+            "id": company_id,
+            "identifier": identifier,
+            "name": name,
+            "status": {"id": 1, "name": "Active"},
+        }))
+        .into_response(),
+        None => cw_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("Company with id {company_id} was not found."),
+            Value::Null,
+        ),
     }
 }
 

@@ -1,5 +1,6 @@
 //! A contract-faithful HaloPSA fake: the auth server (`/api/authinfo`, `/auth/token`) and the
-//! resource endpoints jitgate uses (`/api/actions`, `/api/tickets`, `/api/agent`), as Halo's
+//! resource endpoints jitgate uses (`/api/actions`, `/api/tickets`, `/api/agent`,
+//! `/api/Client`), as Halo's
 //! API clients call them (HaloAPI, https://github.com/homotechsual/HaloAPI; CIPP's Halo
 //! extension, https://github.com/KelvinTegelaar/CIPP-API under
 //! `Modules/CippExtensions/Public/Halo`).
@@ -147,6 +148,8 @@ struct Inner {
     tokens_issued: usize,
     tickets: BTreeMap<u64, SimTicket>,
     agents: BTreeMap<u64, SimAgent>,
+    /// Client names by id (seeded tickets add theirs unless it was added first).
+    clients: BTreeMap<u64, String>,
     actions: Vec<SimAction>,
     throttle: Option<(u32, Option<u64>)>,
     failures: Option<(u32, StatusCode)>,
@@ -195,8 +198,18 @@ impl HaloSim {
             status_id: 2,
             customfields: Vec::new(),
         };
-        lock(&self.state).tickets.insert(id, ticket.clone());
+        let mut inner = lock(&self.state);
+        inner
+            .clients
+            .entry(client_id)
+            .or_insert_with(|| ticket.client_name.clone());
+        inner.tickets.insert(id, ticket.clone());
         ticket
+    }
+
+    /// Add (or rename) a client, served by `GET /api/Client/{id}`.
+    pub fn seed_client(&self, id: u64, name: &str) {
+        lock(&self.state).clients.insert(id, name.into());
     }
 
     /// Set a custom field on a seeded ticket (adding it if the ticket lacks it).
@@ -505,6 +518,7 @@ fn router(state: Shared) -> Router {
         .route("/api/tickets", post(update_tickets))
         .route("/api/tickets/{id}", get(get_ticket))
         .route("/api/agent/{id}", get(get_agent))
+        .route("/api/Client/{id}", get(get_client))
         .merge(setup_routes())
         .with_state(state)
 }
@@ -762,6 +776,32 @@ async fn get_agent(
     }
 }
 
+/// `GET /api/Client/{id}` → the client with its `name`, or Halo's bare-string 404. Routing is
+/// case-sensitive here although Halo's is not: jitgate calls the path as Halo's module does.
+async fn get_client(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(response) = authorize(&state, &headers, &format!("GET /api/Client/{id}")) {
+        return response;
+    }
+    let inner = lock(&state);
+    match id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| Some((id, inner.clients.get(&id)?)))
+    {
+        Some((id, name)) => {
+            Json(json!({"id": id, "name": name, "inactive": false})).into_response()
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            json!(format!("Client {id} not found")),
+        ),
+    }
+}
+
 async fn update_tickets(State(state): State<Shared>, headers: HeaderMap, body: String) -> Response {
     if let Some(response) = authorize(&state, &headers, "POST /api/tickets") {
         return response;
@@ -793,23 +833,44 @@ async fn update_tickets(State(state): State<Shared>, headers: HeaderMap, body: S
             .cloned()
             .unwrap_or_default();
         for field in fields {
-            let Some(field_id) = id_of(&field, "id") else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    json!("A custom field id is required"),
-                );
-            };
-            let Some(existing) = ticket.customfields.iter_mut().find(|f| f.id == field_id) else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    json!(format!("Custom field {field_id} does not exist")),
-                );
-            };
-            existing.value = field.get("value").cloned().unwrap_or(Value::Null);
+            if let Err(message) = write_custom_field(ticket, &field) {
+                return error(StatusCode::BAD_REQUEST, json!(message));
+            }
         }
         updated.push(ticket_json(ticket, true));
     }
     (StatusCode::CREATED, Json(Value::Array(updated))).into_response()
+}
+
+/// Write one `customfields` entry, under the stricter reading of what Halo accepts (issue 15;
+/// no Halo reference documents the write form, its API clients post a ticket back in the shape
+/// it was read, https://github.com/homotechsual/HaloAPI/blob/main/Public/Set/Set-HaloTicket.ps1):
+/// the field is addressed by its numeric `id` (a `name` alone is refused), and the value keeps
+/// the JSON type the ticket shows for it (a field read as `"1"` takes `"0"`, not `false` or
+/// `0`). A refusal is the message of Halo's bare-string 400.
+fn write_custom_field(ticket: &mut SimTicket, field: &Value) -> Result<(), String> {
+    let Some(field_id) = field.get("id").and_then(Value::as_u64).filter(|&n| n > 0) else {
+        return Err(match field.get("name").and_then(Value::as_str) {
+            Some(name) => format!("Custom field {name:?} must be identified by its id"),
+            None => "A custom field id is required".into(),
+        });
+    };
+    let Some(existing) = ticket.customfields.iter_mut().find(|f| f.id == field_id) else {
+        return Err(format!("Custom field {field_id} does not exist"));
+    };
+    let value = field.get("value").cloned().unwrap_or(Value::Null);
+    if !same_json_type(&existing.value, &value) {
+        return Err(format!(
+            "Invalid value {value} for custom field {}",
+            existing.name
+        ));
+    }
+    existing.value = value;
+    Ok(())
+}
+
+fn same_json_type(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b) || a.is_null() || b.is_null()
 }
 
 fn ticket_json(ticket: &SimTicket, details: bool) -> Value {

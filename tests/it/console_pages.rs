@@ -408,3 +408,60 @@ async fn a_customer_admin_is_told_connectors_are_for_msp_admins() {
     let new = session.get("/console/connectors/new?kind=autotask").await;
     assert_eq!(new.status, 403);
 }
+
+#[tokio::test]
+async fn the_connector_page_names_mapped_companies_where_the_psa_can() {
+    let w = World::new().await;
+    w.cw.add_company(crate::world::COMPANY, "Fabrikam Holdings");
+    let boss = technician(&w.app, "boss@msp.example", true).await;
+    let session = ConsoleSession::sign_in(&w.app, &boss).await;
+    let path = format!("/console/connectors/{}", w.connector_id);
+
+    let page = session.get(&path).await;
+    assert_eq!(page.status, 200);
+    let company = crate::world::COMPANY;
+    assert!(
+        page.body
+            .contains(&format!("Fabrikam Holdings (<code>{company}</code>)")),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("name unavailable"));
+
+    // A company the PSA does not know keeps its id, marked as unnamed.
+    let mapped = session
+        .post(
+            &format!("{path}/companies"),
+            &page,
+            &[("company", "424242"), ("customer", &w.customer_id)],
+        )
+        .await;
+    assert_eq!(mapped.status, 303, "{}", mapped.body);
+    let page = session.get(&mapped.location.unwrap()).await;
+    assert!(page.body.contains("Company mapped."), "no name to tell");
+    assert!(
+        page.body
+            .contains("<code>424242</code> <span class=\"muted\">name unavailable</span>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Fabrikam Holdings"));
+
+    // Mapping a company the PSA knows says its name.
+    w.cw.add_company(777, "Northwind Traders");
+    let mapped = session
+        .post(
+            &format!("{path}/companies"),
+            &page,
+            &[("company", "777"), ("customer", &w.customer_id)],
+        )
+        .await;
+    assert_eq!(mapped.status, 303, "{}", mapped.body);
+    let page = session.get(&mapped.location.unwrap()).await;
+    assert!(
+        page.body
+            .contains("Company Northwind Traders (777) mapped."),
+        "{}",
+        page.body
+    );
+}

@@ -307,6 +307,23 @@ impl Api {
         }
     }
 
+    /// `companyName` of `GET Companies/{id}` (the Companies entity:
+    /// https://ww1.autotask.net/help/developerhelp/Content/APIs/REST/Entities/CompaniesEntity.htm).
+    pub async fn company_name(&self, company: EntityId) -> Result<String, PsaError> {
+        let item = self
+            .item(
+                &format!("Companies/{}", company.0),
+                &format!("company {}", company.0),
+            )
+            .await?;
+        get_ci(&item, "companyName")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| PsaError::NotFound(format!("company {} has no name", company.0)))
+    }
+
     pub async fn resource_email(&self, resource: EntityId) -> Result<String, PsaError> {
         let item = self
             .item(

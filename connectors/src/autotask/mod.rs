@@ -120,6 +120,17 @@ impl Connector for Autotask {
         })
     }
 
+    fn company_name<'a>(
+        &'a self,
+        company: &'a CompanyRef,
+    ) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(async move {
+            self.api
+                .company_name(EntityId::parse(&company.0, "company")?)
+                .await
+        })
+    }
+
     /// A delivery whose UDF value looked like a list item's id before the UDF's list was
     /// known: read the list (caching it for later deliveries) and the ticket, then decide.
     fn ticket_trigger<'a>(

@@ -28,12 +28,17 @@ pub struct RecordId(u64);
 
 impl RecordId {
     pub fn parse(raw: &str) -> Result<RecordId, PsaError> {
+        Self::parse_as(raw, "ticket")
+    }
+
+    /// The same rule for another record kind, named in the error (`"company"`).
+    pub fn parse_as(raw: &str, what: &str) -> Result<RecordId, PsaError> {
         raw.trim()
             .parse::<u64>()
             .ok()
             .filter(|id| *id > 0)
             .map(RecordId)
-            .ok_or_else(|| PsaError::NotFound(format!("{raw:?} is not a ConnectWise ticket id")))
+            .ok_or_else(|| PsaError::NotFound(format!("{raw:?} is not a ConnectWise {what} id")))
     }
 }
 
@@ -56,6 +61,12 @@ struct StatusView {
 #[derive(Deserialize)]
 struct CompanyView {
     id: Value,
+}
+
+#[derive(Deserialize)]
+struct CompanyRecord {
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +166,24 @@ impl Api {
                 ticket.0
             ))),
         }
+    }
+
+    /// The company's `name` (`GET /company/companies/{id}`; the operation and its `Company`
+    /// model as generated from ConnectWise's OpenAPI document:
+    /// https://github.com/tjone270/pyconnectwise-psa/blob/main/docs/CompaniesApi.md).
+    pub async fn company_name(&self, company: RecordId) -> Result<String, PsaError> {
+        let path = format!("/company/companies/{}", company.0);
+        let record: CompanyRecord =
+            psa_http::send(self.request(reqwest::Method::GET, &path), readable_error)
+                .await?
+                .json()
+                .await
+                .map_err(|e| unexpected("company", e))?;
+        record
+            .name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| PsaError::NotFound(format!("company {} has no name", company.0)))
     }
 
     /// `primaryEmail` of the member whose identifier is `identifier` (what `MemberId` and

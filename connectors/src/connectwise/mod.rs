@@ -156,6 +156,17 @@ impl Connector for ConnectWise {
         Box::pin(self.api.member_email(actor_id))
     }
 
+    fn company_name<'a>(
+        &'a self,
+        company: &'a CompanyRef,
+    ) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(async move {
+            self.api
+                .company_name(RecordId::parse_as(&company.0, "company")?)
+                .await
+        })
+    }
+
     /// A summarized callback lacks the custom fields: the ticket read through the API is
     /// decided by the same rule as a full callback's `Entity`.
     fn ticket_trigger<'a>(

@@ -105,12 +105,21 @@ impl HaloClient {
         json_body(response, "agent").await
     }
 
-    /// `POST /api/tickets` with a one-element array updating one custom field.
+    /// `GET /api/Client/{id}`, as Halo's module reads one client (`Get-HaloClient -ClientID`,
+    /// https://github.com/homotechsual/HaloAPI/blob/main/Public/Get/Get-HaloClient.ps1).
+    pub async fn client(&self, client_id: u64) -> Result<Value, PsaError> {
+        let url = join(&self.base, &format!("/api/Client/{client_id}"));
+        let response = self.call(|http| http.get(&url)).await?;
+        json_body(response, "client").await
+    }
+
+    /// `POST /api/tickets` with a one-element array updating one custom field, addressed by id
+    /// (the form `super::reset` explains).
     pub async fn set_custom_field(
         &self,
         ticket_id: u64,
         field_id: u64,
-        value: &str,
+        value: Value,
     ) -> Result<(), PsaError> {
         let body = json!([{"id": ticket_id, "customfields": [{"id": field_id, "value": value}]}]);
         let url = join(&self.base, "/api/tickets");

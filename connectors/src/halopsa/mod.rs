@@ -6,6 +6,7 @@
 mod client;
 mod note_html;
 mod payload;
+mod reset;
 pub mod settings;
 pub mod setup;
 mod verify;
@@ -77,47 +78,61 @@ impl HaloPsa {
         Ok(parsed.event)
     }
 
-    /// The trigger custom field's id: configured, learned from a delivery, or found by name on
-    /// the ticket itself. `None` when the rule has no custom field (outcome-only).
-    async fn trigger_field_id(&self, ticket_id: u64) -> Result<Option<u64>, PsaError> {
-        let name = match &self.trigger.custom_field {
-            None => return Ok(None),
-            Some(IdOrName::Id(id)) => return Ok(Some(*id)),
-            Some(IdOrName::Name(name)) => name,
-        };
-        if let Some(id) = *self
+    fn learned_field_id(&self) -> Option<u64> {
+        *self
             .learned_field_id
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-        {
-            return Ok(Some(id));
-        }
+    }
+
+    /// Set the trigger custom field back to "not requested" (the `reset` module explains the
+    /// form sent). The ticket is read first: a field already unset needs no write, and a field
+    /// the rule names is resolved to its id there.
+    async fn reset_custom_field(
+        &self,
+        ticket_id: u64,
+        selector: &IdOrName,
+    ) -> Result<(), PsaError> {
         let ticket = self.client.ticket(ticket_id).await?;
-        let found = ticket
-            .get("customfields")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|f| {
-                f.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
-            })
-            .and_then(|f| {
-                f.get("id")
-                    .and_then(|id| id.as_u64().or_else(|| id.as_str()?.parse().ok()))
+        let Some(field) = reset::find_field(&ticket, selector, self.learned_field_id()) else {
+            return match selector {
+                IdOrName::Name(name) => Err(PsaError::NotConfigured(format!(
+                    "ticket {ticket_id} has no custom field named {name:?}; set trigger.custom_field_id"
+                ))),
+                // Halo lists the fields of the ticket's type; one without the field cannot
+                // have requested through it.
+                IdOrName::Id(id) => {
+                    tracing::debug!(
+                        ticket_id,
+                        field_id = id,
+                        "trigger custom field not on the ticket; nothing to reset"
+                    );
+                    Ok(())
+                }
+            };
+        };
+        let Some(field_id) = reset::field_id(field) else {
+            // Not transient: the same ticket document comes back on a retry.
+            return Err(PsaError::Rejected {
+                status: 200,
+                message: format!(
+                    "ticket {ticket_id} lists the trigger custom field without a numeric id"
+                ),
             });
-        match found {
-            Some(id) => {
-                *self
-                    .learned_field_id
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(id);
-                Ok(Some(id))
+        };
+        if matches!(selector, IdOrName::Name(_)) {
+            *self
+                .learned_field_id
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(field_id);
+        }
+        match reset::unset_value(field.get("value").unwrap_or(&Value::Null)) {
+            None => Ok(()),
+            Some(value) => {
+                self.client
+                    .set_custom_field(ticket_id, field_id, value)
+                    .await
             }
-            None => Err(PsaError::NotConfigured(format!(
-                "ticket {ticket_id} has no custom field named {name:?}; set trigger.custom_field_id"
-            ))),
         }
     }
 }
@@ -199,6 +214,23 @@ impl Connector for HaloPsa {
         })
     }
 
+    fn company_name<'a>(
+        &'a self,
+        company: &'a CompanyRef,
+    ) -> BoxFuture<'a, Result<String, PsaError>> {
+        Box::pin(async move {
+            let client_id = numeric_id("client", &company.0)?;
+            let client = self.client.client(client_id).await?;
+            client
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| PsaError::NotFound(format!("Halo client {client_id} has no name")))
+        })
+    }
+
     /// A custom field stays true on every later "Ticket Updated"/"Action Added" delivery (each
     /// with a new delivery id) until `reset_trigger` clears it, so the app must latch the ticket;
     /// an outcome-only rule is event-like.
@@ -209,10 +241,10 @@ impl Connector for HaloPsa {
     fn reset_trigger<'a>(&'a self, ticket: &'a TicketRef) -> BoxFuture<'a, Result<(), PsaError>> {
         Box::pin(async move {
             let ticket_id = numeric_id("ticket", &ticket.0)?;
-            match self.trigger_field_id(ticket_id).await? {
+            match &self.trigger.custom_field {
                 // Outcome-only rule: an action is an event by nature, nothing stays set.
                 None => Ok(()),
-                Some(field_id) => self.client.set_custom_field(ticket_id, field_id, "0").await,
+                Some(selector) => self.reset_custom_field(ticket_id, selector).await,
             }
         })
     }

@@ -428,6 +428,29 @@ async fn lookups_reset_and_429() {
 }
 
 #[tokio::test]
+async fn company_names_come_from_the_companies_entity() {
+    let sim = seeded(None).await;
+    let c = connector(&sim);
+    sim.add_company(COMPANY, "Fabrikam, Inc.");
+    assert_eq!(
+        c.company_name(&CompanyRef(COMPANY.to_string()))
+            .await
+            .unwrap(),
+        "Fabrikam, Inc."
+    );
+    // Autotask answers an unknown id with `{"item": null}`.
+    let err = c.company_name(&CompanyRef("77".into())).await.unwrap_err();
+    assert!(
+        matches!(&err, PsaError::NotFound(m) if m.contains("company 77")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        c.company_name(&CompanyRef("../Resources".into())).await,
+        Err(PsaError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
 async fn at_most_three_calls_per_endpoint_are_in_flight() {
     let sim = seeded(None).await;
     let c = connector(&sim);

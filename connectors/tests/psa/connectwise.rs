@@ -503,6 +503,38 @@ async fn lookups_reset_and_throttling() {
     assert!(c.ticket_company(&ticket).await.is_ok());
 }
 
+#[tokio::test]
+async fn company_names_come_from_the_company_record() {
+    let ca = TestCa::generate();
+    let sim = seeded(&ca).await;
+    let c = connector(&sim, &ca);
+    sim.add_company(COMPANY, "Fabrikam, Inc.");
+    assert_eq!(
+        c.company_name(&CompanyRef(COMPANY.to_string()))
+            .await
+            .unwrap(),
+        "Fabrikam, Inc."
+    );
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|r| r.path.ends_with(&format!("/company/companies/{COMPANY}"))),
+        "read through the Company API"
+    );
+    let err = c
+        .company_name(&CompanyRef("999999".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PsaError::NotFound(m) if m.contains("Company with id 999999 was not found")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        c.company_name(&CompanyRef("../members".into())).await,
+        Err(PsaError::NotFound(_))
+    ));
+}
+
 #[test]
 fn settings_errors_name_fields() {
     install_crypto_provider();

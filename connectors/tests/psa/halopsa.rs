@@ -327,6 +327,108 @@ async fn reset_finds_a_named_field_on_the_ticket_and_is_a_no_op_for_outcomes() {
 }
 
 #[tokio::test]
+async fn reset_writes_the_unset_value_in_the_form_the_ticket_shows() {
+    let sim = seeded_sim(HaloConfig::new(CLIENT_ID, CLIENT_SECRET)).await;
+    let c = connector(
+        settings(&sim.url(), json!({"custom_field_id": TRIGGER_FIELD})),
+        basic_secrets(),
+    );
+    let ticket = TicketRef("4242".into());
+    // Each reading of a ticked checkbox gets its own negative: the simulator refuses a value
+    // whose JSON type differs from the one it shows, so a fixed "0" would fail for the others.
+    for (set, unset) in [
+        (json!("1"), json!("0")),
+        (json!(true), json!(false)),
+        (json!(1), json!(0)),
+        (json!("True"), json!("False")),
+    ] {
+        sim.set_custom_field(4242, TRIGGER_FIELD, "CFRequestJIT", set.clone());
+        c.reset_trigger(&ticket)
+            .await
+            .unwrap_or_else(|e| panic!("{set}: {e}"));
+        assert_eq!(
+            sim.ticket(4242).unwrap().customfields[0].value,
+            unset,
+            "{set}"
+        );
+    }
+
+    // Already unset: read, nothing written.
+    let posts = |sim: &HaloSim| {
+        sim.requests()
+            .iter()
+            .filter(|r| *r == "POST /api/tickets")
+            .count()
+    };
+    let before = posts(&sim);
+    c.reset_trigger(&ticket).await.unwrap();
+    assert_eq!(posts(&sim), before, "an unset field needs no write");
+
+    // A ticket without the configured field has nothing to reset.
+    sim.seed_ticket(4243, 17);
+    c.reset_trigger(&TicketRef("4243".into())).await.unwrap();
+    assert_eq!(posts(&sim), before);
+}
+
+/// A bearer token from the simulator, for calling it the way a careless client would.
+async fn sim_token(sim: &HaloSim) -> String {
+    let body: Value = http()
+        .post(format!("{}/auth/token", sim.url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("scope", "all"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_custom_field_writes_the_sources_do_not_document() {
+    let sim = seeded_sim(HaloConfig::new(CLIENT_ID, CLIENT_SECRET)).await;
+    sim.set_custom_field(4242, TRIGGER_FIELD, "CFRequestJIT", json!("1"));
+    let token = sim_token(&sim).await;
+    let post = |fields: Value| {
+        let (url, token) = (format!("{}/api/tickets", sim.url()), token.clone());
+        async move {
+            let response = http()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!([{"id": 4242, "customfields": fields}]))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+
+    let (status, body) = post(json!([{"name": "CFRequestJIT", "value": "0"}])).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("must be identified by its id"), "{body}");
+    assert_eq!(
+        jitgate_connectors::halopsa::readable_error(&body).as_deref(),
+        Some("Custom field \"CFRequestJIT\" must be identified by its id"),
+        "Halo's bare-string error shape"
+    );
+    for wrong_type in [json!(false), json!(0)] {
+        let (status, body) = post(json!([{"id": TRIGGER_FIELD, "value": wrong_type}])).await;
+        assert_eq!(status, 400, "{wrong_type}");
+        assert!(body.contains("Invalid value"), "{body}");
+    }
+    assert_eq!(sim.ticket(4242).unwrap().customfields[0].value, json!("1"));
+
+    let (status, body) = post(json!([{"id": TRIGGER_FIELD, "value": "0"}])).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(sim.ticket(4242).unwrap().customfields[0].value, json!("0"));
+}
+
+#[tokio::test]
 async fn notes_use_a_cached_token_an_array_body_the_outcome_and_escaped_html() {
     let sim = seeded_sim(HaloConfig::new(CLIENT_ID, CLIENT_SECRET).with_tenant("msp")).await;
     let mut s = settings(&sim.url(), json!({"outcome_id": JIT_OUTCOME}));
@@ -579,6 +681,30 @@ async fn lookups_read_the_client_and_either_email_field() {
     assert!(matches!(err, PsaError::NotFound(_)), "{err:?}");
     assert!(matches!(
         c.actor_email("abc").await,
+        Err(PsaError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn company_names_come_from_the_client_record() {
+    let sim = seeded_sim(HaloConfig::new(CLIENT_ID, CLIENT_SECRET)).await;
+    sim.seed_client(17, "Fabrikam, Inc.");
+    let c = connector(
+        settings(&sim.url(), json!({"outcome_id": JIT_OUTCOME})),
+        basic_secrets(),
+    );
+    assert_eq!(
+        c.company_name(&CompanyRef("17".into())).await.unwrap(),
+        "Fabrikam, Inc."
+    );
+    assert!(sim.requests().contains(&"GET /api/Client/17".to_string()));
+    let err = c.company_name(&CompanyRef("18".into())).await.unwrap_err();
+    assert!(
+        matches!(&err, PsaError::NotFound(m) if m.contains("Client 18 not found")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        c.company_name(&CompanyRef("abc".into())).await,
         Err(PsaError::NotFound(_))
     ));
 }

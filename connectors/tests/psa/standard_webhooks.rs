@@ -498,3 +498,12 @@ fn the_documented_example_is_a_valid_connector() {
     .unwrap_or_else(|e| panic!("{:?}", e.fields));
     assert_eq!(c.kind(), ConnectorKind::StandardWebhooks);
 }
+
+#[tokio::test]
+async fn the_sender_has_no_company_api_so_names_are_unavailable() {
+    let c = connector(json!({}), &[SECRET]);
+    assert!(matches!(
+        c.company_name(&CompanyRef("29683501".into())).await,
+        Err(PsaError::NotConfigured(_))
+    ));
+}

@@ -998,6 +998,10 @@ fn redirect(state: &AppState, id: &str, done: &str) -> Response {
 struct Detail {
     view: ConnectorView,
     mappings: Vec<MappingView>,
+    /// The PSA's names of the mapped companies it could tell in time, by PSA company id.
+    company_names: HashMap<String, String>,
+    /// The company just mapped (`?company=` after "Map company"), for the notice.
+    mapped_company: Option<String>,
     names: Names,
     edit: Option<(FormValues, Errors)>,
     map_form: Option<(String, String, Errors)>,
@@ -1010,9 +1014,12 @@ async fn load(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Detail
         get_connector(State(state.clone()), caller.clone(), Path(id.to_string())).await?;
     let axum::Json(mappings) =
         list_companies(State(state.clone()), caller.clone(), Path(id.to_string())).await?;
+    let company_names = company_names(state, id, &mappings).await;
     Ok(Detail {
         view,
         mappings,
+        company_names,
+        mapped_company: None,
         names: Names::load(state, &caller).await?,
         edit: None,
         map_form: None,
@@ -1020,15 +1027,82 @@ async fn load(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Detail
     })
 }
 
+/// At most this many mappings get their company name looked up per page view.
+const NAMED_MAPPINGS: usize = 50;
+/// The page waits this long for the PSA at most: a slow or unreachable PSA costs a name, not
+/// the page.
+const NAME_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The PSA's names of the first [`NAMED_MAPPINGS`] mapped companies, asked concurrently with
+/// one overall deadline. Companies the PSA cannot name (no company API, unknown id, an error,
+/// too slow) are left out; the page then shows the id alone.
+async fn company_names(
+    state: &AppState,
+    connector_id: &str,
+    mappings: &[MappingView],
+) -> HashMap<String, String> {
+    if mappings.is_empty() {
+        return HashMap::new();
+    }
+    let connector = match state.connectors.get(connector_id).await {
+        Ok(live) => live.instance,
+        Err(e) => {
+            tracing::debug!(connector_id, error = %e, "no live connector to name companies");
+            return HashMap::new();
+        }
+    };
+    let deadline = tokio::time::Instant::now() + NAME_DEADLINE;
+    let lookups = mappings.iter().take(NAMED_MAPPINGS).map(|m| {
+        let connector = connector.clone();
+        let company = jitgate_connectors::CompanyRef(m.psa_company_id.clone());
+        async move {
+            let name = tokio::time::timeout_at(deadline, connector.company_name(&company)).await;
+            match name {
+                Ok(Ok(name)) => Some((company.0, name)),
+                Ok(Err(e)) => {
+                    tracing::debug!(company = %company.0, error = %e, "PSA company name unavailable");
+                    None
+                }
+                Err(_) => None,
+            }
+        }
+    });
+    futures::future::join_all(lookups)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The detail page's query: the finished action, and the company a mapping was added for.
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    done: Option<String>,
+    company: Option<String>,
+}
+
 pub async fn detail(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Query(q): Query<Done>,
+    Query(q): Query<DetailQuery>,
 ) -> Result<Markup, PageError> {
     let signed_in = console_user(signed_in)?;
-    let d = load(&state, &signed_in, &id).await?;
+    let mut d = load(&state, &signed_in, &id).await?;
+    d.mapped_company = q.company;
     detail_page(&state, &signed_in, d, q.done.as_deref())
+}
+
+/// The notice for `done`; a new mapping names its company when the PSA could.
+fn done_notice(d: &Detail, done: Option<&str>) -> Markup {
+    let named = match (done, &d.mapped_company) {
+        (Some("company-mapped"), Some(company)) => d
+            .company_names
+            .get(company)
+            .map(|name| format!("Company {name} ({company}) mapped.")),
+        _ => None,
+    };
+    ui::notice(named.as_deref().or(ui::done_text(done)))
 }
 
 fn detail_page(
@@ -1048,7 +1122,7 @@ fn detail_page(
         html! {
             p class="crumbs" { a href={ (base) "/console/connectors" } { "Connectors" } " / " }
             (ui::heading(&c.name, Some(kind_label(kind))))
-            (ui::notice(ui::done_text(done)))
+            (done_notice(&d, done))
             section class="panel" aria-labelledby="webhook-h" {
                 h2 id="webhook-h" { "Webhook URL" }
                 p class="big" { (webhook_url(&c.id, &c.webhook_url)) }
@@ -1101,6 +1175,16 @@ fn edit_panel(base: &str, signed_in: &SignedIn, d: &Detail, form: &KindForm) -> 
     }
 }
 
+/// "Name (id)" when the PSA named the company, else the id with a muted "name unavailable".
+fn company_label(id: &str, name: Option<&String>) -> Markup {
+    html! {
+        @match name {
+            Some(name) => { (name) " (" code { (id) } ")" }
+            None => { code { (id) } " " span class="muted" { "name unavailable" } }
+        }
+    }
+}
+
 fn mappings_panel(base: &str, signed_in: &SignedIn, d: &Detail) -> Markup {
     let (company, customer, errors) = d
         .map_form
@@ -1117,14 +1201,14 @@ fn mappings_panel(base: &str, signed_in: &SignedIn, d: &Detail) -> Markup {
                 div class="table-wrap" {
                     table {
                         thead { tr {
-                            th scope="col" { "PSA company id" }
+                            th scope="col" { "PSA company" }
                             th scope="col" { "Customer" }
                             th scope="col" { span class="visually-hidden" { "Actions" } }
                         } }
                         tbody {
                             @for m in &d.mappings {
                                 tr {
-                                    td { code { (m.psa_company_id) } }
+                                    td { (company_label(&m.psa_company_id, d.company_names.get(&m.psa_company_id))) }
                                     td { (d.names.customer(&m.customer_id)) }
                                     td class="actions" {
                                         form method="post" action={ (base) "/console/connectors/" (id) "/companies/remove" } class="inline"
@@ -1251,12 +1335,21 @@ pub async fn map(
     )
     .await;
     match outcome(result)? {
-        Outcome::Done(_) => Ok(redirect(&state, &id, "company-mapped")),
+        Outcome::Done(_) => Ok(mapped_redirect(&state, &id, company.trim())),
         Outcome::Invalid(errors) => {
             let mut d = load(&state, &signed_in, &id).await?;
             d.map_form = Some((company, customer, errors));
             Ok(invalid(detail_page(&state, &signed_in, d, None)?))
         }
+    }
+}
+
+/// Back to the detail page, whose notice names the company just mapped.
+fn mapped_redirect(state: &AppState, id: &str, company: &str) -> Response {
+    match serde_urlencoded::to_string([("done", "company-mapped"), ("company", company)]) {
+        Ok(query) => Redirect::to(&format!("{}/console/connectors/{id}?{query}", base(state)))
+            .into_response(),
+        Err(_) => redirect(state, id, "company-mapped"),
     }
 }
 
