@@ -206,10 +206,15 @@ fn connectwise_fields<'a>(site: &'a str, private_key: &'a str) -> Vec<(&'a str, 
         ("s:public_key", "a1B2c3D4e5F6g7H8"),
         ("s:client_id", "3f0b9a6e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"),
         ("s:trigger.custom_field", "Request JIT"),
+        // A closed local port: the page asks the PSA for company names, and a test never
+        // reaches a real ConnectWise site.
+        ("s:api_url", LOCAL_CW_API),
         ("secret:private_key", private_key),
         ("enabled", "true"),
     ]
 }
+
+const LOCAL_CW_API: &str = "https://127.0.0.1:9/v4_6_release/apis/3.0/";
 
 #[tokio::test]
 async fn a_connectwise_connector_is_corrected_inline_then_shows_its_webhook_url() {
@@ -289,6 +294,7 @@ async fn a_connectwise_connector_is_corrected_inline_then_shows_its_webhook_url(
                 ("s:public_key", "a1B2c3D4e5F6g7H8"),
                 ("s:client_id", "3f0b9a6e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"),
                 ("s:trigger.status", "JIT Requested"),
+                ("s:api_url", LOCAL_CW_API),
             ],
         )
         .await;
