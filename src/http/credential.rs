@@ -233,10 +233,10 @@ async fn through_portal(
     };
     let signed_in = match signed_in {
         Ok(s) => s,
+        // Back to the portal, not to this link: the token would otherwise sit in plain text
+        // in the sign-in attempt's row (tokens are stored only as hashes) and in the URL.
         Err(NoSession::SignIn { .. }) => {
-            let next: String =
-                url::form_urlencoded::byte_serialize(format!("/c/{token}").as_bytes()).collect();
-            return Redirect::to(&format!("{}/auth/sign-in?next={next}", base(state)))
+            return Redirect::to(&format!("{}/auth/sign-in?next=%2Fportal", base(state)))
                 .into_response();
         }
         Err(NoSession::Internal(e)) => return error_page(state, e),

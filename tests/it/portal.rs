@@ -553,7 +553,7 @@ async fn a_credential_link_needs_its_own_technicians_sign_in() {
         anonymous.headers()["location"]
             .to_str()
             .unwrap()
-            .starts_with("/auth/sign-in?next=%2Fc%2F")
+            .starts_with("/auth/sign-in?next=%2Fportal")
     );
     let reveal_anonymous = crate::console::no_redirects()
         .post(format!("{link}/reveal"))
