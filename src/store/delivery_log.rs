@@ -7,12 +7,19 @@
 //! transaction per batch. When the channel is full the entry is dropped and counted: the log
 //! is a diagnostic, a request itself is never lost through it (it has its own transaction).
 //!
+//! Ignored deliveries are sampled: each connector keeps at most [`IGNORED_PER_SECOND`] of them one
+//! by one in each second, and the rest of that second becomes one summary row with their
+//! count. A PSA that calls for every change of every ticket would otherwise have the writer
+//! insert tens of thousands of rows a second on the cores that answer the PSA (measured in
+//! BENCHMARKS.md), and push every other delivery out of the connector's last 1,000. Everything
+//! else (accepted, refused, duplicates, and every delivery while capture is on) is kept.
+//!
 //! Bodies are kept only while an admin has capture on for the connector, redacted of anything
 //! secret-looking, capped at [`BODY_CAP`] and forgotten after [`BODY_TTL_MS`].
 
 use super::{Db, Result, Tx, now_ms, on_db, on_tx};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
@@ -23,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 pub const QUEUE_CAPACITY: usize = 4096;
 /// Rows one transaction inserts at most.
 const BATCH_MAX: usize = 500;
+/// Ignored deliveries each connector logs one by one per second; the rest are counted.
+pub const IGNORED_PER_SECOND: u32 = 20;
 /// A captured body is cut at this many bytes (after redaction).
 pub const BODY_CAP: usize = 16 * 1024;
 /// A captured body is forgotten this long after it arrived.
@@ -103,9 +112,10 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A new entry; its id is given when it is recorded (a sampled-out delivery needs none).
     pub fn new(connector_id: &str, outcome: Outcome) -> Entry {
         Entry {
-            id: monotonic_id(),
+            id: String::new(),
             connector_id: connector_id.to_string(),
             received_at: now_ms(),
             outcome,
@@ -164,6 +174,39 @@ pub struct DeliveryLog {
     receiver: Mutex<Option<mpsc::Receiver<Entry>>>,
     dropped: AtomicU64,
     capturing: RwLock<HashSet<String>>,
+    /// Per connector, the second being sampled and how many ignored deliveries it kept and
+    /// skipped so far.
+    ignored_seconds: Mutex<HashMap<String, SampledSecond>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SampledSecond {
+    second: i64,
+    kept: u32,
+    skipped: u32,
+}
+
+impl SampledSecond {
+    fn starting(second: i64) -> SampledSecond {
+        SampledSecond {
+            second,
+            kept: 0,
+            skipped: 0,
+        }
+    }
+}
+
+/// The row that stands for the ignored deliveries of one connector's second that were counted
+/// rather than logged.
+fn skipped_summary(connector_id: &str, sampled: SampledSecond) -> Entry {
+    let mut entry = Entry::new(connector_id, Outcome::Ignored);
+    entry.received_at = sampled.second * 1000 + 999;
+    entry.reason = Some(format!(
+        "{} more ignored deliveries in this second, counted but not logged one by one (at most \
+         {IGNORED_PER_SECOND} a second are)",
+        sampled.skipped
+    ));
+    entry
 }
 
 impl Default for DeliveryLog {
@@ -180,17 +223,83 @@ impl DeliveryLog {
             receiver: Mutex::new(Some(receiver)),
             dropped: AtomicU64::new(0),
             capturing: RwLock::new(HashSet::new()),
+            ignored_seconds: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Queue an entry for the writer without waiting. `false`: the queue was full (or the
-    /// writer gone) and the entry was dropped.
+    /// Queue an entry for the writer without waiting, or count it into its second's summary
+    /// (an ignored delivery beyond [`IGNORED_PER_SECOND`], body not captured). `false`: the
+    /// queue was full (or the writer gone) and the entry was dropped.
     pub fn record(&self, entry: Entry) -> bool {
+        if entry.outcome == Outcome::Ignored && entry.body.is_none() {
+            let (keep, summary) = self.sample_ignored(&entry);
+            if let Some(summary) = summary {
+                self.send(summary);
+            }
+            if !keep {
+                return true;
+            }
+        }
+        self.send(entry)
+    }
+
+    /// Give the entry its id now, so ids follow the order deliveries were answered.
+    fn send(&self, mut entry: Entry) -> bool {
+        entry.id = monotonic_id();
         if self.sender.try_send(entry).is_ok() {
             return true;
         }
         self.dropped.fetch_add(1, Ordering::Relaxed);
         false
+    }
+
+    /// Whether to keep this ignored delivery, and the summary of the connector's previous
+    /// second if this one starts a new second.
+    fn sample_ignored(&self, entry: &Entry) -> (bool, Option<Entry>) {
+        let second = entry.received_at.div_euclid(1000);
+        let mut seconds = self.ignored_seconds.lock().expect("sampling lock");
+        let sampled = match seconds.get_mut(entry.connector_id.as_str()) {
+            Some(sampled) => sampled,
+            None => seconds
+                .entry(entry.connector_id.clone())
+                .or_insert(SampledSecond::starting(second)),
+        };
+        let mut summary = None;
+        if sampled.second != second {
+            if sampled.skipped > 0 {
+                summary = Some(skipped_summary(&entry.connector_id, *sampled));
+            }
+            *sampled = SampledSecond::starting(second);
+        }
+        let keep = sampled.kept < IGNORED_PER_SECOND;
+        if keep {
+            sampled.kept += 1;
+        } else {
+            sampled.skipped += 1;
+        }
+        (keep, summary)
+    }
+
+    /// Queue the summaries of seconds that are over (a burst's last second has no later
+    /// delivery to close it), and forget connectors that have gone quiet.
+    pub fn flush_summaries(&self) {
+        let now_second = now_ms().div_euclid(1000);
+        let mut finished = Vec::new();
+        self.ignored_seconds
+            .lock()
+            .expect("sampling lock")
+            .retain(|connector_id, sampled| {
+                if sampled.second >= now_second {
+                    return true;
+                }
+                if sampled.skipped > 0 {
+                    finished.push(skipped_summary(connector_id, *sampled));
+                }
+                false
+            });
+        for summary in finished {
+            self.send(summary);
+        }
     }
 
     /// Entries dropped since this process started.
@@ -275,6 +384,7 @@ async fn write_logged(db: &Db, batch: Vec<Entry>, retention: Retention) {
 }
 
 async fn keep_house(db: &Db, log: &DeliveryLog, retention: Retention) {
+    log.flush_summaries();
     match capturing_connectors(db).await {
         Ok(ids) => log.replace_capturing(ids),
         Err(e) => tracing::warn!(error = %e, "delivery log: cannot read capture settings"),
@@ -511,6 +621,95 @@ mod tests {
         let text = "é".repeat(BODY_CAP);
         let out = redacted_body(text.as_bytes());
         assert!(out.len() <= BODY_CAP && out.len() > BODY_CAP - 2);
+    }
+
+    fn ignored_at(connector_id: &str, received_at: i64) -> Entry {
+        let mut entry = Entry::new(connector_id, Outcome::Ignored);
+        entry.received_at = received_at;
+        entry
+    }
+
+    fn drain(log: &DeliveryLog) -> Vec<Entry> {
+        let mut receiver = log.take_receiver().expect("receiver");
+        let mut out = Vec::new();
+        while let Ok(entry) = receiver.try_recv() {
+            out.push(entry);
+        }
+        *log.receiver.lock().unwrap() = Some(receiver);
+        out
+    }
+
+    #[test]
+    fn ignored_deliveries_beyond_the_rate_become_one_summary_row() {
+        let log = DeliveryLog::with_capacity(1000);
+        let second = 1_700_000_000_000;
+        for i in 0..100 {
+            assert!(log.record(ignored_at("c1", second + i)));
+        }
+        // Another connector has its own allowance; refusals are never sampled.
+        assert!(log.record(ignored_at("c2", second + 5)));
+        for _ in 0..30 {
+            let mut refused = ignored_at("c1", second + 7);
+            refused.refused(Outcome::Unauthorized, "bad signature".into());
+            assert!(log.record(refused));
+        }
+        let first = drain(&log);
+        let c1_ignored = first
+            .iter()
+            .filter(|e| e.connector_id == "c1" && e.outcome == Outcome::Ignored)
+            .count();
+        assert_eq!(c1_ignored, IGNORED_PER_SECOND as usize);
+        assert_eq!(first.iter().filter(|e| e.connector_id == "c2").count(), 1);
+        assert_eq!(
+            first
+                .iter()
+                .filter(|e| e.outcome == Outcome::Unauthorized)
+                .count(),
+            30
+        );
+        assert!(first.iter().all(|e| e.id.starts_with("dlv_")));
+
+        // The next second's first delivery closes the previous second with its count.
+        assert!(log.record(ignored_at("c1", second + 1000)));
+        let next = drain(&log);
+        assert_eq!(next.len(), 2, "{next:?}");
+        let summary = &next[0];
+        assert_eq!(summary.received_at, second + 999);
+        assert!(
+            summary
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("80 more ignored"),
+            "{summary:?}"
+        );
+    }
+
+    #[test]
+    fn a_quiet_connector_s_last_second_is_summarised_by_the_housekeeping() {
+        let log = DeliveryLog::with_capacity(1000);
+        let past = now_ms() - 5_000;
+        for _ in 0..(IGNORED_PER_SECOND + 3) {
+            log.record(ignored_at("c1", past));
+        }
+        drain(&log);
+        log.flush_summaries();
+        let flushed = drain(&log);
+        assert_eq!(flushed.len(), 1);
+        assert!(flushed[0].reason.as_deref().unwrap().starts_with("3 more"));
+        log.flush_summaries();
+        assert!(drain(&log).is_empty());
+    }
+
+    #[test]
+    fn captured_ignored_deliveries_are_all_kept() {
+        let log = DeliveryLog::with_capacity(1000);
+        for _ in 0..(IGNORED_PER_SECOND + 10) {
+            let mut entry = ignored_at("c1", 1_700_000_000_000);
+            entry.body = Some(b"{}".to_vec());
+            log.record(entry);
+        }
+        assert_eq!(drain(&log).len(), (IGNORED_PER_SECOND + 10) as usize);
     }
 
     #[test]
