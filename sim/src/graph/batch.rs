@@ -71,10 +71,13 @@ pub(super) async fn batch(
         Err(response) => return response,
     };
     let authorization = headers.get(header::AUTHORIZATION).cloned();
+    // A router of its own (cheap: handlers and state are shared) rather than one kept in the
+    // state, which would hold the state that holds it.
+    let inner = router(app.clone());
     let mut answers: Vec<BatchAnswer> = Vec::with_capacity(items.len());
     for item in &items {
         let answer = if item.depends_on.iter().all(|&i| answers[i].succeeded()) {
-            run_item(&app, item, authorization.as_ref()).await
+            run_item(&inner, item, authorization.as_ref()).await
         } else {
             app.lock().batched_requests += 1;
             failed_dependency(item)
@@ -89,7 +92,7 @@ pub(super) async fn batch(
 
 /// Runs one request through the router, as if it had come on its own.
 async fn run_item(
-    app: &Shared,
+    inner: &Router,
     item: &BatchItem,
     authorization: Option<&HeaderValue>,
 ) -> BatchAnswer {
@@ -114,7 +117,8 @@ async fn run_item(
         .body(axum::body::Body::from(body))
         .expect("validated batch request");
     request.extensions_mut().insert(BatchedRequest);
-    let response = router(app.clone())
+    let response = inner
+        .clone()
         .oneshot(request)
         .await
         .unwrap_or_else(|never| match never {});
