@@ -89,7 +89,11 @@ impl Application {
             http.clone(),
             config.login_url.clone(),
             config.graph_url.clone(),
-        );
+        )
+        .with_concurrency(jitgate_graph::Concurrency {
+            global: config.graph_concurrency as usize,
+            per_tenant: config.graph_tenant_concurrency as usize,
+        });
         let services = Arc::new(crate::services::Services {
             config: Arc::new(config),
             db,

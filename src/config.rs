@@ -48,6 +48,15 @@ pub struct Config {
     pub poll_interval: DurationSetting,
     /// How often the sweeper ends grants past their expiry, whatever happened to their jobs.
     pub sweep_interval: DurationSetting,
+    /// Jobs each queue runs at once in this process, and grants the sweeper ends at once. Jobs
+    /// mostly wait on Graph (latency, replication lag), so this is far above the core count;
+    /// what Graph sees is bounded by the two settings below.
+    pub job_concurrency: u32,
+    /// Microsoft Graph calls in flight at once in this process, all tenants together.
+    pub graph_concurrency: u32,
+    /// Microsoft Graph calls in flight at once for one customer tenant, so a slow or throttled
+    /// tenant never takes the slots of the others.
+    pub graph_tenant_concurrency: u32,
     /// How long workers may finish jobs in flight at shutdown.
     pub shutdown_timeout: DurationSetting,
     /// Reveals allowed per credential link.
@@ -119,6 +128,9 @@ impl Default for Config {
             jit_max_duration: DurationSetting::from_secs(8 * 3600),
             poll_interval: DurationSetting::from_millis(200),
             sweep_interval: DurationSetting::from_secs(5),
+            job_concurrency: 200,
+            graph_concurrency: 48,
+            graph_tenant_concurrency: 4,
             shutdown_timeout: DurationSetting::from_secs(20),
             reveal_limit: 3,
             end_failure_note_after: 3,
@@ -164,6 +176,9 @@ const KEYS: &[&str] = &[
     "jit_max_duration",
     "poll_interval",
     "sweep_interval",
+    "job_concurrency",
+    "graph_concurrency",
+    "graph_tenant_concurrency",
     "shutdown_timeout",
     "reveal_limit",
     "end_failure_note_after",
@@ -248,6 +263,15 @@ impl Config {
         }
         if self.delivery_log_max_per_connector == 0 || self.delivery_log_retention.get().is_zero() {
             return Err("delivery_log_retention and delivery_log_max_per_connector must be greater than zero".into());
+        }
+        if self.job_concurrency == 0
+            || self.graph_concurrency == 0
+            || self.graph_tenant_concurrency == 0
+        {
+            return Err(
+                "job_concurrency, graph_concurrency and graph_tenant_concurrency must be at least 1"
+                    .into(),
+            );
         }
         if self.reveal_limit == 0 {
             return Err("reveal_limit must be at least 1".into());

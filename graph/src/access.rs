@@ -137,13 +137,17 @@ impl GraphClient {
     /// holds `spec.roles`. `known_user_id` is the account id from an earlier grant or attempt.
     ///
     /// Steps, each safe to repeat:
-    /// 1. find the account by `known_user_id`, else by UPN; an account without jitgate's
-    ///    marker is refused with [`GraphError::ForeignAccount`] (never adopted), one tagged
-    ///    for another technician with [`GraphError::AnotherTechniciansAccount`];
-    /// 2. create it if absent; otherwise remove every role assignment it still holds, set the
-    ///    new password, and only then enable it, each in its own call: a refused password
-    ///    change (the app lacks User Administrator) leaves the account disabled;
-    /// 3. assign each configured role it does not hold yet.
+    /// 1. with `known_user_id`, read that account; an account without jitgate's marker is
+    ///    refused with [`GraphError::ForeignAccount`] (never adopted), one tagged for another
+    ///    technician with [`GraphError::AnotherTechniciansAccount`];
+    /// 2. otherwise (or if it is gone) create the account at once: a new account needs no
+    ///    lookup first, and a UPN that exists answers the create with a conflict, after which
+    ///    the account holding it is looked up and checked as in 1;
+    /// 3. an existing account: remove every role assignment it still holds, set the new
+    ///    password, and only then enable it, each in its own call: a refused password change
+    ///    (the app lacks User Administrator) leaves the account disabled;
+    /// 4. assign each configured role (the account holds none at this point, so its
+    ///    assignments are not read first).
     ///
     /// Replication-lag answers are retried for the policy's short budget, then reported as
     /// [`GraphError::ReplicationLag`] (with the user id once known) for the job to retry.
@@ -155,7 +159,11 @@ impl GraphClient {
         known_user_id: Option<&str>,
     ) -> Result<Access, GraphError> {
         let password = password::generate();
-        let (user, created) = match self.locate_account(tenant, spec, known_user_id).await? {
+        let known = match known_user_id {
+            Some(id) => self.known_account(tenant, spec, id).await?,
+            None => None,
+        };
+        let (user, created) = match known {
             Some(user) => {
                 self.reset_for_new_grant(tenant, &user.id, &password)
                     .await?;
@@ -164,9 +172,8 @@ impl GraphClient {
             None => match self.create_user(tenant, spec, &password).await? {
                 CreateOutcome::Created(user) => (user, true),
                 CreateOutcome::UpnTaken => {
-                    // The UPN exists but reads did not show it: our own account from an
-                    // attempt whose answer was lost, or anyone's, not yet replicated to the
-                    // replica that answered the lookup.
+                    // Our own account from an attempt whose answer was lost or whose id was
+                    // forgotten, or anyone's: look at who holds the UPN.
                     let user = self.find_after_conflict(tenant, &spec.upn).await?;
                     ensure_owned_by(&user, &spec.owner)?;
                     self.reset_for_new_grant(tenant, &user.id, &password)
@@ -322,27 +329,19 @@ impl GraphClient {
         }
     }
 
-    async fn locate_account(
+    /// The account jitgate recorded, if it still exists. A 404 means deleted meanwhile, or not
+    /// replicated yet: the create's uniqueness check that follows tells which.
+    async fn known_account(
         &self,
         tenant: &Tenant,
         spec: &AccountSpec,
-        known_user_id: Option<&str>,
+        user_id: &str,
     ) -> Result<Option<User>, GraphError> {
-        // A 404 for a known id means deleted meanwhile, or not replicated yet; the UPN
-        // lookup and the create's uniqueness check below tell which.
-        if let Some(id) = known_user_id
-            && let Some(user) = self.get_user(tenant, id).await?
-        {
-            ensure_owned_by(&user, &spec.owner)?;
-            return Ok(Some(user));
-        }
-        match self.find_user_by_upn(tenant, &spec.upn).await? {
-            Some(user) => {
-                ensure_owned_by(&user, &spec.owner)?;
-                Ok(Some(user))
-            }
-            None => Ok(None),
-        }
+        let Some(user) = self.get_user(tenant, user_id).await? else {
+            return Ok(None);
+        };
+        ensure_owned_by(&user, &spec.owner)?;
+        Ok(Some(user))
     }
 
     async fn find_after_conflict(&self, tenant: &Tenant, upn: &str) -> Result<User, GraphError> {
@@ -396,21 +395,16 @@ impl GraphClient {
         Ok(removed)
     }
 
-    /// Assigns each role in `roles` the account does not hold tenant-wide yet.
+    /// Assigns each role in `roles`. The account holds none at this point (it is new, or
+    /// [`Self::reset_for_new_grant`] just removed them all), so its assignments are not read
+    /// first; a read right after the removals could even lag and show them still there.
     async fn grant_roles(
         &self,
         tenant: &Tenant,
         user_id: &str,
         roles: &[String],
     ) -> Result<(), GraphError> {
-        if roles.is_empty() {
-            return Ok(());
-        }
         let policy = self.retry_policy();
-        let held = through_replication_lag(policy, "read role assignments", Some(user_id), || {
-            self.list_role_assignments(tenant, user_id)
-        })
-        .await?;
         let mut wanted: Vec<&String> = Vec::new();
         for role in roles {
             if !wanted.iter().any(|w| w.eq_ignore_ascii_case(role)) {
@@ -418,13 +412,6 @@ impl GraphClient {
             }
         }
         for role in wanted {
-            let present = held.iter().any(|a| {
-                a.role_definition_id.eq_ignore_ascii_case(role)
-                    && a.directory_scope_id == TENANT_SCOPE
-            });
-            if present {
-                continue;
-            }
             through_replication_lag(policy, "assign directory role", Some(user_id), || {
                 self.assign_role(tenant, user_id, role)
             })

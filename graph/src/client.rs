@@ -5,6 +5,7 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::error::GraphError;
+use crate::limits::{CallLimits, Concurrency};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::tenant::Tenant;
@@ -26,6 +27,7 @@ pub(crate) struct Inner {
     pub(crate) scope: String,
     pub(crate) tokens: TokenCache,
     pub(crate) retry: RetryPolicy,
+    pub(crate) limits: CallLimits,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -42,7 +44,13 @@ impl GraphClient {
     /// `login_url` e.g. `https://login.microsoftonline.com/`, `graph_url` e.g.
     /// `https://graph.microsoft.com/` (national clouds and tests use others).
     pub fn new(http: reqwest::Client, login_url: Url, graph_url: Url) -> Self {
-        Self::build(http, login_url, graph_url, RetryPolicy::default())
+        Self::build(
+            http,
+            login_url,
+            graph_url,
+            RetryPolicy::default(),
+            Concurrency::default(),
+        )
     }
 
     /// The same client with another retry policy (and a fresh token cache); call it when
@@ -53,6 +61,19 @@ impl GraphClient {
             self.inner.login_url.clone(),
             self.inner.graph_url.clone(),
             retry,
+            self.inner.limits.concurrency(),
+        )
+    }
+
+    /// The same client with other limits on calls in flight (and a fresh token cache); call
+    /// it when constructing, before cloning.
+    pub fn with_concurrency(self, concurrency: Concurrency) -> Self {
+        Self::build(
+            self.inner.http.clone(),
+            self.inner.login_url.clone(),
+            self.inner.graph_url.clone(),
+            self.inner.retry.clone(),
+            concurrency,
         )
     }
 
@@ -60,7 +81,13 @@ impl GraphClient {
         &self.inner.retry
     }
 
-    fn build(http: reqwest::Client, login_url: Url, graph_url: Url, retry: RetryPolicy) -> Self {
+    fn build(
+        http: reqwest::Client,
+        login_url: Url,
+        graph_url: Url,
+        retry: RetryPolicy,
+        concurrency: Concurrency,
+    ) -> Self {
         let login_url = with_trailing_slash(login_url);
         let graph_url = with_trailing_slash(graph_url);
         let scope = format!("{}/.default", graph_url.origin().ascii_serialization());
@@ -72,6 +99,7 @@ impl GraphClient {
                 scope,
                 tokens: TokenCache::default(),
                 retry,
+                limits: CallLimits::new(concurrency),
             }),
         }
     }

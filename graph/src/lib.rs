@@ -36,6 +36,7 @@ mod credential;
 mod domains;
 mod error;
 mod guid;
+mod limits;
 pub mod marker;
 mod net;
 pub mod password;
@@ -54,6 +55,7 @@ pub use client::GraphClient;
 pub use credential::{ClientCertificate, ClientCredential};
 pub use domains::Domain;
 pub use error::GraphError;
+pub use limits::Concurrency;
 pub use marker::JITGATE_MARKER;
 pub use retry::RetryPolicy;
 pub use roles::{AssignOutcome, RoleAssignment, RoleDefinition, TENANT_SCOPE};
@@ -81,7 +83,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "net",
         ],
     ),
-    ("transport", &["token", "client", "transport"]),
+    ("transport", &["token", "limits", "client", "transport"]),
     ("calls", &["claims", "users", "roles", "taps", "domains"]),
     ("workflow", &["access"]),
 ];

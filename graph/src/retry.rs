@@ -1,8 +1,8 @@
 //! The crate's one retry policy: short in-call retries for transient failures and for
-//! Entra's replication lag. Throttling (429) is never slept on here; it is returned so the
-//! caller's job can be rescheduled after `Retry-After` instead of holding a worker asleep
-//! (Graph asks clients to wait that long, and throttled requests still count against the
-//! limit: https://learn.microsoft.com/graph/throttling).
+//! Entra's replication lag. Throttling (429) is not retried here: the transport marks the
+//! tenant throttled, waits out a short `Retry-After` without holding a call slot, and returns
+//! a long one so the caller's job is rescheduled (Graph asks clients to wait that long, and
+//! throttled requests still count against the limit: https://learn.microsoft.com/graph/throttling).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -18,8 +18,8 @@ pub struct RetryPolicy {
     pub transient_attempts: u32,
     /// First backoff between transient attempts; doubles each time, plus jitter.
     pub transient_backoff: Duration,
-    /// The longest server-requested wait (`Retry-After` on a 503) honoured inside a call;
-    /// longer ones are returned in [`GraphError::Transient`]'s `retry_after`.
+    /// The longest server-requested wait (`Retry-After` on a 503 or a 429) honoured inside a
+    /// call; longer ones are returned in the error's `retry_after`.
     pub max_inline_wait: Duration,
     /// Total time one high-level operation keeps retrying replication-lag answers
     /// before returning [`GraphError::ReplicationLag`].
@@ -32,18 +32,21 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Three attempts with 250 ms/500 ms backoff; about 6 s for replication lag in-call.
-    /// Entra's lag is usually seconds but can reach a minute or two (a Microsoft engineer in
+    /// Three attempts with 250 ms/500 ms backoff; about 10 s for replication lag in-call,
+    /// looking again at most every 750 ms. Entra's lag is usually seconds but can reach a
+    /// minute or two (a Microsoft engineer in
     /// https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/2772); beyond the in-call
-    /// budget the job layer reschedules.
+    /// budget the job layer reschedules. The short cap keeps a technician from waiting much
+    /// past the moment the new account has replicated (a look costs one call, and a slot of
+    /// the job worker, which has many; none of Graph's while it sleeps).
     fn default() -> Self {
         RetryPolicy {
             transient_attempts: 3,
             transient_backoff: Duration::from_millis(250),
             max_inline_wait: Duration::from_secs(2),
-            replication_budget: Duration::from_secs(6),
-            replication_backoff: Duration::from_millis(300),
-            replication_max_wait: Duration::from_secs(2),
+            replication_budget: Duration::from_secs(10),
+            replication_backoff: Duration::from_millis(250),
+            replication_max_wait: Duration::from_millis(750),
             default_throttle_wait: Duration::from_secs(10),
         }
     }

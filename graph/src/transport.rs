@@ -18,6 +18,9 @@ use crate::retry::{Step, retry_transient};
 use crate::secret::{ExposeSecret as _, Secret};
 use crate::tenant::Tenant;
 
+/// Times one call is sent when Graph keeps answering 429 with short waits.
+const THROTTLED_TRIES: u32 = 3;
+
 /// What to send, and how to describe it in errors.
 pub(crate) struct Call<'a> {
     /// Human name of the operation ("create user"), used in messages and logs.
@@ -155,26 +158,73 @@ impl Reply {
 
 impl GraphClient {
     /// Sends `call` for `tenant`. Returns 2xx and 4xx answers (other than 429) as a
-    /// [`Reply`]; 429 as [`GraphError::Throttled`]; 5xx and network failures after the
-    /// policy's attempts as [`GraphError::Transient`]. A 401 drops the cached token and is
-    /// retried once with a new one.
+    /// [`Reply`]; 5xx and network failures after the policy's attempts as
+    /// [`GraphError::Transient`]. A 401 drops the cached token and is retried once with a new
+    /// one.
+    ///
+    /// The call waits for a slot of its tenant and of the process ([`crate::Concurrency`]). A
+    /// 429 marks the tenant throttled for its `Retry-After`: a wait up to the policy's
+    /// `max_inline_wait` is waited here, holding no slot, and the call is sent again (at most
+    /// [`THROTTLED_TRIES`] times); a longer one is returned as [`GraphError::Throttled`] for the
+    /// job to be rescheduled, without another request to the throttled tenant.
     pub(crate) async fn send(&self, tenant: &Tenant, call: &Call<'_>) -> Result<Reply, GraphError> {
         let mut refreshed = false;
+        let mut throttled = 0;
         loop {
+            self.wait_while_throttled(tenant, call).await?;
+            let permit = self.inner.limits.acquire(&tenant.tenant_id).await;
             let token = self.access_token(tenant).await?;
-            let reply =
-                retry_transient(&self.inner.retry, || self.attempt(tenant, &token, call)).await?;
-            if reply.status == 401 && !refreshed {
-                tracing::debug!(
-                    operation = call.operation,
-                    "Graph answered 401; requesting a new token"
-                );
-                self.inner.tokens.invalidate(tenant, &token).await;
-                refreshed = true;
-                continue;
+            let outcome =
+                retry_transient(&self.inner.retry, || self.attempt(tenant, &token, call)).await;
+            drop(permit);
+            match outcome {
+                Err(error @ GraphError::Throttled { retry_after, .. }) => {
+                    self.inner.limits.throttled(&tenant.tenant_id, retry_after);
+                    throttled += 1;
+                    if retry_after > self.inner.retry.max_inline_wait
+                        || throttled >= THROTTLED_TRIES
+                    {
+                        return Err(error);
+                    }
+                }
+                Ok(reply) if reply.status == 401 && !refreshed => {
+                    tracing::debug!(
+                        operation = call.operation,
+                        "Graph answered 401; requesting a new token"
+                    );
+                    self.inner.tokens.invalidate(tenant, &token).await;
+                    refreshed = true;
+                }
+                other => return other,
             }
-            return Ok(reply);
         }
+    }
+
+    /// Waits out the tenant's throttling if it ends within the policy's inline wait; otherwise
+    /// the call is not sent at all.
+    async fn wait_while_throttled(
+        &self,
+        tenant: &Tenant,
+        call: &Call<'_>,
+    ) -> Result<(), GraphError> {
+        let Some(left) = self.inner.limits.throttled_for(&tenant.tenant_id) else {
+            return Ok(());
+        };
+        if left > self.inner.retry.max_inline_wait {
+            return Err(GraphError::Throttled {
+                operation: call.operation,
+                retry_after: left,
+                request_id: None,
+            });
+        }
+        tracing::debug!(
+            operation = call.operation,
+            tenant_id = %tenant.tenant_id,
+            wait_ms = left.as_millis() as u64,
+            "waiting out Graph's throttling of the tenant"
+        );
+        tokio::time::sleep(left).await;
+        Ok(())
     }
 
     async fn attempt(&self, tenant: &Tenant, token: &Secret, call: &Call<'_>) -> Step<Reply> {

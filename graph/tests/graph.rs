@@ -530,6 +530,36 @@ async fn throttling_surfaces_retry_after_without_sleeping() {
 }
 
 #[tokio::test]
+async fn a_short_retry_after_is_waited_out_and_the_tenant_left_alone_meanwhile() {
+    let f = fixture().await;
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    f.sim.throttle_next(1, 1);
+    let started = Instant::now();
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-gus", &[GLOBAL_ADMIN]), None)
+        .await
+        .expect("a one-second Retry-After is waited out in-call");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "sent again before Retry-After"
+    );
+    assert!(access.created);
+    let log = f.sim.request_log();
+    let throttled_at = log.iter().position(|r| r.status == 429).expect("a 429");
+    assert_eq!(
+        log.iter().filter(|r| r.status == 429).count(),
+        1,
+        "nothing more was sent to the throttled tenant before its Retry-After"
+    );
+    assert!(
+        log[throttled_at + 1..]
+            .iter()
+            .all(|r| r.status < 400 || r.status == 404)
+    );
+}
+
+#[tokio::test]
 async fn a_burst_of_5xx_is_retried_and_a_longer_one_reported() {
     let f = fixture().await;
     f.graph.check_connection(&f.tenant).await.unwrap();

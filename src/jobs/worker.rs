@@ -21,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 /// Heartbeat of each worker. apalis re-queues a crashed worker's jobs after two missed beats,
 /// so this bounds recovery after a crash (its default, 30 s, would mean a minute).
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Jobs one worker runs at once.
-const CONCURRENCY: usize = 8;
+/// Jobs one fetch claims at most (apalis's default is 10). A burst of requests is claimed in a
+/// few fetches instead of one fetch per poll.
+const FETCH_BATCH: usize = 50;
 
 /// One worker on `$queue` of `$storage` (a concrete apalis storage type), run by its own
 /// monitor until `shutdown`, as a part the application supervises: `$strategy(queue)` says
@@ -37,10 +38,14 @@ macro_rules! worker_part {
             .with_config(
                 <$config>::default()
                     .queue($queue)
+                    .batch_size(FETCH_BATCH.min($ctx.config.job_concurrency as usize))
                     .heartbeat_interval(HEARTBEAT),
             )
             .poll_with_strategy($strategy($queue));
         let ctx = $ctx.clone();
+        // Jobs wait on Graph far more than they compute: a job waiting out a new user's
+        // replication holds a slot but no Graph call and no CPU (see `job_concurrency`).
+        let concurrency = ctx.config.job_concurrency as usize;
         let name = format!("{}-{}", $short, ctx.instance);
         let why = Arc::new(Mutex::new(None));
         let record = why.clone();
@@ -49,7 +54,7 @@ macro_rules! worker_part {
                 WorkerBuilder::new(format!("{name}-{n}"))
                     .backend(backend.clone())
                     .data(ctx.clone())
-                    .concurrency(CONCURRENCY)
+                    .concurrency(concurrency)
                     .build($handler)
             })
             // No restart in place: the process exits and its supervisor (systemd, the
