@@ -6,10 +6,12 @@ use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::password;
 use crate::retry::{through_replication_lag, until_settled};
-use crate::roles::TENANT_SCOPE;
+use crate::roles::{RoleAssignment, assignments_answer};
 use crate::secret::Password;
+use crate::taps::{TapMethod, taps_answer};
 use crate::tenant::Tenant;
-use crate::users::{AccountSpec, CreateOutcome, User};
+use crate::transport::{Call, Reply};
+use crate::users::{AccountSpec, CreateOutcome, User, user_answer};
 
 /// The account after [`GraphClient::ensure_access`]: enabled, holding the configured roles,
 /// with a password nobody else has seen.
@@ -199,17 +201,20 @@ impl GraphClient {
     }
 
     /// Ends access for the account `user_id` and reads the result back. The steps run in
-    /// order of importance, each on its own, and a failed step never stops the ones after
-    /// it: remove role assignments (first, so the account is no longer an admin and the
-    /// following changes are not sensitive actions), disable (`accountEnabled` alone), revoke
-    /// sign-in sessions, delete Temporary Access Passes, rotate the password to a value
-    /// nobody keeps (`passwordProfile` alone: it needs the User Administrator role, which a
-    /// tenant may lack), delete the account for [`EndAction::Delete`]; then read back.
+    /// order of importance and a failed step never stops the ones after it: first remove
+    /// role assignments (so the account is no longer an admin and the following changes are
+    /// not sensitive actions); then, together in one JSON batch, disable (`accountEnabled`
+    /// alone), revoke sign-in sessions, rotate the password to a value nobody keeps
+    /// (`passwordProfile` alone: it needs the User Administrator role, which a tenant may
+    /// lack) and list Temporary Access Passes, whose deletions follow; delete the account for
+    /// [`EndAction::Delete`]; then read the account and its role assignments back in one
+    /// batch. With one role, four round trips.
     ///
     /// Access has ended when the report [`EndReport::is_verified`]: the account is disabled
     /// with no role assignments, or gone. Failed follow-up steps are in the report for the
     /// caller to retry with [`GraphClient::retry_end_steps`]. `Err` only when nothing could be
-    /// tried (the first read failed: no token, throttled, …).
+    /// done at all (no token, the tenant throttled, Graph unavailable): the first call failed
+    /// that way.
     ///
     /// The account's marker is not checked here: `user_id` is an immutable object id that
     /// jitgate recorded in this tenant when it created or verified the account.
@@ -219,9 +224,6 @@ impl GraphClient {
         user_id: &str,
         action: EndAction,
     ) -> Result<EndReport, GraphError> {
-        if self.get_user(tenant, user_id).await?.is_none() {
-            return self.confirm_gone(tenant, user_id, action).await;
-        }
         let mut plan = vec![
             EndStep::RemoveRoles,
             EndStep::Disable,
@@ -232,13 +234,31 @@ impl GraphClient {
         if action == EndAction::Delete {
             plan.push(EndStep::DeleteAccount);
         }
-        let steps = self.run_end_steps(tenant, user_id, &plan).await;
-        let unverified = self.verify_end(tenant, user_id).await.err();
+        let first = self.run_end_steps(tenant, user_id, &plan[..1]).await;
+        if let Some(Err(error)) = first.first().map(|s| &s.outcome.result)
+            && nothing_could_be_done(error)
+        {
+            return Err(error.clone());
+        }
+        let mut steps = first;
+        steps.extend(self.run_end_steps(tenant, user_id, &plan[1..]).await);
+        // Listing a deleted principal's role assignments answers an empty list, not a 404:
+        // only the steps that address the account itself tell whether it was gone.
+        let gone_before = steps
+            .iter()
+            .filter(|s| s.outcome.step != EndStep::RemoveRoles)
+            .all(|s| s.account_was_gone);
+        let read_back = self.verify_end(tenant, user_id, action, gone_before).await;
+        let (already_gone, unverified) = match read_back {
+            Ok(Ending::Gone) => (gone_before, None),
+            Ok(Ending::Disabled) => (false, None),
+            Err(error) => (false, Some(error)),
+        };
         let report = EndReport {
             user_id: user_id.to_string(),
             action,
-            already_gone: false,
-            steps,
+            already_gone,
+            steps: steps.into_iter().map(|s| s.outcome).collect(),
             unverified,
         };
         for (step, error) in report.failures() {
@@ -263,24 +283,83 @@ impl GraphClient {
         user_id: &str,
         steps: &[EndStep],
     ) -> Vec<StepOutcome> {
-        self.run_end_steps(tenant, user_id, steps).await
+        self.run_end_steps(tenant, user_id, steps)
+            .await
+            .into_iter()
+            .map(|s| s.outcome)
+            .collect()
     }
 
+    /// Runs `steps` in their order, those that may run together ([`batches_with_others`]) in
+    /// one batch.
     async fn run_end_steps(
         &self,
         tenant: &Tenant,
         user_id: &str,
         steps: &[EndStep],
-    ) -> Vec<StepOutcome> {
-        let mut outcomes = Vec::with_capacity(steps.len());
+    ) -> Vec<RanStep> {
+        let together: Vec<EndStep> = steps
+            .iter()
+            .copied()
+            .filter(|s| batches_with_others(*s))
+            .collect();
+        let batched = together.len() >= 2;
+        let mut ran = Vec::with_capacity(steps.len());
         for &step in steps {
-            let result = match self.run_end_step(tenant, user_id, step).await {
-                Err(error) if error.is_not_found() => Ok("the account no longer exists".into()),
-                other => other,
-            };
-            outcomes.push(StepOutcome { step, result });
+            if batched && batches_with_others(step) {
+                // The batch runs where its first step stands in the order.
+                if step == together[0] {
+                    ran.extend(self.run_together(tenant, user_id, &together).await);
+                }
+                continue;
+            }
+            let result = self.run_end_step(tenant, user_id, step).await;
+            ran.push(RanStep::new(step, result));
         }
-        outcomes
+        ran
+    }
+
+    /// Steps that do not depend on each other, in one round trip; the Temporary Access Passes
+    /// listed in it are deleted after.
+    async fn run_together(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        steps: &[EndStep],
+    ) -> Vec<RanStep> {
+        let mut password = None;
+        let calls: Vec<Call> = steps
+            .iter()
+            .map(|step| match step {
+                EndStep::Disable => self.disable_call(user_id),
+                EndStep::RevokeSessions => self.revoke_sessions_call(user_id),
+                EndStep::DeleteTaps => self.list_taps_call(user_id),
+                EndStep::RotatePassword => {
+                    // A fresh random password nobody will ever see: even if the account were
+                    // enabled again, the technician's credential no longer works.
+                    self.set_password_call(user_id, password.insert(password::generate()))
+                }
+                other => unreachable!("{other:?} is not batched"),
+            })
+            .collect();
+        let answers = match self.send_batch(tenant, &calls).await {
+            Ok(answers) => answers,
+            Err(error) => steps.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let mut ran = Vec::with_capacity(steps.len());
+        for (&step, answer) in steps.iter().zip(answers) {
+            let result = match (
+                step,
+                answer.and_then(|reply| step_reply(tenant, step, reply)),
+            ) {
+                (EndStep::DeleteTaps, Ok(listed)) => {
+                    self.delete_taps(tenant, user_id, &listed).await
+                }
+                (_, other) => other.map(|_| step_done_text(step)),
+            };
+            ran.push(RanStep::new(step, result));
+        }
+        ran
     }
 
     async fn run_end_step(
@@ -296,37 +375,55 @@ impl GraphClient {
             }
             EndStep::Disable => {
                 self.disable(tenant, user_id).await?;
-                Ok("disabled".into())
+                Ok(step_done_text(step))
             }
             EndStep::RevokeSessions => {
                 self.revoke_sessions(tenant, user_id).await?;
-                Ok("sign-in sessions revoked".into())
+                Ok(step_done_text(step))
             }
             EndStep::DeleteTaps => {
-                let mut removed = 0;
-                for tap in self.list_taps(tenant, user_id).await? {
-                    if self.delete_tap(tenant, user_id, &tap.id).await? {
-                        removed += 1;
-                    }
-                }
-                Ok(format!("{removed} Temporary Access Pass(es) deleted"))
+                let listed = self.list_taps(tenant, user_id).await?;
+                self.delete_taps(tenant, user_id, &listed).await
             }
             EndStep::RotatePassword => {
-                // A fresh random password nobody will ever see: even if the account were
-                // enabled again, the technician's credential no longer works.
                 self.set_password(tenant, user_id, &password::generate())
                     .await?;
-                Ok("password rotated".into())
+                Ok(step_done_text(step))
             }
             EndStep::DeleteAccount => {
-                self.delete_user(tenant, user_id).await?;
-                Ok("account deleted".into())
+                if self.delete_user(tenant, user_id).await? {
+                    Ok(step_done_text(step))
+                } else {
+                    // Counted like every other step that found the account gone.
+                    Err(GraphError::Rejected {
+                        operation: "delete user",
+                        status: 404,
+                        code: "Request_ResourceNotFound".into(),
+                        message: "the account no longer exists".into(),
+                        request_id: None,
+                    })
+                }
             }
             EndStep::ReadBack => self
-                .verify_end(tenant, user_id)
+                .verify_end(tenant, user_id, EndAction::Disable, false)
                 .await
-                .map(|()| "verified".into()),
+                .map(|_| step_done_text(step)),
         }
+    }
+
+    async fn delete_taps(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        listed: &[TapMethod],
+    ) -> Result<String, GraphError> {
+        let mut removed = 0;
+        for tap in listed {
+            if self.delete_tap(tenant, user_id, &tap.id).await? {
+                removed += 1;
+            }
+        }
+        Ok(format!("{removed} Temporary Access Pass(es) deleted"))
     }
 
     /// The account jitgate recorded, if it still exists. A 404 means deleted meanwhile, or not
@@ -395,9 +492,11 @@ impl GraphClient {
         Ok(removed)
     }
 
-    /// Assigns each role in `roles`. The account holds none at this point (it is new, or
-    /// [`Self::reset_for_new_grant`] just removed them all), so its assignments are not read
-    /// first; a read right after the removals could even lag and show them still there.
+    /// Assigns each role in `roles`, all at once: a new account's roles then arrive together
+    /// the moment it has replicated, not one call after another. The account holds none at
+    /// this point (it is new, or [`Self::reset_for_new_grant`] just removed them all), so its
+    /// assignments are not read first; a read right after the removals could even lag and
+    /// show them still there.
     async fn grant_roles(
         &self,
         tenant: &Tenant,
@@ -411,61 +510,62 @@ impl GraphClient {
                 wanted.push(role);
             }
         }
-        for role in wanted {
-            through_replication_lag(policy, "assign directory role", Some(user_id), || {
+        let assignments = wanted.into_iter().map(|role| {
+            through_replication_lag(policy, "assign directory role", Some(user_id), move || {
                 self.assign_role(tenant, user_id, role)
             })
-            .await?;
-        }
+        });
+        futures::future::try_join_all(assignments).await?;
         Ok(())
     }
 
-    /// A 404 for the account: make sure it is gone rather than not replicated yet.
-    async fn confirm_gone(
-        &self,
-        tenant: &Tenant,
-        user_id: &str,
-        action: EndAction,
-    ) -> Result<EndReport, GraphError> {
-        let policy = self.retry_policy();
-        let reappeared =
-            until_settled(policy, || self.get_user(tenant, user_id), Option::is_some).await?;
-        if reappeared.is_some() {
-            return Err(GraphError::ReplicationLag {
-                operation: "end access (the account was briefly invisible)",
-                user_id: Some(user_id.to_string()),
-                request_id: None,
-            });
-        }
-        Ok(EndReport {
-            user_id: user_id.to_string(),
-            action,
-            already_gone: true,
-            steps: Vec::new(),
-            unverified: None,
-        })
+    /// The account and its role assignments, in one round trip.
+    async fn read_back(&self, tenant: &Tenant, user_id: &str) -> Result<ReadBack, GraphError> {
+        let calls = [
+            self.get_user_call(user_id),
+            self.list_role_assignments_call(user_id),
+        ];
+        let mut answers = self.send_batch(tenant, &calls).await?.into_iter();
+        let mut next = || answers.next().expect("one answer per call");
+        let user = user_answer(tenant, next()?)?;
+        let roles = assignments_answer(tenant, next()?)?;
+        Ok(ReadBack { user, roles })
     }
 
     /// Reads the account back: gone, or disabled with no role assignments. An end that does
     /// not hold is an error, never a success. (Sessions, passes and the password cannot be
-    /// read back; their steps' own answers are the evidence.)
-    async fn verify_end(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
+    /// read back; their steps' own answers are the evidence.) A 404 is believed at once when
+    /// the account was meant to be deleted or every step already found it gone; otherwise it
+    /// existed moments ago, so it is read again until it stays gone (an account briefly
+    /// invisible on one replica must not pass for an ended one).
+    async fn verify_end(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        action: EndAction,
+        gone_before: bool,
+    ) -> Result<Ending, GraphError> {
         let policy = self.retry_policy();
+        let mut seen =
+            until_settled(policy, || self.read_back(tenant, user_id), ReadBack::ended).await?;
+        if seen.user.is_none() && action != EndAction::Delete && !gone_before {
+            seen = until_settled(
+                policy,
+                || self.read_back(tenant, user_id),
+                |r| r.user.is_some(),
+            )
+            .await?;
+            if seen.user.is_some() && !seen.ended() {
+                seen = until_settled(policy, || self.read_back(tenant, user_id), ReadBack::ended)
+                    .await?;
+            }
+        }
         let not_verified = |problem: String| GraphError::EndNotVerified {
             user_id: user_id.to_string(),
             problem,
         };
-        let user = until_settled(
-            policy,
-            || self.get_user(tenant, user_id),
-            |user| {
-                user.as_ref()
-                    .is_none_or(|u| u.account_enabled == Some(false))
-            },
-        )
-        .await?;
-        let Some(user) = user else {
-            return Ok(());
+        let Some(user) = seen.user else {
+            return Ok(Ending::Gone);
         };
         if user.account_enabled != Some(false) {
             return Err(not_verified(format!(
@@ -476,25 +576,100 @@ impl GraphClient {
                     .unwrap_or_else(|| "not returned".into())
             )));
         }
-        let roles = until_settled(
-            policy,
-            || self.list_role_assignments(tenant, user_id),
-            Vec::is_empty,
-        )
-        .await?;
-        if !roles.is_empty() {
-            let ids: Vec<&str> = roles
+        if !seen.roles.is_empty() {
+            let ids: Vec<&str> = seen
+                .roles
                 .iter()
                 .map(|a| a.role_definition_id.as_str())
                 .collect();
             return Err(not_verified(format!(
                 "the account still holds {} role assignment(s) (roles {})",
-                roles.len(),
+                seen.roles.len(),
                 ids.join(", ")
             )));
         }
-        Ok(())
+        Ok(Ending::Disabled)
     }
+}
+
+/// How a verified end left the account.
+enum Ending {
+    Gone,
+    Disabled,
+}
+
+/// What [`GraphClient::read_back`] saw.
+struct ReadBack {
+    user: Option<User>,
+    roles: Vec<RoleAssignment>,
+}
+
+impl ReadBack {
+    /// Gone, or disabled with no role assignments.
+    fn ended(&self) -> bool {
+        match &self.user {
+            None => true,
+            Some(user) => user.account_enabled == Some(false) && self.roles.is_empty(),
+        }
+    }
+}
+
+/// One step's outcome, and whether it found the account gone.
+struct RanStep {
+    outcome: StepOutcome,
+    account_was_gone: bool,
+}
+
+impl RanStep {
+    fn new(step: EndStep, result: Result<String, GraphError>) -> RanStep {
+        let account_was_gone = matches!(&result, Err(e) if e.is_not_found());
+        let result = match result {
+            Err(error) if error.is_not_found() => Ok("the account no longer exists".into()),
+            other => other,
+        };
+        RanStep {
+            outcome: StepOutcome { step, result },
+            account_was_gone,
+        }
+    }
+}
+
+/// Steps independent of each other once the roles are gone: they share one batch.
+fn batches_with_others(step: EndStep) -> bool {
+    matches!(
+        step,
+        EndStep::Disable | EndStep::RevokeSessions | EndStep::DeleteTaps | EndStep::RotatePassword
+    )
+}
+
+/// A batched step's answer; for [`EndStep::DeleteTaps`] the passes to delete.
+fn step_reply(tenant: &Tenant, step: EndStep, reply: Reply) -> Result<Vec<TapMethod>, GraphError> {
+    match step {
+        EndStep::DeleteTaps => taps_answer(tenant, reply),
+        _ => reply.done(tenant).map(|()| Vec::new()),
+    }
+}
+
+fn step_done_text(step: EndStep) -> String {
+    match step {
+        EndStep::Disable => "disabled",
+        EndStep::RevokeSessions => "sign-in sessions revoked",
+        EndStep::RotatePassword => "password rotated",
+        EndStep::DeleteAccount => "account deleted",
+        EndStep::ReadBack => "verified",
+        EndStep::RemoveRoles | EndStep::DeleteTaps => "done",
+    }
+    .to_string()
+}
+
+/// The first call of an end failed in a way no later step could avoid.
+fn nothing_could_be_done(error: &GraphError) -> bool {
+    matches!(
+        error,
+        GraphError::Throttled { .. }
+            | GraphError::Transient { .. }
+            | GraphError::TokenRefused { .. }
+    )
 }
 
 /// Refuses an account jitgate did not create, or created for another technician: jitgate never

@@ -50,7 +50,6 @@ impl GraphClient {
             needs: Needs::ReadDomains,
             method: Method::GET,
             url: self.v1(&["domains"]),
-            query: &[],
             body: None,
         };
         let reply = self.send(tenant, &call).await?.success(tenant)?;

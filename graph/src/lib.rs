@@ -30,6 +30,7 @@
 
 mod access;
 mod advice;
+mod batch;
 mod claims;
 mod client;
 mod credential;
@@ -83,7 +84,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "net",
         ],
     ),
-    ("transport", &["token", "limits", "client", "transport"]),
+    (
+        "transport",
+        &["token", "limits", "client", "transport", "batch"],
+    ),
     ("calls", &["claims", "users", "roles", "taps", "domains"]),
     ("workflow", &["access"]),
 ];

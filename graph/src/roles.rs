@@ -8,7 +8,7 @@ use crate::advice::Needs;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::tenant::Tenant;
-use crate::transport::{Call, Collection, odata_string};
+use crate::transport::{Call, Collection, Reply, odata_string, with_query};
 
 /// Tenant-wide scope; jitgate never scopes JIT roles to administrative units.
 pub const TENANT_SCOPE: &str = "/";
@@ -66,17 +66,24 @@ impl GraphClient {
         tenant: &Tenant,
         principal_id: &str,
     ) -> Result<Vec<RoleAssignment>, GraphError> {
+        let reply = self
+            .send(tenant, &self.list_role_assignments_call(principal_id))
+            .await?;
+        assignments_answer(tenant, reply)
+    }
+
+    pub(crate) fn list_role_assignments_call(&self, principal_id: &str) -> Call {
         let filter = format!("principalId eq {}", odata_string(principal_id));
-        let call = Call {
+        Call {
             operation: "list role assignments",
             needs: Needs::RoleManagement,
             method: Method::GET,
-            url: self.v1(&["roleManagement", "directory", "roleAssignments"]),
-            query: &[("$filter", &filter)],
+            url: with_query(
+                self.v1(&["roleManagement", "directory", "roleAssignments"]),
+                &[("$filter", &filter)],
+            ),
             body: None,
-        };
-        let reply = self.send(tenant, &call).await?.success(tenant)?;
-        Ok(reply.json::<Assignments>()?.value)
+        }
     }
 
     /// The role definition with this template id, `None` if the tenant has no such role (a
@@ -93,8 +100,10 @@ impl GraphClient {
             operation: "read role definition",
             needs: Needs::RoleManagement,
             method: Method::GET,
-            url: self.v1(&["roleManagement", "directory", "roleDefinitions"]),
-            query: &[("$filter", &filter)],
+            url: with_query(
+                self.v1(&["roleManagement", "directory", "roleDefinitions"]),
+                &[("$filter", &filter)],
+            ),
             body: None,
         };
         let reply = self.send(tenant, &call).await?.success(tenant)?;
@@ -135,8 +144,7 @@ impl GraphClient {
             needs: Needs::RoleManagement,
             method: Method::POST,
             url: self.v1(&["roleManagement", "directory", "roleAssignments"]),
-            query: &[],
-            body: Some(&body),
+            body: Some(body),
         };
         let result = self.send(tenant, &call).await?.success(tenant);
         match result {
@@ -162,7 +170,6 @@ impl GraphClient {
                 "roleAssignments",
                 assignment_id,
             ]),
-            query: &[],
             body: None,
         };
         let reply = self.send(tenant, &call).await?;
@@ -172,4 +179,11 @@ impl GraphClient {
         reply.success(tenant)?;
         Ok(true)
     }
+}
+
+pub(crate) fn assignments_answer(
+    tenant: &Tenant,
+    reply: Reply,
+) -> Result<Vec<RoleAssignment>, GraphError> {
+    Ok(reply.success(tenant)?.json::<Assignments>()?.value)
 }

@@ -8,7 +8,7 @@ use crate::advice::Needs;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::tenant::Tenant;
-use crate::transport::{Call, Collection};
+use crate::transport::{Call, Collection, Reply};
 
 /// A Temporary Access Pass method (the pass itself is only readable at creation).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,7 +24,12 @@ impl GraphClient {
         tenant: &Tenant,
         user_id: &str,
     ) -> Result<Vec<TapMethod>, GraphError> {
-        let call = Call {
+        let reply = self.send(tenant, &self.list_taps_call(user_id)).await?;
+        taps_answer(tenant, reply)
+    }
+
+    pub(crate) fn list_taps_call(&self, user_id: &str) -> Call {
+        Call {
             operation: "list Temporary Access Passes",
             needs: Needs::AuthenticationMethods,
             method: Method::GET,
@@ -34,11 +39,8 @@ impl GraphClient {
                 "authentication",
                 "temporaryAccessPassMethods",
             ]),
-            query: &[],
             body: None,
-        };
-        let reply = self.send(tenant, &call).await?.success(tenant)?;
-        Ok(reply.json::<Collection<TapMethod>>()?.value)
+        }
     }
 
     /// Deletes one Temporary Access Pass. `false` if it was already gone.
@@ -59,7 +61,6 @@ impl GraphClient {
                 "temporaryAccessPassMethods",
                 tap_id,
             ]),
-            query: &[],
             body: None,
         };
         let reply = self.send(tenant, &call).await?;
@@ -69,4 +70,11 @@ impl GraphClient {
         reply.success(tenant)?;
         Ok(true)
     }
+}
+
+pub(crate) fn taps_answer(tenant: &Tenant, reply: Reply) -> Result<Vec<TapMethod>, GraphError> {
+    Ok(reply
+        .success(tenant)?
+        .json::<Collection<TapMethod>>()?
+        .value)
 }

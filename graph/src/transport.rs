@@ -21,16 +21,23 @@ use crate::tenant::Tenant;
 /// Times one call is sent when Graph keeps answering 429 with short waits.
 const THROTTLED_TRIES: u32 = 3;
 
-/// What to send, and how to describe it in errors.
-pub(crate) struct Call<'a> {
+/// What to send, and how to describe it in errors. Sent alone with [`GraphClient::send`] or
+/// with others in one round trip with [`GraphClient::send_batch`].
+pub(crate) struct Call {
     /// Human name of the operation ("create user"), used in messages and logs.
     pub operation: &'static str,
     /// The permission family it needs, for 403 advice.
     pub needs: Needs,
     pub method: Method,
+    /// The full URL, query included ([`with_query`]).
     pub url: Url,
-    pub query: &'a [(&'a str, &'a str)],
-    pub body: Option<&'a Value>,
+    pub body: Option<Value>,
+}
+
+/// `url` with `pairs` appended to its query, percent-encoded.
+pub(crate) fn with_query(mut url: Url, pairs: &[(&str, &str)]) -> Url {
+    url.query_pairs_mut().extend_pairs(pairs);
+    url
 }
 
 /// Graph's list envelope `{"value": [...]}` (first page; jitgate's lists are short).
@@ -79,6 +86,22 @@ pub(crate) struct GraphErrorItem {
 }
 
 impl Reply {
+    /// The answer to `call` (from a batch: the transport made none itself).
+    pub(crate) fn answered(
+        call: &Call,
+        status: u16,
+        request_id: Option<String>,
+        body: Vec<u8>,
+    ) -> Reply {
+        Reply {
+            status,
+            request_id,
+            body,
+            operation: call.operation,
+            needs: call.needs,
+        }
+    }
+
     pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -96,6 +119,12 @@ impl Reply {
             detail: format!("HTTP {} body does not parse: {e}", self.status),
             request_id: self.request_id.clone(),
         })
+    }
+
+    /// `Ok` for a 2xx, else the matching [`GraphError`] (for calls whose answer has no body
+    /// worth reading).
+    pub(crate) fn done(self, tenant: &Tenant) -> Result<(), GraphError> {
+        self.success(tenant).map(|_| ())
     }
 
     /// The reply if it is a 2xx, else the matching [`GraphError`].
@@ -167,7 +196,7 @@ impl GraphClient {
     /// `max_inline_wait` is waited here, holding no slot, and the call is sent again (at most
     /// [`THROTTLED_TRIES`] times); a longer one is returned as [`GraphError::Throttled`] for the
     /// job to be rescheduled, without another request to the throttled tenant.
-    pub(crate) async fn send(&self, tenant: &Tenant, call: &Call<'_>) -> Result<Reply, GraphError> {
+    pub(crate) async fn send(&self, tenant: &Tenant, call: &Call) -> Result<Reply, GraphError> {
         let mut refreshed = false;
         let mut throttled = 0;
         loop {
@@ -202,11 +231,7 @@ impl GraphClient {
 
     /// Waits out the tenant's throttling if it ends within the policy's inline wait; otherwise
     /// the call is not sent at all.
-    async fn wait_while_throttled(
-        &self,
-        tenant: &Tenant,
-        call: &Call<'_>,
-    ) -> Result<(), GraphError> {
+    async fn wait_while_throttled(&self, tenant: &Tenant, call: &Call) -> Result<(), GraphError> {
         let Some(left) = self.inner.limits.throttled_for(&tenant.tenant_id) else {
             return Ok(());
         };
@@ -227,7 +252,7 @@ impl GraphClient {
         Ok(())
     }
 
-    async fn attempt(&self, tenant: &Tenant, token: &Secret, call: &Call<'_>) -> Step<Reply> {
+    async fn attempt(&self, tenant: &Tenant, token: &Secret, call: &Call) -> Step<Reply> {
         let client_request_id = new_guid();
         let mut request = self
             .inner
@@ -235,10 +260,7 @@ impl GraphClient {
             .request(call.method.clone(), call.url.clone())
             .bearer_auth(token.expose_secret())
             .header("client-request-id", &client_request_id);
-        if !call.query.is_empty() {
-            request = request.query(call.query);
-        }
-        if let Some(body) = call.body {
+        if let Some(body) = &call.body {
             request = request.json(body);
         }
         let response = match request.send().await {

@@ -14,7 +14,7 @@ use crate::error::GraphError;
 use crate::marker::{JITGATE_MARKER, is_marked};
 use crate::secret::{ExposeSecret as _, Password};
 use crate::tenant::Tenant;
-use crate::transport::{Call, Collection, odata_string};
+use crate::transport::{Call, Collection, Reply, odata_string, with_query};
 
 /// Properties jitgate reads. `accountEnabled`, `employeeType` and `employeeId` are not in
 /// Graph's default set, so every read names what it needs.
@@ -89,8 +89,10 @@ impl GraphClient {
             operation: "look up user by UPN",
             needs: Needs::ReadUsers,
             method: Method::GET,
-            url: self.v1(&["users"]),
-            query: &[("$filter", &filter), ("$select", USER_SELECT)],
+            url: with_query(
+                self.v1(&["users"]),
+                &[("$filter", &filter), ("$select", USER_SELECT)],
+            ),
             body: None,
         };
         let reply = self.send(tenant, &call).await?.success(tenant)?;
@@ -107,19 +109,18 @@ impl GraphClient {
         tenant: &Tenant,
         user_id: &str,
     ) -> Result<Option<User>, GraphError> {
-        let call = Call {
+        let reply = self.send(tenant, &self.get_user_call(user_id)).await?;
+        user_answer(tenant, reply)
+    }
+
+    pub(crate) fn get_user_call(&self, user_id: &str) -> Call {
+        Call {
             operation: "read user",
             needs: Needs::ReadUsers,
             method: Method::GET,
-            url: self.v1(&["users", user_id]),
-            query: &[("$select", USER_SELECT)],
+            url: with_query(self.v1(&["users", user_id]), &[("$select", USER_SELECT)]),
             body: None,
-        };
-        let reply = self.send(tenant, &call).await?;
-        if reply.status == 404 {
-            return Ok(None);
         }
-        Ok(Some(reply.success(tenant)?.json()?))
     }
 
     /// Creates an enabled, marked account with `password` (no forced change at next sign-in:
@@ -148,8 +149,7 @@ impl GraphClient {
             needs: Needs::WriteUsers,
             method: Method::POST,
             url: self.v1(&["users"]),
-            query: &[],
-            body: Some(&body),
+            body: Some(body),
         };
         let reply = self.send(tenant, &call).await?;
         if reply.status == 400 {
@@ -174,28 +174,29 @@ impl GraphClient {
     /// Enables the account (its own update: a refused password change must never leave an
     /// account enabled, so `accountEnabled` and `passwordProfile` never share a PATCH).
     pub async fn enable(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
-        let body = json!({ "accountEnabled": true });
-        self.patch_user(
-            tenant,
+        let call = self.patch_user_call(
             user_id,
             "enable user",
             Needs::SensitiveUserWrite,
-            &body,
-        )
-        .await
+            json!({ "accountEnabled": true }),
+        );
+        self.send(tenant, &call).await?.done(tenant)
     }
 
     /// Disables the account.
     pub async fn disable(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
-        let body = json!({ "accountEnabled": false });
-        self.patch_user(
-            tenant,
+        self.send(tenant, &self.disable_call(user_id))
+            .await?
+            .done(tenant)
+    }
+
+    pub(crate) fn disable_call(&self, user_id: &str) -> Call {
+        self.patch_user_call(
             user_id,
             "disable user",
             Needs::SensitiveUserWrite,
-            &body,
+            json!({ "accountEnabled": false }),
         )
-        .await
     }
 
     /// Sets the password (no forced change at next sign-in). App-only callers need a
@@ -206,54 +207,52 @@ impl GraphClient {
         user_id: &str,
         password: &Password,
     ) -> Result<(), GraphError> {
+        self.send(tenant, &self.set_password_call(user_id, password))
+            .await?
+            .done(tenant)
+    }
+
+    pub(crate) fn set_password_call(&self, user_id: &str, password: &Password) -> Call {
         let body = json!({
             "passwordProfile": {
                 "password": password.expose_secret(),
                 "forceChangePasswordNextSignIn": false,
             },
         });
-        self.patch_user(
-            tenant,
-            user_id,
-            "set user password",
-            Needs::PasswordWrite,
-            &body,
-        )
-        .await
+        self.patch_user_call(user_id, "set user password", Needs::PasswordWrite, body)
     }
 
-    async fn patch_user(
+    fn patch_user_call(
         &self,
-        tenant: &Tenant,
         user_id: &str,
         operation: &'static str,
         needs: Needs,
-        body: &Value,
-    ) -> Result<(), GraphError> {
-        let call = Call {
+        body: Value,
+    ) -> Call {
+        Call {
             operation,
             needs,
             method: Method::PATCH,
             url: self.v1(&["users", user_id]),
-            query: &[],
             body: Some(body),
-        };
-        self.send(tenant, &call).await?.success(tenant)?;
-        Ok(())
+        }
     }
 
     /// Invalidates the user's refresh tokens and session cookies.
     pub async fn revoke_sessions(&self, tenant: &Tenant, user_id: &str) -> Result<(), GraphError> {
-        let call = Call {
+        self.send(tenant, &self.revoke_sessions_call(user_id))
+            .await?
+            .done(tenant)
+    }
+
+    pub(crate) fn revoke_sessions_call(&self, user_id: &str) -> Call {
+        Call {
             operation: "revoke sign-in sessions",
             needs: Needs::RevokeSessions,
             method: Method::POST,
             url: self.v1(&["users", user_id, "revokeSignInSessions"]),
-            query: &[],
             body: None,
-        };
-        self.send(tenant, &call).await?.success(tenant)?;
-        Ok(())
+        }
     }
 
     /// Deletes the user (to Entra's deleted items for 30 days). `false` if already gone.
@@ -263,7 +262,6 @@ impl GraphClient {
             needs: Needs::SensitiveUserWrite,
             method: Method::DELETE,
             url: self.v1(&["users", user_id]),
-            query: &[],
             body: None,
         };
         let reply = self.send(tenant, &call).await?;
@@ -273,4 +271,12 @@ impl GraphClient {
         reply.success(tenant)?;
         Ok(true)
     }
+}
+
+/// A read user, `None` on 404 (deleted, or not replicated yet).
+pub(crate) fn user_answer(tenant: &Tenant, reply: Reply) -> Result<Option<User>, GraphError> {
+    if reply.status == 404 {
+        return Ok(None);
+    }
+    Ok(Some(reply.success(tenant)?.json()?))
 }

@@ -1721,3 +1721,88 @@ async fn dropping_the_simulator_stops_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Round trips: what a provision and an end cost in Graph calls (issue 16)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_new_account_costs_a_create_and_one_call_per_role_and_an_end_four_round_trips() {
+    let f = fixture().await;
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    let before = f.sim.graph_calls();
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-ria", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.sim.graph_calls() - before,
+        2,
+        "create, assign: {:?}",
+        f.sim.request_log()
+    );
+
+    f.sim.clear_request_log();
+    let before = f.sim.graph_calls();
+    let report = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+    assert!(report.is_verified(), "{report:?}");
+    let log = f.sim.request_log();
+    assert_eq!(
+        f.sim.graph_calls() - before,
+        4,
+        "list roles, delete the role, one batch of the rest, one batch reading back: {log:?}"
+    );
+    let batched: Vec<(String, String)> = log
+        .iter()
+        .filter(|r| r.batched)
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(batched.len(), 6, "{batched:?}");
+    let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
+    assert!(!user.account_enabled);
+    assert!(
+        f.sim
+            .role_assignments_of(TENANT_ID, &access.user_id)
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_end_throttled_by_graph_changes_nothing_and_reports_the_wait() {
+    let f = fixture().await;
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-sam", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    // Every inner request of the batches answers 429 with Retry-After 30 s; the role removal
+    // before them is not throttled.
+    f.sim.set_pace(jitgate_sim::graph::Pace {
+        throttle_share: 1.0,
+        throttle_retry_after: Duration::from_secs(30),
+        ..jitgate_sim::graph::Pace::instant(7)
+    });
+    let report = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await;
+    f.sim.clear_pace();
+    match report {
+        // The role removal itself was throttled: nothing could be done.
+        Err(GraphError::Throttled { retry_after, .. }) => {
+            assert_eq!(retry_after, Duration::from_secs(30))
+        }
+        Ok(report) => {
+            assert!(!report.is_verified());
+            assert_eq!(report.retry_after(), Some(Duration::from_secs(30)));
+        }
+        Err(other) => panic!("unexpected {other:?}"),
+    }
+    let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
+    assert!(user.account_enabled, "throttled requests change nothing");
+}

@@ -1,0 +1,184 @@
+//! JSON batching: up to 20 independent Graph requests in one round trip
+//! (https://learn.microsoft.com/graph/json-batching).
+//!
+//! Graph may run the requests of a batch in any order, in parallel, and answers them in any
+//! order, each with its own status; a request that needs another to have run first cannot be
+//! batched with it here (this module sends no `dependsOn`). Each inner answer becomes exactly
+//! what the call would have answered alone: a [`Reply`], or [`GraphError::Throttled`] for a
+//! 429 (which marks the tenant throttled) and [`GraphError::Transient`] for a 5xx, which are
+//! not retried inside the batch: the caller treats them as that one call failing.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::client::GraphClient;
+use crate::error::GraphError;
+use crate::tenant::Tenant;
+use crate::transport::{Call, Reply};
+
+/// Requests one batch may carry (Graph's limit).
+pub(crate) const MAX_BATCH: usize = 20;
+
+#[derive(Deserialize)]
+struct BatchAnswer {
+    responses: Vec<InnerAnswer>,
+}
+
+#[derive(Deserialize)]
+struct InnerAnswer {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    headers: HashMap<String, String>,
+    #[serde(default)]
+    body: Option<Value>,
+}
+
+impl GraphClient {
+    /// Sends `calls`, which must not depend on each other, in one `$batch` round trip (one
+    /// call alone is sent as it is). The answers come back in the order of `calls`. `Err` when
+    /// the batch as a whole failed: then none of the calls may be assumed to have run.
+    pub(crate) async fn send_batch(
+        &self,
+        tenant: &Tenant,
+        calls: &[Call],
+    ) -> Result<Vec<Result<Reply, GraphError>>, GraphError> {
+        assert!(
+            calls.len() <= MAX_BATCH,
+            "a batch carries at most {MAX_BATCH} requests"
+        );
+        if let [call] = calls {
+            return Ok(vec![self.send(tenant, call).await]);
+        }
+        let requests: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(index, call)| inner_request(index, call))
+            .collect();
+        let batch = Call {
+            operation: calls.first().map_or("batch", |c| c.operation),
+            needs: calls
+                .first()
+                .map_or(crate::advice::Needs::ReadUsers, |c| c.needs),
+            method: Method::POST,
+            url: self.v1(&["$batch"]),
+            body: Some(json!({ "requests": requests })),
+        };
+        let reply = self.send(tenant, &batch).await?.success(tenant)?;
+        let batch_request_id = reply.request_id.clone();
+        let mut answers: HashMap<String, InnerAnswer> = reply
+            .json::<BatchAnswer>()?
+            .responses
+            .into_iter()
+            .map(|answer| (answer.id.clone(), answer))
+            .collect();
+        Ok(calls
+            .iter()
+            .enumerate()
+            .map(|(index, call)| match answers.remove(&index.to_string()) {
+                Some(answer) => self.inner_outcome(tenant, call, answer, &batch_request_id),
+                None => Err(GraphError::Protocol {
+                    operation: call.operation,
+                    detail: format!("the $batch answer has no response with id {index}"),
+                    request_id: batch_request_id.clone(),
+                }),
+            })
+            .collect())
+    }
+
+    fn inner_outcome(
+        &self,
+        tenant: &Tenant,
+        call: &Call,
+        answer: InnerAnswer,
+        batch_request_id: &Option<String>,
+    ) -> Result<Reply, GraphError> {
+        let header = |name: &str| {
+            answer
+                .headers
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_str())
+        };
+        let request_id = header("request-id")
+            .map(str::to_string)
+            .or_else(|| batch_request_id.clone());
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
+        if answer.status == 429 {
+            let retry_after = retry_after.unwrap_or(self.inner.retry.default_throttle_wait);
+            self.inner.limits.throttled(&tenant.tenant_id, retry_after);
+            return Err(GraphError::Throttled {
+                operation: call.operation,
+                retry_after,
+                request_id,
+            });
+        }
+        let body = match &answer.body {
+            Some(body) => serde_json::to_vec(body).expect("a JSON value serializes"),
+            None => Vec::new(),
+        };
+        let reply = Reply::answered(call, answer.status, request_id, body);
+        if answer.status >= 500 {
+            let code = reply.error_body().code;
+            return Err(GraphError::Transient {
+                operation: call.operation,
+                detail: format!("HTTP {} {code} (inside a batch)", answer.status)
+                    .trim_end()
+                    .to_string(),
+                retry_after,
+                request_id: reply.request_id,
+            });
+        }
+        Ok(reply)
+    }
+}
+
+/// One request of the batch: `url` relative to the version segment, as Graph requires.
+fn inner_request(index: usize, call: &Call) -> Value {
+    let path = call.url.path();
+    let relative = path
+        .find("/v1.0/")
+        .map_or(path, |at| &path[at + "/v1.0".len()..]);
+    let url = match call.url.query() {
+        Some(query) => format!("{relative}?{query}"),
+        None => relative.to_string(),
+    };
+    let mut request = json!({
+        "id": index.to_string(),
+        "method": call.method.as_str(),
+        "url": url,
+    });
+    if let Some(body) = &call.body {
+        request["body"] = body.clone();
+        request["headers"] = json!({ "Content-Type": "application/json" });
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::Needs;
+
+    #[test]
+    fn inner_urls_are_relative_to_the_version_and_keep_their_query() {
+        let call = Call {
+            operation: "read user",
+            needs: Needs::ReadUsers,
+            method: Method::PATCH,
+            url: url::Url::parse("https://graph.example/root/v1.0/users/a%2Fb?%24select=id")
+                .unwrap(),
+            body: Some(json!({ "accountEnabled": false })),
+        };
+        let request = inner_request(3, &call);
+        assert_eq!(request["id"], "3");
+        assert_eq!(request["method"], "PATCH");
+        assert_eq!(request["url"], "/users/a%2Fb?%24select=id");
+        assert_eq!(request["headers"]["Content-Type"], "application/json");
+    }
+}
