@@ -8,12 +8,7 @@ pub(super) fn authenticate(
     headers: &HeaderMap,
     ids: &RequestIds,
 ) -> Result<String, Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+    let bearer = bearer_token(headers).unwrap_or("");
     let unauthorized = |message: &str| {
         let mut response = graph_error(
             StatusCode::UNAUTHORIZED,
@@ -61,6 +56,17 @@ pub(super) fn graph_error_with_details(
     ids: &RequestIds,
     details: Option<Value>,
 ) -> Response {
+    json_response(status, graph_error_body(code, message, ids, details))
+}
+
+/// The body of [`graph_error_with_details`], for answers that are not responses of their own
+/// (a request inside a `$batch`).
+pub(super) fn graph_error_body(
+    code: &str,
+    message: &str,
+    ids: &RequestIds,
+    details: Option<Value>,
+) -> Value {
     let now = OffsetDateTime::now_utc();
     let date = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -83,7 +89,7 @@ pub(super) fn graph_error_with_details(
     if let Some(details) = details {
         error["details"] = details;
     }
-    json_response(status, json!({ "error": error }))
+    json!({ "error": error })
 }
 
 pub(super) fn not_found(id: &str, ids: &RequestIds) -> Response {

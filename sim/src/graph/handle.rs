@@ -75,6 +75,30 @@ impl GraphSim {
         self.state.lock().latency = latency;
     }
 
+    /// Gives Graph its real pace (latency, replication lag, random 429s, the app+tenant
+    /// budget; see [`Pace`] and the module docs), replacing any pace before it with fresh
+    /// sequences and budgets.
+    pub fn set_pace(&self, pace: Pace) {
+        self.state.lock().pace = Some(PaceState::new(pace));
+    }
+
+    /// Back to instant answers (the fixed `set_latency` and `set_replication_lag` still apply).
+    pub fn clear_pace(&self) {
+        self.state.lock().pace = None;
+    }
+
+    /// Graph calls answered so far (excluding token requests); a `$batch` counts as ONE call here,
+    /// and `batched_requests` counts the requests carried inside batches.
+    pub fn graph_calls(&self) -> u64 {
+        self.state.lock().graph_calls
+    }
+
+    /// Requests carried inside `$batch` calls and answered (run, or refused with 424 after a
+    /// failed dependency).
+    pub fn batched_requests(&self) -> u64 {
+        self.state.lock().batched_requests
+    }
+
     /// The next `n` Graph requests answer 429 `TooManyRequests` with `Retry-After`.
     pub fn throttle_next(&self, n: u32, retry_after_secs: u64) {
         self.inject(Fault::throttle(n, retry_after_secs));

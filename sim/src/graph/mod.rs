@@ -43,7 +43,56 @@
 //!   assignments naming it fail with 400 "Not a valid reference update" (or 404, see
 //!   [`LagRoleAnswer`]). Writes that check uniqueness (create) still see it, as in Entra.
 //! * faults: [`GraphSim::throttle_next`], [`GraphSim::fail_next`], [`GraphSim::inject`] and
-//!   [`GraphSim::set_latency`].
+//!   [`GraphSim::set_latency`]. Faults match requests inside a `$batch` too (and the batch
+//!   itself, a `/v1.0/` call like any other).
+//! * JSON batching, `POST /v1.0/$batch` (https://learn.microsoft.com/graph/json-batching):
+//!   `{"requests":[{"id","method","url","headers"?,"body"?,"dependsOn"?}]}` with at most 20
+//!   requests; ids unique (case-insensitive); `url` relative to the version (`/users/{id}` or
+//!   `users/{id}`), absolute ones refused; a `body` needs `headers` with a `Content-Type`
+//!   (here `application/json`); `dependsOn` may only name earlier requests (Graph answers
+//!   "Invalid dependency for request Id", see
+//!   https://github.com/microsoftgraph/msgraph-sdk-dotnet-core/issues/891). Any of these
+//!   broken → 400 in Graph's error shape, and nothing runs. The batch needs a valid bearer;
+//!   each request then runs with the batch's authorization through the same router and
+//!   handlers, in order, so every rule here applies inside a batch. The answer is 200
+//!   `{"responses":[{"id","status","headers","body"?}]}`, in REVERSE request order (the page:
+//!   responses "might appear in a different order"); a request whose dependency answered
+//!   non-2xx is not run and gets 424 with a `FailedDependency` error body (the page gives
+//!   the status only). Inner requests are logged with [`LoggedRequest::batched`].
+//! * pace ([`GraphSim::set_pace`], off by default: without it every answer is immediate and
+//!   the rest of this list is inert):
+//!   - determinism: every draw is a hash of (seed, tenant, that tenant's sequence number,
+//!     purpose), not a shared random generator: the same requests in the same order per
+//!     tenant get the same latencies, 429s and lags whatever other tenants do meanwhile.
+//!     A tenant's sequence counts its token requests, Graph calls and inner batch requests
+//!     in arrival order; calls without a valid bearer share the sequence of tenant "".
+//!   - latency: [`Pace::call_latency`] per Graph call (a `$batch` is one call, its requests
+//!     add none, as batching saves round trips), [`Pace::token_latency`] per token request,
+//!     both before the handler runs and on top of any [`GraphSim::set_latency`].
+//!   - replication lag: each created user stays unreplicated for a draw from
+//!     [`Pace::replication_lag`] (instead of the fixed [`GraphSim::set_replication_lag`]).
+//!   - random 429s: [`Pace::throttle_share`] of Graph calls answer 429 `TooManyRequests`
+//!     with `Retry-After` ([`Pace::throttle_retry_after`], whole seconds, at least 1) and
+//!     change nothing; Graph may throttle below its published limits "when the services are
+//!     under an important load" (https://learn.microsoft.com/graph/throttling-limits).
+//!     Inside a batch the 429 is per request, with `Retry-After` in its `headers`
+//!     ("Requests in a batch are evaluated individually against the applicable throttling
+//!     limits", https://learn.microsoft.com/graph/json-batching); the envelope is never
+//!     throttled by the pace.
+//!   - budget ([`Pace::budget`], [`TenantBudget`]): sliding windows per app+tenant, costed
+//!     by the identity-and-access table of https://learn.microsoft.com/graph/throttling-limits
+//!     (writes 1 RU and 1 write; `GET` under `users` 2 RU, other GETs 1; `$select` −1,
+//!     `$expand` +1, `$top` under 20 −1, never below 1). Over either limit → 429 with
+//!     `Retry-After` = whole seconds until the window has room for the request,
+//!     `x-ms-throttle-scope: Tenant_Application/Write/{appId}/{tenantId}` (or `/ReadWrite/`
+//!     for resource units) and `x-ms-throttle-information: WriteLimitExceeded` (or
+//!     `ResourceUnitLimitExceeded`). Throttled requests still count ("Microsoft Graph
+//!     continues to log resource usage while a client is being throttled",
+//!     https://learn.microsoft.com/graph/throttling). Only calls with a valid bearer are
+//!     costed (the others get 401); the `$batch` envelope costs nothing, each of its
+//!     requests its own cost. A spent budget is checked before the random share.
+//!   - counters: [`GraphSim::graph_calls`] (a `$batch` once, token requests never) and
+//!     [`GraphSim::batched_requests`] count with or without a pace.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -80,6 +129,8 @@ use crate::tls::{SimServer, TestCa, spawn};
 
 /// Client assertions (certificate credentials) and the test-only certificates.
 mod assertion;
+/// JSON batching, `POST /v1.0/$batch`.
+mod batch;
 /// The admin-consent page stand-in (`/{tenant}/adminconsent`).
 mod consent;
 /// `domains` and `roleManagement/directory/roleDefinitions`.
@@ -88,6 +139,8 @@ mod directory;
 mod errors;
 /// [`GraphSim`]: start, seed tenants, inject faults, inspect what was written.
 mod handle;
+/// Graph's pace: deterministic draws, latency, replication lag, random 429s, the budget.
+mod pace;
 /// `roleManagement/directory/roleAssignments`.
 mod roles;
 /// The router and the per-request bookkeeping: ids, latency, faults, the request log.
@@ -100,6 +153,8 @@ mod state;
 mod tap;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pace;
 /// The Entra token endpoint (`/{tenant}/oauth2/v2.0/token`, client credentials).
 mod token;
 /// `users`: create, read, list, update, delete, revoke sessions.
@@ -112,11 +167,13 @@ pub use assertion::{
     JWT_BEARER, REGISTERED_CERTIFICATE_PEM, REGISTERED_CERTIFICATE_PKCS1_PEM,
     UNREGISTERED_CERTIFICATE_PEM, certificate_der,
 };
+use batch::*;
 use consent::*;
 pub use directory::BUILT_IN_ROLES;
 use directory::*;
 use errors::*;
 pub use handle::*;
+use pace::*;
 use roles::*;
 use router::*;
 pub use spec::*;

@@ -13,6 +13,7 @@ pub(super) fn router(state: Shared) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/adminconsent", get(admin_consent))
+        .route(BATCH_PATH, post(batch))
         .route("/v1.0/domains", get(list_domains))
         .route(
             "/v1.0/roleManagement/directory/roleDefinitions",
@@ -52,8 +53,9 @@ pub(super) fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Runs around every request: assigns `request-id`, applies latency and faults, echoes
-/// `client-request-id` and records the request log.
+/// Runs around every request: assigns `request-id`, applies latency, the pace and faults,
+/// echoes `client-request-id`, counts Graph calls and records the request log. Requests
+/// carried inside a `$batch` pass here too (marked [`BatchedRequest`]), without latency.
 pub(super) async fn bookkeeping(
     State(app): State<Shared>,
     mut req: Request,
@@ -75,52 +77,104 @@ pub(super) async fn bookkeeping(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
+    let batched = req.extensions().get::<BatchedRequest>().is_some();
 
-    let (latency, fault) = {
+    let (latency, fault, verdict) = {
         let mut st = app.lock();
-        (st.latency, st.take_fault(&method, &path))
+        let verdict = st.pace_verdict(&RequestFacts {
+            method: &method,
+            path: &path,
+            query: query.as_deref(),
+            bearer: bearer_token(req.headers()),
+            batched,
+        });
+        let fixed = if batched { Duration::ZERO } else { st.latency };
+        (
+            fixed + verdict.latency,
+            st.take_fault(&method, &path),
+            verdict,
+        )
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    req.extensions_mut().insert(ids.clone());
+    req.extensions_mut().insert(verdict.ticket);
 
-    let mut response = match fault {
-        Some(FaultKind::Throttle { retry_after_secs }) => {
+    let mut response = match (fault, verdict.throttle) {
+        (Some(FaultKind::Throttle { retry_after_secs }), _) => {
             fault_response(&path, 429, Some(retry_after_secs), &ids)
         }
-        Some(FaultKind::Status {
-            status,
-            retry_after_secs,
-        }) => fault_response(&path, status, retry_after_secs, &ids),
-        Some(FaultKind::Stall(delay)) => {
+        (
+            Some(FaultKind::Status {
+                status,
+                retry_after_secs,
+            }),
+            _,
+        ) => fault_response(&path, status, retry_after_secs, &ids),
+        (Some(FaultKind::Stall(delay)), _) => {
             tokio::time::sleep(delay).await;
-            req.extensions_mut().insert(ids.clone());
             next.run(req).await
         }
-        None => {
-            req.extensions_mut().insert(ids.clone());
-            next.run(req).await
-        }
+        (None, Some(throttle)) => throttle_response(&path, &throttle, &ids),
+        (None, None) => next.run(req).await,
     };
 
     let headers = response.headers_mut();
     headers.insert("request-id", header_value(&ids.request_id));
     headers.insert("client-request-id", header_value(&ids.client_request_id));
-    if path.starts_with("/v1.0/") {
+    let is_graph = path.starts_with("/v1.0/");
+    if is_graph {
         headers.insert(
             "x-ms-ags-diagnostic",
             HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"Sim","Slice":"E"}}"#),
         );
     }
-    app.lock().log.push(LoggedRequest {
+    let mut st = app.lock();
+    match (is_graph, batched) {
+        (true, false) => st.graph_calls += 1,
+        (true, true) => st.batched_requests += 1,
+        _ => {}
+    }
+    st.log.push(LoggedRequest {
         method: method.to_string(),
         path,
         query,
         status: response.status().as_u16(),
         client_request_id: client_request_id_header,
         request_id,
+        batched,
     });
     response
+}
+
+/// The bearer token of a request, if any (whether it is valid is the handlers' business).
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// A 429 decided by the pace. A spent budget also names its scope and reason
+/// (https://learn.microsoft.com/graph/throttling-limits, "Throttled responses requests").
+pub(super) fn throttle_response(path: &str, throttle: &Throttle, ids: &RequestIds) -> Response {
+    match throttle {
+        Throttle::Random { retry_after_secs } => {
+            fault_response(path, 429, Some(*retry_after_secs), ids)
+        }
+        Throttle::Budget(exceeded) => {
+            let mut response = fault_response(path, 429, Some(exceeded.retry_after_secs), ids);
+            let headers = response.headers_mut();
+            headers.insert("x-ms-throttle-scope", header_value(&exceeded.scope()));
+            headers.insert(
+                "x-ms-throttle-information",
+                HeaderValue::from_static(exceeded.information()),
+            );
+            response
+        }
+    }
 }
 
 pub(super) fn fault_response(

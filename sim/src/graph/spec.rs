@@ -389,4 +389,80 @@ pub struct LoggedRequest {
     pub status: u16,
     pub client_request_id: Option<String>,
     pub request_id: String,
+    /// Carried inside a `POST /v1.0/$batch` (the batch itself is logged too, not batched).
+    pub batched: bool,
+}
+
+/// Graph's real pace: latency, replication lag, throttling and the per app+tenant budget
+/// ([`GraphSim::set_pace`]). Every draw is deterministic under `seed` (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pace {
+    /// Latency added to each Graph call (`/v1.0/...`, a `$batch` counts as one call), uniform in [lo, hi].
+    pub call_latency: (Duration, Duration),
+    /// Latency added to each token request (`/{tenant}/oauth2/v2.0/token`), uniform in [lo, hi].
+    pub token_latency: (Duration, Duration),
+    /// How long each newly created user stays unreplicated, uniform in [lo, hi] (drawn per user;
+    /// replaces the fixed `set_replication_lag` value while a pace is set).
+    pub replication_lag: (Duration, Duration),
+    /// Share (0.0..=1.0) of Graph calls answered 429 TooManyRequests with `Retry-After`.
+    pub throttle_share: f64,
+    /// The `Retry-After` of those 429s (sent in whole seconds, at least 1).
+    pub throttle_retry_after: Duration,
+    /// Graph's per app+tenant limits, or None for unlimited.
+    pub budget: Option<TenantBudget>,
+    pub seed: u64,
+}
+
+/// Graph's identity-and-access limits for one application+tenant pair
+/// (https://learn.microsoft.com/graph/throttling-limits, "Identity and access service limits").
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantBudget {
+    /// Resource units per `ru_window` per app+tenant (S tenant: 3,500 per 10 s).
+    pub resource_units: u32,
+    pub ru_window: Duration,
+    /// Writes (POST/PATCH/PUT/DELETE) per `write_window` per app+tenant (3,000 per 150 s).
+    pub writes: u32,
+    pub write_window: Duration,
+}
+
+impl TenantBudget {
+    /// A small tenant (under 50 users): 3,500 resource units per 10 s and 3,000 writes per
+    /// 2 min 30 s (https://learn.microsoft.com/graph/throttling-limits).
+    pub fn small_tenant() -> TenantBudget {
+        TenantBudget {
+            resource_units: 3_500,
+            ru_window: Duration::from_secs(10),
+            writes: 3_000,
+            write_window: Duration::from_secs(150),
+        }
+    }
+}
+
+impl Pace {
+    /// What the benchmark calls realistic: calls 80–250 ms, tokens 100–300 ms, replication lag 2–5 s,
+    /// 1 % of calls 429 with Retry-After 1 s, the S-tenant budget above.
+    pub fn realistic(seed: u64) -> Pace {
+        Pace {
+            call_latency: (Duration::from_millis(80), Duration::from_millis(250)),
+            token_latency: (Duration::from_millis(100), Duration::from_millis(300)),
+            replication_lag: (Duration::from_secs(2), Duration::from_secs(5)),
+            throttle_share: 0.01,
+            throttle_retry_after: Duration::from_secs(1),
+            budget: Some(TenantBudget::small_tenant()),
+            seed,
+        }
+    }
+
+    /// No latency, lag, throttling or budget: a base to set one aspect on in tests.
+    pub fn instant(seed: u64) -> Pace {
+        Pace {
+            call_latency: (Duration::ZERO, Duration::ZERO),
+            token_latency: (Duration::ZERO, Duration::ZERO),
+            replication_lag: (Duration::ZERO, Duration::ZERO),
+            throttle_share: 0.0,
+            throttle_retry_after: Duration::from_secs(1),
+            budget: None,
+            seed,
+        }
+    }
 }

@@ -25,6 +25,11 @@ pub(super) struct SimState {
     pub(super) faults: Vec<Fault>,
     pub(super) log: Vec<LoggedRequest>,
     pub(super) total_token_requests: usize,
+    /// Graph's pace ([`GraphSim::set_pace`]); `None` answers at once, as before.
+    pub(super) pace: Option<PaceState>,
+    /// Graph calls answered (a `$batch` once), and the requests carried inside batches.
+    pub(super) graph_calls: u64,
+    pub(super) batched_requests: u64,
     /// `scheme://host:port` of this server; the only resource the token endpoint knows.
     pub(super) graph_origin: String,
     /// Multi-tenant app registrations (the MSP's own app) customers can consent to.
@@ -45,6 +50,9 @@ impl Default for SimState {
             faults: Vec::new(),
             log: Vec::new(),
             total_token_requests: 0,
+            pace: None,
+            graph_calls: 0,
+            batched_requests: 0,
             graph_origin: String::new(),
             apps: Vec::new(),
             consent_sign_in_tenant: None,
@@ -104,6 +112,8 @@ pub const CONSENTED_PERMISSIONS: &[&str] = &[
 
 pub(super) struct IssuedToken {
     pub(super) tenant_key: String,
+    /// The app the token was issued to: Graph's throttling limits are per app and tenant.
+    pub(super) client_id: String,
     pub(super) expires_at: Instant,
 }
 

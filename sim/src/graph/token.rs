@@ -142,6 +142,7 @@ pub(super) async fn token(
         access_token.clone(),
         IssuedToken {
             tenant_key: key,
+            client_id: client_id.clone(),
             expires_at: Instant::now() + lifetime,
         },
     );

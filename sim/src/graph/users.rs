@@ -87,6 +87,7 @@ pub(super) fn unknown_property(name: &str, ids: &RequestIds) -> Response {
 pub(super) async fn create_user(
     State(app): State<Shared>,
     Extension(ids): Extension<RequestIds>,
+    Extension(ticket): Extension<CallTicket>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -99,7 +100,7 @@ pub(super) async fn create_user(
         Ok(body) => body,
         Err(response) => return response,
     };
-    let lag = st.replication_lag;
+    let lag = st.replication_lag_for(&tenant_key, ticket);
     let t = st
         .tenants
         .get_mut(&tenant_key)
