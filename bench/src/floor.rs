@@ -3,9 +3,9 @@
 //! measured): 100,000 draws, with the pace's seed, of the sum of the unavoidable parts of one
 //! request or one end; the p99 of those draws is what a rush's p99 is compared with.
 
-use crate::pace::Pace;
 use crate::rng::SplitMix64;
 use crate::stats::Samples;
+use jitgate_sim::graph::Pace;
 use std::time::Duration;
 
 /// Draws of the floor's distribution.

@@ -15,7 +15,6 @@ mod fixture;
 mod floor;
 mod load;
 mod machine;
-mod pace;
 mod plan;
 mod process;
 mod report;

@@ -1,7 +1,7 @@
 //! How much load each measure uses: the full run (the figures in BENCHMARKS.md) or `--short`
 //! (CI: small counts, a few seconds each, so the benchmark cannot rot).
 
-use crate::pace::Pace;
+use jitgate_sim::graph::Pace;
 use std::time::Duration;
 
 pub struct Plan {

@@ -5,11 +5,11 @@
 
 use crate::fixture::{Admin, Msp, Sims};
 use crate::floor::{self, Floor};
-use crate::pace::{self, Pace};
 use crate::plan::Rush;
 use crate::process::{Jitgate, JitgateSettings};
 use crate::report::Report;
 use crate::stats::{Samples, fmt_duration};
+use jitgate_sim::graph::Pace;
 use sqlx::Row;
 use std::path::Path;
 use std::time::Duration;
@@ -65,7 +65,7 @@ impl Instance {
     }
 
     pub async fn stop(self) {
-        pace::clear(&self.sims.graph);
+        self.sims.graph.clear_pace();
         self.jitgate.stop().await;
     }
 }
@@ -117,8 +117,8 @@ pub struct Counters {
 impl Counters {
     pub fn read(sims: &Sims) -> Counters {
         Counters {
-            graph_calls: pace::graph_calls(&sims.graph),
-            batched_requests: pace::batched_requests(&sims.graph),
+            graph_calls: sims.graph.graph_calls(),
+            batched_requests: sims.graph.batched_requests(),
             token_requests: sims.graph.total_token_requests() as u64,
         }
     }
@@ -134,16 +134,24 @@ impl Counters {
     }
 }
 
-/// `Graph calls per {unit}`: the simulator's counters between `before` and `after` over `count`.
+/// `Graph calls per {unit}`: the simulator's counters between `before` and `after` over `count`;
+/// and the pace, in a note.
 pub fn report_round_trips(
     report: &mut Report,
     what: &str,
     unit: &str,
     count: usize,
-    before: Counters,
-    after: Counters,
+    (before, after): (Counters, Counters),
+    pace: &Pace,
 ) {
     let d = after.since(before);
+    let number = what.split('.').next().unwrap_or(what);
+    report.note(format!(
+        "{number}. Graph at {} (seed {}); each tenant's token was fetched by its tenant check before the rush, so the floor's token (a tenant's first {unit}) is an upper bound of what the rush needed: {} token requests during the rush.",
+        describe(pace),
+        pace.seed,
+        d.token_requests
+    ));
     let per = |v: u64| v as f64 / count.max(1) as f64;
     report
         .figure(
@@ -172,7 +180,7 @@ pub fn report_round_trips(
 pub fn report_floor(report: &mut Report, what: &str, parts: &str, floor: Floor) {
     report
         .figure(
-            format!("{what}: floor (computed: {parts}), p99 / mean"),
+            format!("{what}: floor p99 / mean (computed: {parts})"),
             format!("{} / {}", fmt_duration(floor.p99), fmt_duration(floor.mean)),
         )
         .with_ms("p99", floor.p99)
@@ -183,12 +191,23 @@ pub fn report_floor(report: &mut Report, what: &str, parts: &str, floor: Floor) 
 pub fn describe(pace: &Pace) -> String {
     let range =
         |(lo, hi): (Duration, Duration)| format!("{}–{}", fmt_duration(lo), fmt_duration(hi));
+    let budget = match &pace.budget {
+        Some(b) => format!(
+            "; budget {} resource units per {} s and {} writes per {} s per app and tenant",
+            b.resource_units,
+            b.ru_window.as_secs(),
+            b.writes,
+            b.write_window.as_secs()
+        ),
+        None => String::new(),
+    };
     format!(
-        "Graph calls {}, tokens {}, replication {}, {:.0} % throttled",
+        "calls {}, tokens {}, replication lag {}, {:.0} % of calls throttled (Retry-After {} s){budget}",
         range(pace.call_latency),
         range(pace.token_latency),
         range(pace.replication_lag),
-        pace.throttle_share * 100.0
+        pace.throttle_share * 100.0,
+        pace.throttle_retry_after.as_secs()
     )
 }
 

@@ -11,7 +11,6 @@
 
 use crate::fixture::Msp;
 use crate::floor::{self, Work};
-use crate::pace;
 use crate::plan::{Plan, Rush};
 use crate::report::Report;
 use crate::rush::{self, Counters, Instance};
@@ -86,7 +85,7 @@ async fn measure(rush: &Rush, report: &mut Report, instance: &Instance) -> Resul
     write_grants(instance, &ends)
         .await
         .map_err(|e| format!("writing the grants: {e}"))?;
-    pace::apply(&sims.graph, &rush.pace);
+    sims.graph.set_pace(rush.pace.clone());
     let before = Counters::read(sims);
     let last = ends
         .iter()
@@ -98,7 +97,14 @@ async fn measure(rush: &Rush, report: &mut Report, instance: &Instance) -> Resul
     let after = Counters::read(sims);
     let tally = tally(instance, &ends, &rows).await?;
     report_rows(rush, report, msp, &rows, &tally);
-    rush::report_round_trips(report, &what(rush, msp), "end", ends.len(), before, after);
+    rush::report_round_trips(
+        report,
+        &what(rush, msp),
+        "end",
+        ends.len(),
+        (before, after),
+        &rush.pace,
+    );
     Ok(())
 }
 
@@ -328,11 +334,10 @@ async fn tally(instance: &Instance, ends: &[End], rows: &[Ended]) -> Result<Tall
 
 fn what(rush: &Rush, msp: &Msp) -> String {
     format!(
-        "8. End rush, {} grants ending over {} s ({} tenants, {})",
+        "8. End rush, {} grants ending over {} s, {} tenants",
         rush.ends,
         rush.end_window.as_secs(),
-        msp.customers.len(),
-        rush::describe(&rush.pace)
+        msp.customers.len()
     )
 }
 
@@ -348,7 +353,7 @@ fn report_rows(rush: &Rush, report: &mut Report, msp: &Msp, rows: &[Ended], tall
     rush::report_floor(
         report,
         &what,
-        "token for each tenant's first end, list role assignments, delete one, disable, read back; 1 in 100 calls throttled",
+        "token for each tenant's first end + list roles + delete one + disable + read back",
         floor,
     );
     rush::latency_row(

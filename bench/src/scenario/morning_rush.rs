@@ -9,7 +9,6 @@
 
 use crate::fixture::{CW_FIELD, Customer, Msp, Sims, Technician};
 use crate::floor::{self, Work};
-use crate::pace;
 use crate::plan::{Plan, Rush};
 use crate::report::Report;
 use crate::rng::SplitMix64;
@@ -82,7 +81,7 @@ async fn measure(rush: &Rush, report: &mut Report, instance: &Instance) -> Resul
         rush.tenants,
         rush::describe(&rush.pace)
     );
-    pace::apply(&sims.graph, &rush.pace);
+    sims.graph.set_pace(rush.pace.clone());
     let before = Counters::read(sims);
     let url = format!("{}/webhooks/{}", instance.jitgate.url, msp.cw_connector);
     let tracks = Mutex::new(vec![Track::default(); requests.len()]);
@@ -99,8 +98,8 @@ async fn measure(rush: &Rush, report: &mut Report, instance: &Instance) -> Resul
         &what(rush, msp),
         "provision",
         requests.len(),
-        before,
-        after,
+        (before, after),
+        &rush.pace,
     );
     Ok(())
 }
@@ -260,11 +259,10 @@ fn tally(sims: &Sims, msp: &Msp, requests: &[Request], tracks: &[Track]) -> Tall
 
 fn what(rush: &Rush, msp: &Msp) -> String {
     format!(
-        "7. Morning rush, {} ConnectWise requests over {} s ({} tenants, {})",
+        "7. Morning rush, {} ConnectWise requests over {} s, {} tenants",
         rush.requests,
         rush.request_window.as_secs(),
-        msp.customers.len(),
-        rush::describe(&rush.pace)
+        msp.customers.len()
     )
 }
 
@@ -281,7 +279,7 @@ fn report_rows(rush: &Rush, report: &mut Report, msp: &Msp, tracks: Vec<Track>, 
     rush::report_floor(
         report,
         &what,
-        "token for each tenant's first request, create user, replication lag, assign role; 1 in 100 calls throttled",
+        "token for each tenant's first request + create user + replication lag + assign role",
         floor,
     );
     rush::latency_row(
