@@ -78,7 +78,9 @@ impl Rush {
             request_window: Duration::from_secs(5),
             ends: 40,
             end_window: Duration::from_secs(5),
-            end_lead: Duration::from_secs(5),
+            // Past the sweeper's regular pass (5 s by default): grants written straight into
+            // the file are seen at that pass, not at the expiry-driven one.
+            end_lead: Duration::from_secs(8),
             grace: Duration::from_secs(20),
             watch_every: ms(5),
             pace,

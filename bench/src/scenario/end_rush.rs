@@ -283,18 +283,33 @@ async fn wait_for_ends(
 }
 
 /// Grants not ended (or whose account is still enabled or holds a role), and grants ended
-/// more than once (more than one `grant.end` audit row or end note).
+/// more than once: more than one recorded end (a `grant.end` audit row that did not fail;
+/// failed attempts have rows too), more than one `ended` note, or more notes on the ticket at
+/// ConnectWise than jitgate wrote for it.
 #[derive(Debug, Default)]
 struct Tally {
     lost: usize,
     doubled: usize,
 }
 
-async fn end_audits(instance: &Instance) -> Result<HashMap<String, i64>, String> {
+/// What jitgate recorded of one grant's end.
+#[derive(Debug, Default, Clone, Copy)]
+struct Recorded {
+    ends: i64,
+    ended_notes: i64,
+    notes: i64,
+}
+
+async fn recorded(instance: &Instance) -> Result<HashMap<String, Recorded>, String> {
     let pool = instance.read_only().await?;
     let rows = sqlx::query(
-        "SELECT grant_id, COUNT(*) AS n FROM audit_log
-         WHERE action = 'grant.end' AND grant_id LIKE 'gnt_rush%' GROUP BY grant_id",
+        "SELECT g.id AS id,
+             (SELECT COUNT(*) FROM audit_log a
+              WHERE a.grant_id = g.id AND a.action = 'grant.end' AND a.outcome <> 'failed') AS ends,
+             (SELECT COUNT(*) FROM ticket_notes n WHERE n.grant_id = g.id AND n.kind = 'ended') AS ended_notes,
+             (SELECT COUNT(*) FROM ticket_notes n WHERE n.ticket_ref = g.ticket_ref
+              AND n.connector_id = g.connector_id) AS notes
+         FROM grants g WHERE g.id LIKE 'gnt_rush%'",
     )
     .fetch_all(&pool)
     .await
@@ -302,13 +317,20 @@ async fn end_audits(instance: &Instance) -> Result<HashMap<String, i64>, String>
     pool.close().await;
     Ok(rows
         .iter()
-        .map(|r| (r.get("grant_id"), r.get("n")))
+        .map(|r| {
+            let counts = Recorded {
+                ends: r.get("ends"),
+                ended_notes: r.get("ended_notes"),
+                notes: r.get("notes"),
+            };
+            (r.get("id"), counts)
+        })
         .collect())
 }
 
 async fn tally(instance: &Instance, ends: &[End], rows: &[Ended]) -> Result<Tally, String> {
     let (sims, msp) = (&instance.sims, &instance.msp);
-    let audits = end_audits(instance).await?;
+    let recorded = recorded(instance).await?;
     let mut tally = Tally::default();
     for (g, e) in ends.iter().enumerate() {
         let id = format!("gnt_rush{g:07}");
@@ -322,10 +344,11 @@ async fn tally(instance: &Instance, ends: &[End], rows: &[Ended]) -> Result<Tall
                 .graph
                 .role_assignments_of(tenant, &e.user_id)
                 .is_empty();
-        let notes = sims.cw.notes(e.ticket).len();
+        let r = recorded.get(&id).copied().unwrap_or_default();
+        let at_psa = sims.cw.notes(e.ticket).len() as i64;
         if !ended || !closed {
             tally.lost += 1;
-        } else if audits.get(&id).copied().unwrap_or(0) > 1 || notes > 1 {
+        } else if r.ends > 1 || r.ended_notes > 1 || at_psa > r.notes {
             tally.doubled += 1;
         }
     }
