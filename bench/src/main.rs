@@ -1,6 +1,8 @@
 //! `jitgate-bench`: measures a release jitgate on loopback against a bare axum baseline run in
 //! the same invocation, with the Graph and ConnectWise simulators in this process, and prints
-//! a Markdown table (issue 6). Build both binaries first:
+//! a Markdown table (issue 6), or with `--json` one JSON document; the morning and end rushes
+//! run with Graph at a realistic pace against a computed floor (issue 16). Build both binaries
+//! first:
 //!
 //! ```text
 //! cargo build --release -p jitgate -p jitgate-bench
