@@ -248,3 +248,29 @@ fn note_unexpected(report: &mut Report, what: &str, o: &Outcome) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(answered: usize) -> Outcome {
+        let mut o = Outcome {
+            elapsed: Duration::from_secs(1),
+            ..Outcome::default()
+        };
+        o.statuses.insert(200, answered);
+        o
+    }
+
+    #[test]
+    fn the_median_pair_is_the_middle_ratio() {
+        let mut runs: Vec<Pair> = [67, 45, 52]
+            .into_iter()
+            .map(|gate| Pair {
+                base: outcome(100),
+                gate: outcome(gate),
+            })
+            .collect();
+        assert!((median_pair(&mut runs).ratio() - 0.52).abs() < 1e-9);
+    }
+}

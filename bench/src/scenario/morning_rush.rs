@@ -313,3 +313,24 @@ fn report_rows(rush: &Rush, report: &mut Report, msp: &Msp, tracks: Vec<Track>, 
         .with("lost", tally.lost as f64, "count")
         .with("doubled", tally.doubled as f64, "count");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrivals_are_sorted_within_the_window_and_the_same_every_run() {
+        let rush = Plan::new(true).rush;
+        let a = schedule(&rush);
+        assert_eq!(a.len(), rush.requests);
+        assert!(a.windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(a.iter().all(|r| r.at < rush.request_window));
+        let b = schedule(&rush);
+        assert!(a.iter().zip(&b).all(|(x, y)| x.at == y.at));
+        // Every request is its own technician's, spread over every tenant.
+        let mut techs: Vec<usize> = a.iter().map(|r| r.technician).collect();
+        techs.dedup();
+        assert_eq!(techs.len(), rush.requests);
+        assert!((0..rush.tenants).all(|c| a.iter().any(|r| r.customer == c)));
+    }
+}
