@@ -409,4 +409,12 @@ fn report_rows(rush: &Rush, report: &mut Report, msp: &Msp, rows: &[Ended], tall
         )
         .with("lost", tally.lost as f64, "count")
         .with("doubled", tally.doubled as f64, "count");
+    let open = rows.iter().filter(|r| r.ended_at.is_none()).count();
+    if open > 0 {
+        report.note(format!(
+            "8. {open} of {} grants had not ended {} s after the last expiry.",
+            rush.ends,
+            rush.grace.as_secs()
+        ));
+    }
 }

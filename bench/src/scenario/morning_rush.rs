@@ -221,11 +221,13 @@ fn credential_notes(sims: &Sims, ticket: u64) -> usize {
         .count()
 }
 
-/// Requests served once, not at all (or not accepted), or more than once.
+/// Requests served once, not at all (or not accepted), or more than once; and of the lost,
+/// those without a note when the benchmark stopped waiting.
 #[derive(Debug, Default)]
 struct Tally {
     lost: usize,
     doubled: usize,
+    unfinished: usize,
 }
 
 fn tally(sims: &Sims, msp: &Msp, requests: &[Request], tracks: &[Track]) -> Tally {
@@ -247,6 +249,9 @@ fn tally(sims: &Sims, msp: &Msp, requests: &[Request], tracks: &[Track]) -> Tall
             }
         } else {
             counts.push(0);
+        }
+        if t.note.is_none() {
+            tally.unfinished += 1;
         }
         if t.status != Some(202) || counts.contains(&0) {
             tally.lost += 1;
@@ -312,6 +317,14 @@ fn report_rows(rush: &Rush, report: &mut Report, msp: &Msp, tracks: Vec<Track>, 
         )
         .with("lost", tally.lost as f64, "count")
         .with("doubled", tally.doubled as f64, "count");
+    if tally.unfinished > 0 {
+        report.note(format!(
+            "7. {} of {} requests had no credentials note {} s after the end of the window.",
+            tally.unfinished,
+            rush.requests,
+            rush.grace.as_secs()
+        ));
+    }
 }
 
 #[cfg(test)]
