@@ -1,6 +1,8 @@
 //! `jitgate-bench`: measures a release jitgate on loopback against a bare axum baseline run in
 //! the same invocation, with the Graph and ConnectWise simulators in this process, and prints
-//! a Markdown table (issue 6). Build both binaries first:
+//! a Markdown table (issue 6), or with `--json` one JSON document; the morning and end rushes
+//! run with Graph at a realistic pace against a computed floor (issue 16). Build both binaries
+//! first:
 //!
 //! ```text
 //! cargo build --release -p jitgate -p jitgate-bench
@@ -12,11 +14,14 @@
 
 mod bare;
 mod fixture;
+mod floor;
 mod load;
 mod machine;
 mod plan;
 mod process;
 mod report;
+mod rng;
+mod rush;
 mod scenario;
 mod stats;
 
@@ -55,6 +60,10 @@ struct Args {
     /// Run only these measures (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Measure>,
+    /// Print every measure as one JSON document on stdout (name, values with units, target,
+    /// met); the Markdown table then goes to stderr.
+    #[arg(long)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Internal>,
 }
@@ -74,6 +83,8 @@ enum Measure {
     Expiry,
     Scale,
     Idle,
+    MorningRush,
+    EndRush,
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,9 +102,15 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let json = args.json;
     match runtime.block_on(run(args)) {
-        Ok(table) => {
-            println!("{table}");
+        Ok((report, header)) => {
+            if json {
+                eprintln!("{}", report.markdown(&header));
+                println!("{}", report.json(&header));
+            } else {
+                println!("{}", report.markdown(&header));
+            }
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
@@ -103,7 +120,10 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<String, String> {
+/// The table's header: when, where, what ran.
+type Header = Vec<(String, String)>;
+
+async fn run(args: Args) -> Result<(Report, Header), String> {
     jitgate_sim::tls::install_crypto_provider();
     process::KEEP_DIRS.store(args.keep, std::sync::atomic::Ordering::Relaxed);
     for pair in &args.env {
@@ -194,10 +214,16 @@ async fn run(args: Args) -> Result<String, String> {
     if wants(Measure::Scale) {
         scenario::scale::run(&plan, &mut report, &binary).await?;
     }
+    if wants(Measure::MorningRush) {
+        scenario::morning_rush::run(&plan, &mut report, &binary).await?;
+    }
+    if wants(Measure::EndRush) {
+        scenario::end_rush::run(&plan, &mut report, &binary).await?;
+    }
     if plan.short {
         report.note("Short mode (CI): small counts; these figures prove the benchmark runs, not how fast jitgate is.");
     }
-    Ok(report.markdown(&header))
+    Ok((report, header))
 }
 
 /// Idle, ignored deliveries and end to end share one instance with default settings on a fresh

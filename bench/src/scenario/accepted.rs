@@ -84,19 +84,25 @@ pub async fn run(
         fmt_duration(p99),
         fmt_duration(o.latencies.percentile(50.0))
     );
+    let p50 = o.latencies.percentile(50.0);
     let what = format!("2. Accepted requests, {database}, {c} connections");
-    if with_targets {
-        report.target(format!("{what}: rate"), detail, "≥ 2,000/s", rate >= 2000.0);
+    let rate_row = if with_targets {
+        report.target(format!("{what}: rate"), detail, "≥ 2,000/s", rate >= 2000.0)
+    } else {
+        report.figure(format!("{what}: rate"), detail)
+    };
+    rate_row.with("rate", rate, "1/s");
+    let latency_row = if with_targets {
         report.target(
             format!("{what}: ack p99"),
             latency,
             "≤ 20 ms",
             p99 <= Duration::from_millis(20),
-        );
+        )
     } else {
-        report.figure(format!("{what}: rate"), detail);
-        report.figure(format!("{what}: ack p99"), latency);
-    }
+        report.figure(format!("{what}: ack p99"), latency)
+    };
+    latency_row.with_ms("p99", p99).with_ms("p50", p50);
     if o.unexpected(202) > 0 {
         report.note(format!(
             "2. {database}: {} answers were not 202: {:?}, {} transport errors",

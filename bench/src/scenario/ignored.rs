@@ -1,6 +1,8 @@
 //! Measure 1: Ignored deliveries: signed ticket updates that are not JIT requests, at full speed,
-//! against jitgate and against the bare axum baseline; then jitgate's ack latency at half the
-//! baseline's throughput.
+//! against jitgate and against the bare axum baseline, as pairs run a few times (the median
+//! ratio is the figure: one pair alone swung from 0.45 to 0.67 on the same commit); then
+//! jitgate's ack latency at a fixed rate, open loop, with the bare handler at the same rate as
+//! the reference.
 
 use super::{per_second, signed};
 use crate::load::{self, Message, Outcome, Target};
@@ -67,6 +69,44 @@ fn summary(o: &mut Outcome) -> String {
     )
 }
 
+/// One jitgate/bare pair at full speed: the bare handler first, then jitgate.
+struct Pair {
+    base: Outcome,
+    gate: Outcome,
+}
+
+impl Pair {
+    fn ratio(&self) -> f64 {
+        self.gate.per_second() / self.base.per_second().max(1e-9)
+    }
+}
+
+async fn pairs(
+    plan: &Plan,
+    bare: &Target,
+    gate: &Target,
+    messages: &Arc<Vec<Message>>,
+) -> Vec<Pair> {
+    let mut out = Vec::new();
+    for k in 1..=plan.ignored_pairs {
+        eprintln!(
+            "[1] ignored deliveries, pair {k} of {}: bare axum baseline, then jitgate, full speed",
+            plan.ignored_pairs
+        );
+        let base = full_speed(plan, bare, messages).await;
+        let gate = full_speed(plan, gate, messages).await;
+        out.push(Pair { base, gate });
+    }
+    out
+}
+
+/// The pair with the median ratio (the lower middle one for an even count).
+fn median_pair(pairs: &mut [Pair]) -> &mut Pair {
+    pairs.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+    let middle = (pairs.len() - 1) / 2;
+    &mut pairs[middle]
+}
+
 pub async fn run(
     plan: &Plan,
     report: &mut Report,
@@ -83,12 +123,8 @@ pub async fn run(
         addr: jitgate.addr,
         path: format!("/webhooks/{connector_id}"),
     };
-    eprintln!("[1] ignored deliveries: bare axum baseline, full speed");
-    let mut base = full_speed(plan, &bare_target, &messages).await;
-    eprintln!("[1] ignored deliveries: jitgate, full speed");
-    let mut gate = full_speed(plan, &target, &messages).await;
-    let ratio = gate.per_second() / base.per_second().max(1e-9);
-    let rate = base.per_second() / 2.0;
+    let mut runs = pairs(plan, &bare_target, &target, &messages).await;
+    let rate = plan.open_loop_rate;
     eprintln!("[1] ignored deliveries: open loop at {rate:.0}/s, jitgate then baseline");
     let mut paced = load::open_loop(
         &target,
@@ -108,57 +144,16 @@ pub async fn run(
     .await;
     bare.stop().await;
 
-    let c = plan.ignored_connections;
-    report.figure(
-        format!("1. Bare axum handler, same body, {c} connections, closed loop"),
-        summary(&mut base),
-    );
-    report.figure(
-        format!(
-            "1. jitgate ignored deliveries (Standard Webhooks, ~1 KB, signed), {c} connections"
-        ),
-        summary(&mut gate),
-    );
-    report.target(
-        "1. jitgate / bare throughput",
-        format!("{ratio:.2}"),
-        "≥ 0.5",
-        ratio >= 0.5,
-    );
-    let p99 = paced.latencies.percentile(99.0);
-    report.target(
-        format!(
-            "1. jitgate ack p99 at half the bare rate ({}, open loop, {} s)",
-            per_second(rate),
-            plan.open_loop_time.as_secs()
-        ),
-        format!(
-            "{} (p50 {}, max {})",
-            fmt_duration(p99),
-            fmt_duration(paced.latencies.percentile(50.0)),
-            fmt_duration(paced.latencies.max())
-        ),
-        "≤ 5 ms",
-        p99 <= Duration::from_millis(5),
-    );
-    report.figure(
-        "1. Bare handler ack p99 at the same rate (reference)",
-        format!(
-            "{} (p50 {})",
-            fmt_duration(paced_base.latencies.percentile(99.0)),
-            fmt_duration(paced_base.latencies.percentile(50.0))
-        ),
-    );
-    for (what, o) in [("jitgate full speed", &gate), ("jitgate paced", &paced)] {
-        if o.unexpected(200) > 0 {
-            report.note(format!(
-                "1. {what}: {} answers were not 200 or failed: {:?}, {} transport errors",
-                o.unexpected(200),
-                o.statuses,
-                o.errors
-            ));
-        }
+    report_full_speed(plan, report, &mut runs);
+    report_paced(plan, report, &mut paced, &mut paced_base);
+    for (k, pair) in runs.iter().enumerate() {
+        note_unexpected(
+            report,
+            &format!("jitgate full speed, pair {}", k + 1),
+            &pair.gate,
+        );
     }
+    note_unexpected(report, "jitgate paced", &paced);
     let lag = paced.max_schedule_lag.max(paced_base.max_schedule_lag);
     if lag > Duration::from_millis(5) {
         report.note(format!(
@@ -167,4 +162,115 @@ pub async fn run(
         ));
     }
     Ok(())
+}
+
+fn report_full_speed(plan: &Plan, report: &mut Report, runs: &mut [Pair]) {
+    let mut ratios: Vec<f64> = runs.iter().map(Pair::ratio).collect();
+    let n = runs.len();
+    let c = plan.ignored_connections;
+    let pair = median_pair(runs);
+    let ratio = pair.ratio();
+    report
+        .figure(
+            format!(
+                "1. Bare axum handler, same body, {c} connections, closed loop (median pair of {n})"
+            ),
+            summary(&mut pair.base),
+        )
+        .with("rate", pair.base.per_second(), "1/s")
+        .with_ms("p50", pair.base.latencies.percentile(50.0))
+        .with_ms("p99", pair.base.latencies.percentile(99.0));
+    report
+        .figure(
+            format!(
+                "1. jitgate ignored deliveries (Standard Webhooks, ~1 KB, signed), {c} connections (median pair of {n})"
+            ),
+            summary(&mut pair.gate),
+        )
+        .with("rate", pair.gate.per_second(), "1/s")
+        .with_ms("p50", pair.gate.latencies.percentile(50.0))
+        .with_ms("p99", pair.gate.latencies.percentile(99.0));
+    let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    let row = report.target(
+        format!("1. jitgate / bare throughput, median of {n} pairs"),
+        format!("{ratio:.2} ({})", listed.join(", ")),
+        "≥ 0.5",
+        ratio >= 0.5,
+    );
+    row.with("median", ratio, "ratio");
+    for (k, r) in ratios.drain(..).enumerate() {
+        row.with(&format!("pair {}", k + 1), r, "ratio");
+    }
+}
+
+fn report_paced(plan: &Plan, report: &mut Report, paced: &mut Outcome, paced_base: &mut Outcome) {
+    let p99 = paced.latencies.percentile(99.0);
+    report
+        .target(
+            format!(
+                "1. jitgate ack p99 at {} ignored deliveries (open loop, {} s)",
+                per_second(plan.open_loop_rate),
+                plan.open_loop_time.as_secs()
+            ),
+            format!(
+                "{} (p50 {}, max {})",
+                fmt_duration(p99),
+                fmt_duration(paced.latencies.percentile(50.0)),
+                fmt_duration(paced.latencies.max())
+            ),
+            "≤ 5 ms",
+            p99 <= Duration::from_millis(5),
+        )
+        .with_ms("p99", p99)
+        .with_ms("p50", paced.latencies.percentile(50.0))
+        .with_ms("max", paced.latencies.max())
+        .with("rate", plan.open_loop_rate, "1/s");
+    report
+        .figure(
+            "1. Bare handler ack p99 at the same rate (reference)",
+            format!(
+                "{} (p50 {})",
+                fmt_duration(paced_base.latencies.percentile(99.0)),
+                fmt_duration(paced_base.latencies.percentile(50.0))
+            ),
+        )
+        .with_ms("p99", paced_base.latencies.percentile(99.0))
+        .with_ms("p50", paced_base.latencies.percentile(50.0));
+}
+
+fn note_unexpected(report: &mut Report, what: &str, o: &Outcome) {
+    if o.unexpected(200) > 0 {
+        report.note(format!(
+            "1. {what}: {} answers were not 200 or failed: {:?}, {} transport errors",
+            o.unexpected(200),
+            o.statuses,
+            o.errors
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(answered: usize) -> Outcome {
+        let mut o = Outcome {
+            elapsed: Duration::from_secs(1),
+            ..Outcome::default()
+        };
+        o.statuses.insert(200, answered);
+        o
+    }
+
+    #[test]
+    fn the_median_pair_is_the_middle_ratio() {
+        let mut runs: Vec<Pair> = [67, 45, 52]
+            .into_iter()
+            .map(|gate| Pair {
+                base: outcome(100),
+                gate: outcome(gate),
+            })
+            .collect();
+        assert!((median_pair(&mut runs).ratio() - 0.52).abs() < 1e-9);
+    }
 }

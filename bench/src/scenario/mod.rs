@@ -1,10 +1,12 @@
-//! One module per measure of issue 6.
+//! One module per measure of issues 6 and 16.
 
 pub mod accepted;
+pub mod end_rush;
 pub mod end_to_end;
 pub mod expiry;
 pub mod idle;
 pub mod ignored;
+pub mod morning_rush;
 pub mod scale;
 
 use crate::fixture::SW_SECRET;
