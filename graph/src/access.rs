@@ -2,11 +2,12 @@
 //! [`GraphClient::end_access`]. Both are idempotent step by step, so a job that crashed
 //! half-way can simply run them again.
 
+use crate::batch::MAX_BATCH;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::password;
 use crate::retry::{through_replication_lag, until_settled};
-use crate::roles::{RoleAssignment, assignments_answer};
+use crate::roles::{RoleAssignment, assignments_answer, removal_answer};
 use crate::secret::Password;
 use crate::taps::{TapMethod, taps_answer};
 use crate::tenant::Tenant;
@@ -482,11 +483,20 @@ impl GraphClient {
         .await
     }
 
+    /// Removes every role assignment the account holds, all in one batch (in chunks of
+    /// Graph's 20) after listing them.
     async fn remove_all_roles(&self, tenant: &Tenant, user_id: &str) -> Result<usize, GraphError> {
+        let held = self.list_role_assignments(tenant, user_id).await?;
         let mut removed = 0;
-        for assignment in self.list_role_assignments(tenant, user_id).await? {
-            if self.remove_role_assignment(tenant, &assignment.id).await? {
-                removed += 1;
+        for chunk in held.chunks(MAX_BATCH) {
+            let calls: Vec<Call> = chunk
+                .iter()
+                .map(|a| self.remove_role_assignment_call(&a.id))
+                .collect();
+            for answer in self.send_batch(tenant, &calls).await? {
+                if removal_answer(tenant, answer?)? {
+                    removed += 1;
+                }
             }
         }
         Ok(removed)

@@ -160,7 +160,14 @@ impl GraphClient {
         tenant: &Tenant,
         assignment_id: &str,
     ) -> Result<bool, GraphError> {
-        let call = Call {
+        let reply = self
+            .send(tenant, &self.remove_role_assignment_call(assignment_id))
+            .await?;
+        removal_answer(tenant, reply)
+    }
+
+    pub(crate) fn remove_role_assignment_call(&self, assignment_id: &str) -> Call {
+        Call {
             operation: "remove role assignment",
             needs: Needs::RoleManagement,
             method: Method::DELETE,
@@ -171,14 +178,16 @@ impl GraphClient {
                 assignment_id,
             ]),
             body: None,
-        };
-        let reply = self.send(tenant, &call).await?;
-        if reply.status == 404 {
-            return Ok(false);
         }
-        reply.success(tenant)?;
-        Ok(true)
     }
+}
+
+/// Whether a removal removed something: `false` if it was already gone (404).
+pub(crate) fn removal_answer(tenant: &Tenant, reply: Reply) -> Result<bool, GraphError> {
+    if reply.status == 404 {
+        return Ok(false);
+    }
+    reply.done(tenant).map(|()| true)
 }
 
 pub(crate) fn assignments_answer(

@@ -969,7 +969,7 @@ async fn token_claims_name_the_tenant_the_app_and_the_consented_permissions() {
         other_tenant,
         CLIENT_ID,
         CLIENT_SECRET,
-        "fabrikam.example",
+        DOMAIN,
     ));
     let other = f
         .graph
@@ -1805,4 +1805,55 @@ async fn an_end_throttled_by_graph_changes_nothing_and_reports_the_wait() {
     }
     let user = f.sim.user(TENANT_ID, &access.user_id).unwrap();
     assert!(user.account_enabled, "throttled requests change nothing");
+}
+
+#[tokio::test]
+async fn a_throttled_tenant_is_left_alone_and_another_tenant_goes_on() {
+    const OTHER_TENANT: &str = "7a2e3b4c-5d6e-4f70-8a9b-1c2d3e4f5a6b";
+    let f = fixture().await;
+    f.sim.add_tenant(TenantSpec::new(
+        OTHER_TENANT,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        DOMAIN,
+    ));
+    let other = Tenant::new(OTHER_TENANT, CLIENT_ID, CLIENT_SECRET);
+    f.graph.check_connection(&f.tenant).await.unwrap();
+    f.graph.check_connection(&other).await.unwrap();
+
+    f.sim.throttle_next(1, 30);
+    let first = f
+        .graph
+        .get_user(&f.tenant, "00000000-0000-0000-0000-000000000001")
+        .await;
+    assert!(
+        matches!(first, Err(GraphError::Throttled { .. })),
+        "{first:?}"
+    );
+    let sent = f.sim.graph_calls();
+
+    // The throttled tenant gets no request until its Retry-After has passed…
+    let again = f
+        .graph
+        .get_user(&f.tenant, "00000000-0000-0000-0000-000000000001")
+        .await;
+    match again {
+        Err(GraphError::Throttled { retry_after, .. }) => {
+            assert!(retry_after > Duration::from_secs(25), "{retry_after:?}")
+        }
+        other => panic!("expected Throttled, got {other:?}"),
+    }
+    assert_eq!(
+        f.sim.graph_calls(),
+        sent,
+        "nothing was sent to the throttled tenant"
+    );
+
+    // …while another tenant's work goes on.
+    let access = f
+        .graph
+        .ensure_access(&other, &spec("jit-tom", &[GLOBAL_ADMIN]), None)
+        .await
+        .expect("another tenant is not held up");
+    assert!(access.created);
 }

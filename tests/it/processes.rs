@@ -158,9 +158,10 @@ async fn sigkill_between_account_creation_and_role_assignment_then_restart() {
     let mut first = cluster.start("first").await;
     let msp = setup_msp(&cluster.admin_api(&first.url).await, &sims.cw, true).await;
 
-    // Role assignment hangs, so the process dies right after creating the account.
+    // Role assignment hangs (both roles are assigned at once), so the process dies right
+    // after creating the account.
     sims.graph
-        .inject(Fault::stall(1, Duration::from_secs(60)).on("POST", "/v1.0/roleManagement"));
+        .inject(Fault::stall(2, Duration::from_secs(60)).on("POST", "/v1.0/roleManagement"));
     open_ticket(&sims, 3001, "alice");
     assert_eq!(
         deliver(&sims, &first.url, &msp.connector_id, 3001, "alice").await,
