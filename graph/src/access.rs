@@ -7,7 +7,7 @@ use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::password;
 use crate::retry::{through_replication_lag, until_settled};
-use crate::roles::{RoleAssignment, assignments_answer, removal_answer};
+use crate::roles::{AssignOutcome, RoleAssignment, assignments_answer, removal_answer};
 use crate::secret::Password;
 use crate::taps::{TapMethod, taps_answer};
 use crate::tenant::Tenant;
@@ -185,7 +185,8 @@ impl GraphClient {
                 }
             },
         };
-        self.grant_roles(tenant, &user.id, &spec.roles).await?;
+        self.grant_roles(tenant, &user.id, &spec.roles, created)
+            .await?;
         tracing::info!(
             tenant_id = %tenant.tenant_id,
             user_id = %user.id,
@@ -249,7 +250,21 @@ impl GraphClient {
             .iter()
             .filter(|s| s.outcome.step != EndStep::RemoveRoles)
             .all(|s| s.account_was_gone);
-        let read_back = self.verify_end(tenant, user_id, action, gone_before).await;
+        // A read-back that disagrees after a failed step it checks (roles, disable, delete)
+        // shows that failure, not replication lag: waiting for it to settle would only delay
+        // the retry.
+        let wait_to_settle = steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.outcome.step,
+                    EndStep::RemoveRoles | EndStep::Disable | EndStep::DeleteAccount
+                )
+            })
+            .all(|s| s.outcome.result.is_ok());
+        let read_back = self
+            .verify_end(tenant, user_id, action, gone_before, wait_to_settle)
+            .await;
         let (already_gone, unverified) = match read_back {
             Ok(Ending::Gone) => (gone_before, None),
             Ok(Ending::Disabled) => (false, None),
@@ -406,7 +421,7 @@ impl GraphClient {
                 }
             }
             EndStep::ReadBack => self
-                .verify_end(tenant, user_id, EndAction::Disable, false)
+                .verify_end(tenant, user_id, EndAction::Disable, false, true)
                 .await
                 .map(|_| step_done_text(step)),
         }
@@ -502,31 +517,52 @@ impl GraphClient {
         Ok(removed)
     }
 
-    /// Assigns each role in `roles`, all at once: a new account's roles then arrive together
-    /// the moment it has replicated, not one call after another. The account holds none at
-    /// this point (it is new, or [`Self::reset_for_new_grant`] just removed them all), so its
-    /// assignments are not read first; a read right after the removals could even lag and
-    /// show them still there.
+    /// Assigns each role in `roles`. The account holds none at this point (it is new, or
+    /// [`Self::reset_for_new_grant`] just removed them all), so its assignments are not read
+    /// first; a read right after the removals could even lag and show them still there. An
+    /// existing account gets its roles all at once. A new one may not have replicated yet:
+    /// only its first role's assignment is tried until it is visible, then the others go at
+    /// once, so each look through the lag costs one call, not one per role.
     async fn grant_roles(
         &self,
         tenant: &Tenant,
         user_id: &str,
         roles: &[String],
+        new_account: bool,
     ) -> Result<(), GraphError> {
-        let policy = self.retry_policy();
         let mut wanted: Vec<&String> = Vec::new();
         for role in roles {
             if !wanted.iter().any(|w| w.eq_ignore_ascii_case(role)) {
                 wanted.push(role);
             }
         }
-        let assignments = wanted.into_iter().map(|role| {
-            through_replication_lag(policy, "assign directory role", Some(user_id), move || {
-                self.assign_role(tenant, user_id, role)
-            })
-        });
+        let rest = match wanted.split_first() {
+            Some((first, rest)) if new_account => {
+                self.assign_through_lag(tenant, user_id, first).await?;
+                rest
+            }
+            _ => &wanted[..],
+        };
+        let assignments = rest
+            .iter()
+            .map(|role| self.assign_through_lag(tenant, user_id, role));
         futures::future::try_join_all(assignments).await?;
         Ok(())
+    }
+
+    async fn assign_through_lag(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        role: &str,
+    ) -> Result<AssignOutcome, GraphError> {
+        through_replication_lag(
+            self.retry_policy(),
+            "assign directory role",
+            Some(user_id),
+            || self.assign_role(tenant, user_id, role),
+        )
+        .await
     }
 
     /// The account and its role assignments, in one round trip.
@@ -547,17 +583,22 @@ impl GraphClient {
     /// read back; their steps' own answers are the evidence.) A 404 is believed at once when
     /// the account was meant to be deleted or every step already found it gone; otherwise it
     /// existed moments ago, so it is read again until it stays gone (an account briefly
-    /// invisible on one replica must not pass for an ended one).
+    /// invisible on one replica must not pass for an ended one). Without `wait_to_settle` an
+    /// account that reads back not ended is reported at once.
     async fn verify_end(
         &self,
         tenant: &Tenant,
         user_id: &str,
         action: EndAction,
         gone_before: bool,
+        wait_to_settle: bool,
     ) -> Result<Ending, GraphError> {
         let policy = self.retry_policy();
-        let mut seen =
-            until_settled(policy, || self.read_back(tenant, user_id), ReadBack::ended).await?;
+        let mut seen = if wait_to_settle {
+            until_settled(policy, || self.read_back(tenant, user_id), ReadBack::ended).await?
+        } else {
+            self.read_back(tenant, user_id).await?
+        };
         if seen.user.is_none() && action != EndAction::Delete && !gone_before {
             seen = until_settled(
                 policy,

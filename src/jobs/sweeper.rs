@@ -51,17 +51,24 @@ pub async fn run(ctx: Arc<JobContext>, interval: Duration, shutdown: Cancellatio
     }
 }
 
-/// The next regular pass, or the next expiry if that comes first. Grants created after this
-/// look are seen at the following pass at the latest (any grant lasts at least a minute unless
+/// The next regular pass, or sooner: the next expiry, or the moment an overdue grant's hold
+/// lapses (its end had to wait: throttled, the account busy). Grants created after this look
+/// are seen at the following pass at the latest (any grant lasts at least a minute unless
 /// `jit_duration` is set shorter).
 async fn until_next_pass(ctx: &JobContext, interval: Duration) -> Duration {
     let now = store::now_ms();
-    match store::grants::next_expiry(&ctx.db, now).await {
-        // A millisecond past the expiry, so `expires_at <= now` holds when the pass runs.
+    let soonest = async {
+        let expiry = store::grants::next_expiry(&ctx.db, now).await?;
+        let hold_end = store::grants::next_hold_end(&ctx.db, now).await?;
+        Ok::<_, store::StoreError>(expiry.into_iter().chain(hold_end).min())
+    };
+    match soonest.await {
+        // A millisecond past it, so `expires_at <= now` (or `lease_until < now`) holds when
+        // the pass runs.
         Ok(Some(at)) => interval.min(Duration::from_millis((at - now + 1).max(1) as u64)),
         Ok(None) => interval,
         Err(e) => {
-            tracing::warn!(error = %e, "sweeper could not read the next expiry");
+            tracing::warn!(error = %e, "sweeper could not read when the next grant is due");
             interval
         }
     }

@@ -503,6 +503,15 @@ pub async fn next_expiry(db: &Db, after_ms: i64) -> Result<Option<i64>> {
         .bind(after_ms).fetch_one(pool).await?))
 }
 
+/// When the earliest hold on an overdue open grant lapses (an end that must wait, held by the
+/// sweeper until then), if any: the sweeper wakes then to try it again.
+pub async fn next_hold_end(db: &Db, now_ms: i64) -> Result<Option<i64>> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(
+        "SELECT MIN(lease_until) FROM grants
+         WHERE ended_at IS NULL AND expires_at <= $1 AND lease_until >= $1")
+        .bind(now_ms).fetch_one(pool).await?))
+}
+
 pub async fn release_lease(db: &Db, grant_id: &str, owner: &str) -> Result<()> {
     on_db!(db, pool => sqlx::query("UPDATE grants SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
         .bind(grant_id).bind(owner).execute(pool).await?.rows_affected());
