@@ -5,8 +5,9 @@
 //! order, each with its own status; a request that needs another to have run first cannot be
 //! batched with it here (this module sends no `dependsOn`). Each inner answer becomes exactly
 //! what the call would have answered alone: a [`Reply`], or [`GraphError::Throttled`] for a
-//! 429 (which marks the tenant throttled) and [`GraphError::Transient`] for a 5xx, which are
-//! not retried inside the batch: the caller treats them as that one call failing.
+//! 429 (which marks the tenant throttled; a short `Retry-After` is waited out and those
+//! requests sent again, as for a call alone) and [`GraphError::Transient`] for a 5xx, which
+//! the caller treats as that one call failing.
 
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::tenant::Tenant;
-use crate::transport::{Call, Reply};
+use crate::transport::{Call, Reply, THROTTLED_TRIES};
 
 /// Requests one batch may carry (Graph's limit).
 pub(crate) const MAX_BATCH: usize = 20;
@@ -39,8 +40,10 @@ struct InnerAnswer {
 
 impl GraphClient {
     /// Sends `calls`, which must not depend on each other, in one `$batch` round trip (one
-    /// call alone is sent as it is). The answers come back in the order of `calls`. `Err` when
-    /// the batch as a whole failed: then none of the calls may be assumed to have run.
+    /// call alone is sent as it is). The answers come back in the order of `calls`. Inner
+    /// requests answered 429 with a short `Retry-After` are sent again once it has passed, as
+    /// [`GraphClient::send`] does for a call alone. `Err` when the batch as a whole failed:
+    /// then none of the calls may be assumed to have run.
     pub(crate) async fn send_batch(
         &self,
         tenant: &Tenant,
@@ -50,19 +53,52 @@ impl GraphClient {
             calls.len() <= MAX_BATCH,
             "a batch carries at most {MAX_BATCH} requests"
         );
-        if let [call] = calls {
-            return Ok(vec![self.send(tenant, call).await]);
+        let mut outcomes: Vec<Option<Result<Reply, GraphError>>> =
+            calls.iter().map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..calls.len()).collect();
+        for round in 1..=THROTTLED_TRIES {
+            let mut again = Vec::new();
+            for (index, outcome) in self.send_batch_once(tenant, calls, &pending).await? {
+                match &outcome {
+                    Err(GraphError::Throttled { retry_after, .. })
+                        if *retry_after <= self.inner.retry.max_inline_wait
+                            && round < THROTTLED_TRIES =>
+                    {
+                        again.push(index)
+                    }
+                    _ => outcomes[index] = Some(outcome),
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            // The next send waits until the tenant's throttling has passed.
+            pending = again;
         }
-        let requests: Vec<Value> = calls
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("every call was answered"))
+            .collect())
+    }
+
+    /// One round trip with the calls at `indexes`; their answers by index.
+    async fn send_batch_once(
+        &self,
+        tenant: &Tenant,
+        calls: &[Call],
+        indexes: &[usize],
+    ) -> Result<Vec<(usize, Result<Reply, GraphError>)>, GraphError> {
+        if let [index] = indexes {
+            return Ok(vec![(*index, self.send(tenant, &calls[*index]).await)]);
+        }
+        let requests: Vec<Value> = indexes
             .iter()
-            .enumerate()
-            .map(|(index, call)| inner_request(index, call))
+            .map(|&index| inner_request(index, &calls[index]))
             .collect();
+        let first = &calls[indexes[0]];
         let batch = Call {
-            operation: calls.first().map_or("batch", |c| c.operation),
-            needs: calls
-                .first()
-                .map_or(crate::advice::Needs::ReadUsers, |c| c.needs),
+            operation: first.operation,
+            needs: first.needs,
             method: Method::POST,
             url: self.v1(&["$batch"]),
             body: Some(json!({ "requests": requests })),
@@ -75,16 +111,19 @@ impl GraphClient {
             .into_iter()
             .map(|answer| (answer.id.clone(), answer))
             .collect();
-        Ok(calls
+        Ok(indexes
             .iter()
-            .enumerate()
-            .map(|(index, call)| match answers.remove(&index.to_string()) {
-                Some(answer) => self.inner_outcome(tenant, call, answer, &batch_request_id),
-                None => Err(GraphError::Protocol {
-                    operation: call.operation,
-                    detail: format!("the $batch answer has no response with id {index}"),
-                    request_id: batch_request_id.clone(),
-                }),
+            .map(|&index| {
+                let call = &calls[index];
+                let outcome = match answers.remove(&index.to_string()) {
+                    Some(answer) => self.inner_outcome(tenant, call, answer, &batch_request_id),
+                    None => Err(GraphError::Protocol {
+                        operation: call.operation,
+                        detail: format!("the $batch answer has no response with id {index}"),
+                        request_id: batch_request_id.clone(),
+                    }),
+                };
+                (index, outcome)
             })
             .collect())
     }

@@ -19,7 +19,7 @@ use crate::secret::{ExposeSecret as _, Secret};
 use crate::tenant::Tenant;
 
 /// Times one call is sent when Graph keeps answering 429 with short waits.
-const THROTTLED_TRIES: u32 = 3;
+pub(crate) const THROTTLED_TRIES: u32 = 3;
 
 /// What to send, and how to describe it in errors. Sent alone with [`GraphClient::send`] or
 /// with others in one round trip with [`GraphClient::send_batch`].

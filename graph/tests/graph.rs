@@ -1857,3 +1857,36 @@ async fn a_throttled_tenant_is_left_alone_and_another_tenant_goes_on() {
         .expect("another tenant is not held up");
     assert!(access.created);
 }
+
+#[tokio::test]
+async fn a_request_throttled_inside_a_batch_is_sent_again_after_a_short_retry_after() {
+    let f = fixture().await;
+    let access = f
+        .graph
+        .ensure_access(&f.tenant, &spec("jit-una", &[GLOBAL_ADMIN]), None)
+        .await
+        .unwrap();
+    f.sim.clear_request_log();
+    // The disable inside the end's batch answers 429 once, Retry-After 1 s.
+    f.sim.inject(
+        jitgate_sim::graph::Fault::throttle(1, 1)
+            .on("PATCH", &format!("/v1.0/users/{}", access.user_id)),
+    );
+    let report = f
+        .graph
+        .end_access(&f.tenant, &access.user_id, EndAction::Disable)
+        .await
+        .unwrap();
+    assert!(report.is_verified(), "{report:?}");
+    assert!(report.failures().next().is_none(), "{report:?}");
+    let log = f.sim.request_log();
+    let throttled: Vec<_> = log.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(throttled.len(), 1, "{log:?}");
+    assert!(throttled[0].batched);
+    assert!(
+        !f.sim
+            .user(TENANT_ID, &access.user_id)
+            .unwrap()
+            .account_enabled
+    );
+}
