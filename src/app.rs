@@ -94,7 +94,14 @@ impl Application {
             global: config.graph_concurrency as usize,
             per_tenant: config.graph_tenant_concurrency as usize,
         });
-        let services = Arc::new(crate::services::Services {
+        // Background work gets a pool of its own: a burst of jobs (each queue runs
+        // `job_concurrency` at once) must never take the connections that acknowledge webhooks
+        // and serve pages; sharing one pool once cut accepted webhooks to a third
+        // (BENCHMARKS.md).
+        let jobs_db = db
+            .background_pool(&config.database_url, config.database_max_connections)
+            .await?;
+        let services = crate::services::Services {
             config: Arc::new(config),
             db,
             keyring,
@@ -105,11 +112,13 @@ impl Application {
             connectors,
             delivery_log: Arc::default(),
             instance: crate::jobs::instance_name(),
-        });
+        };
+        let jobs = Arc::new(services.with_db(jobs_db));
+        let services = Arc::new(services);
         Ok(Application {
             listener,
-            state: services.clone(),
-            jobs: services,
+            state: services,
+            jobs,
             shutdown: CancellationToken::new(),
         })
     }
@@ -155,7 +164,7 @@ impl Application {
             crate::jobs::sweeper::run(jobs, interval, shutdown).await;
             Ok(())
         }));
-        parts.push(delivery_log_writer(&self.state, &self.shutdown));
+        parts.push(delivery_log_writer(&self.jobs, &self.shutdown));
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
         let serve = axum::serve(
@@ -168,6 +177,7 @@ impl Application {
         }));
         let supervised = supervise(parts, self.shutdown.clone(), &self.state.liveness).await;
         self.state.db.close().await;
+        self.jobs.db.close().await;
         supervised?;
         tracing::info!("jitgate stopped");
         Ok(())

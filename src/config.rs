@@ -26,7 +26,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://path` (embedded default) or `postgres://…`.
     pub database_url: String,
-    /// Maximum database connections per process.
+    /// Maximum database connections of each of the process's two pools: one for requests
+    /// (webhooks, API, pages), one for background work (jobs, sweeper, delivery log).
     pub database_max_connections: u32,
     /// Base of credential links posted to tickets and of webhook URLs shown to admins.
     pub public_url: Url,

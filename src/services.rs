@@ -26,3 +26,21 @@ pub struct Services {
     /// This process's name in leases and locks (unique per start).
     pub instance: String,
 }
+
+impl Services {
+    /// The same services on another pool of the same database (background work's own).
+    pub fn with_db(&self, db: Db) -> Services {
+        Services {
+            config: self.config.clone(),
+            db,
+            keyring: self.keyring.clone(),
+            metrics: self.metrics.clone(),
+            liveness: self.liveness.clone(),
+            http: self.http.clone(),
+            graph: self.graph.clone(),
+            connectors: self.connectors.clone(),
+            delivery_log: self.delivery_log.clone(),
+            instance: self.instance.clone(),
+        }
+    }
+}

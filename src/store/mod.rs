@@ -218,6 +218,15 @@ impl Db {
         }
     }
 
+    /// A second pool on the same database, for background work. An in-memory SQLite database
+    /// gets none (another pool would open another, empty database): it shares this one.
+    pub async fn background_pool(&self, url: &str, max_connections: u32) -> Result<Db> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Ok(self.clone());
+        }
+        Db::connect(url, max_connections).await
+    }
+
     /// Apply the app's migrations and the job queue's.
     pub async fn migrate(&self) -> Result<()> {
         match self {
