@@ -177,6 +177,25 @@ pub fn report_round_trips(
 }
 
 /// The floor's row: its p99 and mean at the pace, and what it is made of.
+/// The row that says whether every request (or grant) was served exactly once.
+pub fn report_lost_doubled(
+    report: &mut Report,
+    what: &str,
+    items: &str,
+    lost: usize,
+    doubled: usize,
+) {
+    report
+        .target(
+            format!("{what}: {items} lost / doubled"),
+            format!("{lost} / {doubled}"),
+            "0 / 0",
+            lost == 0 && doubled == 0,
+        )
+        .with("lost", lost as f64, "count")
+        .with("doubled", doubled as f64, "count");
+}
+
 pub fn report_floor(report: &mut Report, what: &str, parts: &str, floor: Floor) {
     report
         .figure(

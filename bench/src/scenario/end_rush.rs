@@ -400,15 +400,7 @@ fn report_rows(rush: &Rush, report: &mut Report, msp: &Msp, rows: &[Ended], tall
         .with_ms("p99", p99)
         .with_ms("limit", limit)
         .with("p99 / floor", rush::times_floor(p99, &floor), "ratio");
-    report
-        .target(
-            format!("{what}: grants lost / doubled"),
-            format!("{} / {}", tally.lost, tally.doubled),
-            "0 / 0",
-            none_lost,
-        )
-        .with("lost", tally.lost as f64, "count")
-        .with("doubled", tally.doubled as f64, "count");
+    rush::report_lost_doubled(report, &what, "grants", tally.lost, tally.doubled);
     let open = rows.iter().filter(|r| r.ended_at.is_none()).count();
     if open > 0 {
         report.note(format!(

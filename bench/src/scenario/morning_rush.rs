@@ -308,15 +308,7 @@ fn report_rows(rush: &Rush, report: &mut Report, msp: &Msp, tracks: Vec<Track>, 
             none_lost && times <= 1.3,
         )
         .with("p99 / floor", times, "ratio");
-    report
-        .target(
-            format!("{what}: requests lost / doubled"),
-            format!("{} / {}", tally.lost, tally.doubled),
-            "0 / 0",
-            none_lost,
-        )
-        .with("lost", tally.lost as f64, "count")
-        .with("doubled", tally.doubled as f64, "count");
+    rush::report_lost_doubled(report, &what, "requests", tally.lost, tally.doubled);
     if tally.unfinished > 0 {
         report.note(format!(
             "7. {} of {} requests had no credentials note {} s after the end of the window.",
