@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::client::GraphClient;
 use crate::error::GraphError;
+use crate::net::retry_after_value;
 use crate::tenant::Tenant;
 use crate::transport::{Call, Reply, THROTTLED_TRIES};
 
@@ -53,6 +54,9 @@ impl GraphClient {
             calls.len() <= MAX_BATCH,
             "a batch carries at most {MAX_BATCH} requests"
         );
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut outcomes: Vec<Option<Result<Reply, GraphError>>> =
             calls.iter().map(|_| None).collect();
         let mut pending: Vec<usize> = (0..calls.len()).collect();
@@ -145,9 +149,7 @@ impl GraphClient {
         let request_id = header("request-id")
             .map(str::to_string)
             .or_else(|| batch_request_id.clone());
-        let retry_after = header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+        let retry_after = header("retry-after").and_then(retry_after_value);
         if answer.status == 429 {
             let retry_after = retry_after.unwrap_or(self.inner.retry.default_throttle_wait);
             self.inner.limits.throttled(&tenant.tenant_id, retry_after);

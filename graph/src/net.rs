@@ -53,12 +53,10 @@ fn describe_transport_error(error: &reqwest::Error) -> String {
 
 /// `Retry-After` in seconds (Graph sends delta-seconds).
 pub(crate) fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    retry_after_value(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
+}
+
+/// A `Retry-After` value in delta-seconds (also as a `$batch` answer's inner header).
+pub(crate) fn retry_after_value(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

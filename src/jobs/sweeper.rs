@@ -155,6 +155,8 @@ pub async fn sweep(ctx: &Arc<JobContext>, interval: Duration) -> Result<usize, s
         if pending.is_empty() && room >= (slots / 10).max(1) && may_claim && claim_error.is_none() {
             let room = room.min(CLAIM_BATCH);
             match store::grants::claim_due(&ctx.db, &ctx.instance, LEASE_MS, room as i64).await {
+                // Nothing due and nothing running: the pass is over (`run` finds the next).
+                Ok(claimed) if claimed.is_empty() && ends.is_empty() => return Ok(ends.ended),
                 Ok(claimed) if claimed.is_empty() => {
                     idle_until =
                         Some(tokio::time::Instant::now() + until_next_pass(ctx, interval).await);

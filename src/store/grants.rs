@@ -503,12 +503,18 @@ pub async fn next_expiry(db: &Db, after_ms: i64) -> Result<Option<i64>> {
         .bind(after_ms).fetch_one(pool).await?))
 }
 
-/// When the earliest hold on an overdue open grant lapses (an end that must wait, held by the
-/// sweeper until then), if any: the sweeper wakes then to try it again.
+/// When the earliest hold on a due open grant (past expiry, or asked to end) lapses (an end
+/// that must wait, held by the sweeper until then), if any: the sweeper wakes then to try it
+/// again. Two index range scans, as in [`claim_due`].
 pub async fn next_hold_end(db: &Db, now_ms: i64) -> Result<Option<i64>> {
     Ok(on_db!(db, pool => sqlx::query_scalar(
-        "SELECT MIN(lease_until) FROM grants
-         WHERE ended_at IS NULL AND expires_at <= $1 AND lease_until >= $1")
+        "SELECT MIN(held_until) FROM (
+             SELECT MIN(lease_until) AS held_until FROM grants
+             WHERE ended_at IS NULL AND expires_at <= $1 AND lease_until >= $1
+             UNION ALL
+             SELECT MIN(lease_until) AS held_until FROM grants
+             WHERE ended_at IS NULL AND end_requested AND lease_until >= $1
+         ) held")
         .bind(now_ms).fetch_one(pool).await?))
 }
 
